@@ -1,0 +1,255 @@
+"""TOML scenarios: parsing, validation and per-galaxy parameter draws.
+
+Every check happens before any output is written, so bad input never leaves a
+half-written output folder. Errors are :class:`~mocksim.errors.MocksimInputError`
+with the offending key in the message.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MocksimInputError
+from .distributions import draw, is_distribution, validate_spec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: population keys: (default, low, high). Ranges are inclusive unless noted in _OPEN_LOW.
+POPULATION_KEYS = {
+    "redshift": (6.0, 0.0, 20.0),
+    "re_kpc": (1.0, 0.0, 50.0),
+    "log_oh_center": (8.0, 6.0, 10.0),
+    "gradient_dex_per_kpc": (0.0, -5.0, 5.0),
+    "inclination_deg": (0.0, 0.0, 85.0),
+    "pa_deg": (0.0, -360.0, 360.0),
+    "sersic_n": (1.0, 0.3, 6.2),
+    "hbeta_flux_cgs": (1e-17, 0.0, 1e-10),
+    "v_rot_kms": (0.0, 0.0, 1000.0),
+    "r_turn_kpc": (None, 0.0, 50.0),
+    "sigma_kms": (50.0, 0.0, 1000.0),
+    "av": (0.0, 0.0, 10.0),
+    "av_scale_kpc": (None, 0.0, 100.0),
+    "center_dx_arcsec": (0.0, -5.0, 5.0),
+    "center_dy_arcsec": (0.0, -5.0, 5.0),
+    "sfr_msun_yr": (None, 0.0, 1e5),
+}
+_OPEN_LOW = {"redshift", "re_kpc", "hbeta_flux_cgs", "r_turn_kpc", "av_scale_kpc", "sfr_msun_yr"}
+POPULATION_OTHER = {"n", "dust_law", "clumps", "companions", "profile"}
+PROFILES = ("linear",)
+
+NOISE_MODELS = ("none", "snr", "exposure")
+BINNINGS = ("annuli", "elliptical", "voronoi")
+METHODS = ("grid", "emcee")
+GRADIENT_FITS = ("linear", "forward", "both")
+GEOMETRY = ("truth", "measured")
+
+RECOVERY_DEFAULTS = {
+    "calibration": "curti20",
+    "binning": "annuli",
+    "annulus_width_arcsec": None,  # default: one spaxel
+    "r_max_arcsec": None,  # default: 3 Re (projected) or the field edge
+    "min_snr": 3.0,
+    "target_sn": 10.0,
+    "deproject": False,
+    "geometry": "truth",
+    "metallicity_method": "grid",
+    "gradient_fit": "linear",
+    "lines": ["Hbeta", "OIII5007"],
+    "branch": "auto",
+    "dust_law": "smc",
+}
+
+
+@dataclass
+class Scenario:
+    """A validated scenario.
+
+    Attributes
+    ----------
+    name : str
+    seed : int
+    text : str
+        The scenario file's text (recorded in outputs).
+    n : int
+        Number of galaxies.
+    population : dict
+        Number-or-distribution specs per population key.
+    instrument : dict
+        ``name``, ``psf`` and instrument options.
+    noise : dict
+    recovery : dict
+    cosmology : str
+    extra : dict
+        Other top-level tables, kept for later stages (e.g. ``stack``, ``grid``).
+    """
+
+    name: str
+    seed: int
+    text: str
+    n: int
+    population: dict
+    instrument: dict
+    noise: dict
+    recovery: dict
+    cosmology: str = "Planck18"
+    clumps: list = field(default_factory=list)
+    companions: list = field(default_factory=list)
+    dust_law: str = "smc"
+    profile: str = "linear"
+    extra: dict = field(default_factory=dict)
+    path: str | None = None
+
+    # ------------------------------------------------------------------ draws
+    def galaxy_rng(self, index: int) -> np.random.Generator:
+        """Independent random stream for galaxy ``index`` (SeedSequence spawn key)."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index,)))
+
+    def draw_galaxy(self, index: int) -> dict:
+        """Population parameters of galaxy ``index`` (deterministic given the seed)."""
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, 0)))
+        out = {}
+        for key in POPULATION_KEYS:  # fixed order => reproducible streams
+            spec = self.population.get(key)
+            if spec is None:
+                out[key] = None
+                continue
+            val = draw(spec, rng)
+            _check_value(f"population.{key}", key, val, galaxy=index if is_distribution(spec) else None)
+            out[key] = float(val)
+        return out
+
+    def draw_all(self) -> list[dict]:
+        return [self.draw_galaxy(i) for i in range(self.n)]
+
+
+def _check_value(label, key, val, galaxy=None):
+    _, lo, hi = POPULATION_KEYS[key]
+    ok = (val > lo if key in _OPEN_LOW else val >= lo) and val <= hi
+    if not ok or not np.isfinite(val):
+        where = f" (drawn for galaxy {galaxy}; truncate the distribution with low/high)" if galaxy is not None else ""
+        lb = "(" if key in _OPEN_LOW else "["
+        raise MocksimInputError(f"{label}: {val!r} is outside the allowed range {lb}{lo:g}, {hi:g}]{where}")
+
+
+def load_scenario(path, *, seed: int | None = None) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+    seed : int, optional
+        Overrides the file's ``seed``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MocksimInputError(f"scenario: file not found: {path}")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MocksimInputError(f"scenario: {path} is not valid TOML: {exc}") from None
+    return scenario_from_dict(data, text=text, seed=seed, path=str(path))
+
+
+def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, path=None) -> Scenario:
+    """Validate a parsed scenario mapping (see :func:`load_scenario`)."""
+    known_top = {"name", "seed", "cosmology", "population", "instrument", "noise", "recovery"}
+    name = data.get("name")
+    if not isinstance(name, str) or not name or any(c in name for c in "/\\"):
+        raise MocksimInputError("name: a non-empty string without path separators is required")
+    seed = data.get("seed", 0) if seed is None else seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise MocksimInputError(f"seed: must be a non-negative integer, got {seed!r}")
+    cosmology = data.get("cosmology", "Planck18")
+    from ..cosmology import get_cosmology
+
+    get_cosmology(cosmology)
+
+    pop = dict(data.get("population", {}))
+    n = pop.pop("n", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000_000:
+        raise MocksimInputError(f"population.n: must be an integer in [1, 10000000], got {n!r}")
+    unknown = set(pop) - set(POPULATION_KEYS) - POPULATION_OTHER
+    if unknown:
+        raise MocksimInputError(f"population: unknown key(s) {sorted(unknown)}; allowed: "
+                                f"{', '.join(sorted(set(POPULATION_KEYS) | POPULATION_OTHER))}")
+    specs = {}
+    for key, (default, lo, hi) in POPULATION_KEYS.items():
+        spec = pop.get(key, default)
+        if spec is None:
+            specs[key] = None
+            continue
+        validate_spec(f"population.{key}", spec)
+        if not is_distribution(spec):
+            _check_value(f"population.{key}", key, float(spec))
+        elif spec["dist"] in ("uniform", "loguniform"):
+            _check_value(f"population.{key}.low", key, float(spec["low"]))
+            _check_value(f"population.{key}.high", key, float(spec["high"]))
+        specs[key] = spec
+    dust_law = pop.get("dust_law", "smc")
+    if dust_law not in ("smc", "calzetti", "none"):
+        raise MocksimInputError(f"population.dust_law: {dust_law!r}; allowed: smc, calzetti, none")
+    profile = pop.get("profile", "linear")
+    if profile not in PROFILES:
+        raise MocksimInputError(f"population.profile: {profile!r}; allowed: {', '.join(PROFILES)}")
+    from ..galaxy.components import clumps_from_config, companions_from_config
+
+    clumps = list(pop.get("clumps", []))
+    companions = list(pop.get("companions", []))
+    clumps_from_config(clumps)
+    companions_from_config(companions)
+
+    inst = dict(data.get("instrument", {}))
+    if "name" not in inst:
+        raise MocksimInputError("instrument.name: required (e.g. \"nirspec-ifu-g395m\")")
+    inst.setdefault("psf", "jwst")
+
+    noise = dict(data.get("noise", {"model": "none"}))
+    noise.setdefault("model", "none")
+    if noise["model"] not in NOISE_MODELS:
+        raise MocksimInputError(f"noise.model: {noise['model']!r}; allowed: {', '.join(NOISE_MODELS)}")
+
+    rec = dict(RECOVERY_DEFAULTS)
+    user_rec = data.get("recovery", {})
+    unknown = set(user_rec) - set(RECOVERY_DEFAULTS)
+    if unknown:
+        raise MocksimInputError(f"recovery: unknown key(s) {sorted(unknown)}; allowed: {', '.join(RECOVERY_DEFAULTS)}")
+    rec.update(user_rec)
+    _validate_recovery(rec)
+
+    extra = {k: v for k, v in data.items() if k not in known_top}
+    return Scenario(name=name, seed=int(seed), text=text, n=n, population=specs, instrument=inst,
+                    noise=noise, recovery=rec, cosmology=cosmology, clumps=clumps, companions=companions,
+                    dust_law=dust_law, profile=profile, extra=extra, path=path)
+
+
+def _validate_recovery(rec):
+    from ..physics.calibrations import get_calibration
+
+    get_calibration(rec["calibration"])
+    for key, allowed in (("binning", BINNINGS), ("metallicity_method", METHODS),
+                         ("gradient_fit", GRADIENT_FITS), ("geometry", GEOMETRY)):
+        if rec[key] not in allowed:
+            raise MocksimInputError(f"recovery.{key}: {rec[key]!r}; allowed: {', '.join(allowed)}")
+    if not isinstance(rec["deproject"], bool):
+        raise MocksimInputError("recovery.deproject: must be true or false")
+    for key in ("min_snr", "target_sn"):
+        if not isinstance(rec[key], (int, float)) or rec[key] <= 0:
+            raise MocksimInputError(f"recovery.{key}: must be a number > 0, got {rec[key]!r}")
+    for key in ("annulus_width_arcsec", "r_max_arcsec"):
+        if rec[key] is not None and (not isinstance(rec[key], (int, float)) or not 0 < rec[key] <= 10):
+            raise MocksimInputError(f"recovery.{key}: must be in (0, 10] arcsec, got {rec[key]!r}")
+    from ..lines import get_line
+
+    if not isinstance(rec["lines"], list) or not rec["lines"]:
+        raise MocksimInputError("recovery.lines: must be a non-empty list of line names")
+    for ln in rec["lines"]:
+        get_line(ln)
+    if rec["branch"] not in ("auto", "lower", "upper"):
+        raise MocksimInputError(f"recovery.branch: {rec['branch']!r}; allowed: auto, lower, upper")

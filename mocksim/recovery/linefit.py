@@ -1,0 +1,591 @@
+"""Vectorised emission-line fitting of spectral cubes and (binned) spectra.
+
+Model, per line group of :data:`mocksim.lines.LINE_GROUPS` (one fit per group):
+
+* one Gaussian per line, all lines of the group sharing a line-of-sight velocity
+  ``v`` [km/s] (relative to the systemic redshift, ``lambda = lambda_rest (1 + z)
+  (1 + v / c)``) and an intrinsic dispersion ``sigma`` [km/s]. The observed
+  Gaussian width of line ``l`` is ``sqrt((lambda_l sigma / c)^2 + LSF_l^2)`` with
+  ``LSF_l`` the instrumental sigma interpolated at the line's observed wavelength;
+* fixed doublet ratios: [OIII]4959 = 5007 / 2.98, [NII]6548 = 6584 / 3.071,
+  [OII]3729 = 1.2 x 3727, [SII]6716 = 1.1 x 6731 (module constants of
+  :mod:`mocksim.lines`), applied when both members are in coverage;
+* a linear (or constant, or no) continuum over the group's wavelength window.
+
+Channels hold the mean flux density over the channel [erg s^-1 cm^-2 um^-1];
+with the default ``profile="integrated"`` each Gaussian is integrated
+analytically (error functions) over the channel, whose edges are the mid-points
+between channel centres (non-uniform grids allowed), so the fitted amplitude is
+the line flux ``F = integral f_lambda d lambda`` [erg s^-1 cm^-2]. With
+``profile="sampled"`` the Gaussian density is evaluated at channel centres.
+
+Algorithm (all spectra at once, numpy only): for fixed ``(v, sigma)`` the model
+is linear in the line fluxes and continuum coefficients, so a coarse grid in
+``(v, sigma)`` is searched by solving the weighted normal equations of every
+spectrum at every grid node (batched Cholesky); the best node is refined by a
+parabola through its neighbours and then by damped Gauss-Newton
+(Levenberg-Marquardt) on all parameters, vectorised over spectra. Fluxes are not
+constrained to be positive. Flux errors come from the Gauss-Newton covariance
+at the optimum, marginalised over ``v`` and ``sigma`` (a nonlinear parameter
+that sits on its bound is treated as fixed); ``v`` and ``sigma`` errors come
+from the same matrix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import ndtr
+
+from mocksim.errors import MocksimInputError
+from mocksim.lines import (C_KMS, LINE_GROUPS, NII_6584_6548, OII_3729_3727, OIII_5007_4959,
+                     SII_6716_6731, get_line)
+
+__all__ = ["LineMaps", "fit_cube", "fit_spectra", "lines_in_coverage", "TIED_LINES"]
+
+#: child line -> (parent line, flux ratio child/parent), applied when both are fitted.
+TIED_LINES = {
+    "OIII4959": ("OIII5007", 1.0 / OIII_5007_4959),
+    "NII6548": ("NII6584", 1.0 / NII_6584_6548),
+    "OII3729": ("OII3727", OII_3729_3727),
+    "SII6716": ("SII6731", SII_6716_6731),
+}
+
+_SQRT2PI = np.sqrt(2.0 * np.pi)
+
+
+@dataclass
+class LineMaps:
+    """Result of a line fit; arrays are ``(ny, nx)`` maps or ``(nspec,)`` vectors.
+
+    Attributes
+    ----------
+    flux, flux_err : dict of str -> ndarray
+        Line flux and 1-sigma error [erg s^-1 cm^-2] of every fitted line,
+        including tied doublet members (whose errors are the tied fraction of the
+        parent's). NaN where the line has no valid data.
+    velocity_kms, sigma_kms : dict of str -> ndarray
+        Per line group (key = group name in ``LINE_GROUPS``): velocity relative to
+        the systemic redshift [km/s] and intrinsic (LSF-deconvolved) dispersion
+        [km/s].
+    chi2_nu : ndarray
+        Reduced chi^2 summed over all fitted groups.
+    lines : list of str
+        Lines that were fitted (in coverage).
+    groups : list of str
+        Groups that were fitted.
+    velocity_err_kms, sigma_err_kms : dict of str -> ndarray
+        1-sigma errors of ``velocity_kms`` and ``sigma_kms`` [km/s].
+    chi2_nu_group : dict of str -> ndarray
+        Reduced chi^2 of each group's window.
+    """
+
+    flux: dict
+    flux_err: dict
+    velocity_kms: dict
+    sigma_kms: dict
+    chi2_nu: np.ndarray
+    lines: list
+    groups: list
+    velocity_err_kms: dict = field(default_factory=dict)
+    sigma_err_kms: dict = field(default_factory=dict)
+    chi2_nu_group: dict = field(default_factory=dict)
+
+
+def _channel_edges(wave_um: np.ndarray) -> np.ndarray:
+    """Channel edges [micron]: mid-points between centres, end channels mirrored."""
+    mid = 0.5 * (wave_um[1:] + wave_um[:-1])
+    return np.concatenate([[2 * wave_um[0] - mid[0]], mid, [2 * wave_um[-1] - mid[-1]]])
+
+
+def _check_wave(wave_um) -> np.ndarray:
+    wave = np.asarray(wave_um, dtype=float)
+    if wave.ndim != 1 or wave.size < 2 or not np.all(np.isfinite(wave)):
+        raise MocksimInputError("wave_um: must be a finite 1D array with at least 2 channels")
+    if np.any(np.diff(wave) <= 0):
+        raise MocksimInputError("wave_um: channel wavelengths must be strictly increasing")
+    return wave
+
+
+def lines_in_coverage(wave_um, redshift: float, lines=None, *, margin_kms: float = 0.0) -> list:
+    """Lines whose observed (systemic) centre falls inside the channel range.
+
+    Parameters
+    ----------
+    wave_um : array_like
+        ``(nwave,)`` increasing channel-centre wavelengths [micron].
+    redshift : float
+        Systemic redshift.
+    lines : sequence of str, optional
+        Candidate line names (default: all lines of ``LINE_GROUPS``).
+    margin_kms : float
+        Required distance of the line centre from the outer channel edges [km/s].
+
+    Returns
+    -------
+    list of str
+        The covered subset of ``lines``, in input order.
+    """
+    wave = _check_wave(wave_um)
+    edges = _channel_edges(wave)
+    if lines is None:
+        lines = [ln for grp in LINE_GROUPS.values() for ln in grp]
+    out = []
+    f = margin_kms / C_KMS
+    for name in lines:
+        lam = get_line(name).observed_um(redshift)
+        if edges[0] * (1 + f) <= lam <= edges[-1] * (1 - f):
+            out.append(name)
+    return out
+
+
+class _GroupModel:
+    """Fixed (v, sigma)-independent description of one group's fit."""
+
+    def __init__(self, name, line_names, wave, edges, lsf_um, redshift, window_kms,
+                 continuum, profile):
+        self.name = name
+        self.profile = profile
+        lam = np.array([get_line(n).observed_um(redshift) for n in line_names])
+        lsf = np.interp(lam, wave, lsf_um)
+        lsf_kms = lsf / lam * C_KMS
+        half = max(0.5 * window_kms, 5.0 * float(np.max(lsf_kms)))
+        lo_w = lam.min() * (1 - half / C_KMS)
+        hi_w = lam.max() * (1 + half / C_KMS)
+        sel = np.flatnonzero((wave >= lo_w) & (wave <= hi_w))
+        self.sl = slice(sel[0], sel[-1] + 1) if sel.size else slice(0, 0)
+        self.wave = wave[self.sl]
+        self.lo = edges[:-1][self.sl]
+        self.hi = edges[1:][self.sl]
+        self.width = self.hi - self.lo
+        self.edges = edges[self.sl.start:self.sl.stop + 1] if sel.size else edges[:0]
+        # components: free amplitudes; M[l, c] = flux of line l per unit coefficient c
+        comps = []
+        for n in line_names:
+            parent = TIED_LINES.get(n)
+            if parent is not None and parent[0] in line_names:
+                continue
+            comps.append(n)
+        M = np.zeros((len(line_names), len(comps)))
+        for il, n in enumerate(line_names):
+            parent = TIED_LINES.get(n)
+            if parent is not None and parent[0] in line_names:
+                M[il, comps.index(parent[0])] = parent[1]
+            else:
+                M[il, comps.index(n)] = 1.0
+        self.lines = list(line_names)
+        self.comps = comps
+        self.M = M
+        self.lam = lam
+        self.lsf = lsf
+        self.lsf_wave = wave
+        self.lsf_um = lsf_um
+        self.lsf_slope = np.gradient(lsf_um, wave)
+        self.lsf_kms_mean = float(np.mean(lsf_kms))
+        k = self.wave.size
+        if continuum == "linear" and k:
+            mid = 0.5 * (self.wave[0] + self.wave[-1])
+            halfr = max(0.5 * (self.wave[-1] - self.wave[0]), 1e-30)
+            self.cont = np.stack([np.ones(k), (self.wave - mid) / halfr], axis=1)
+        elif continuum == "constant":
+            self.cont = np.ones((k, 1))
+        else:
+            self.cont = np.zeros((k, 0))
+        self.nlin = len(comps) + self.cont.shape[1]
+
+    def profiles(self, v, sig, deriv=False):
+        """Component templates for velocities ``v`` and dispersions ``sig`` (n,).
+
+        Returns ``T`` (n, K, C) [per unit flux, um^-1] and, if ``deriv``,
+        ``dT/dv`` and ``dT/dsigma`` (n, K, C) [um^-1 (km/s)^-1].
+        """
+        v = np.asarray(v, float)[:, None]
+        sig = np.asarray(sig, float)[:, None]
+        lam = self.lam[None, :]
+        mu = lam * (1.0 + v / C_KMS)                                   # (n, L)
+        lsf = np.interp(mu, self.lsf_wave, self.lsf_um)                # LSF at the line centre
+        s = np.sqrt((mu * sig / C_KMS) ** 2 + lsf ** 2)                # (n, L)
+        mu3, s3 = mu[:, None, :], s[:, None, :]
+        if self.profile == "integrated":
+            # contiguous channels share edges: evaluate the CDF once per edge
+            t = (self.edges[None, :, None] - mu3) / s3                  # (n, K+1, L)
+            cdf = ndtr(t)
+            wid = self.width[None, :, None]
+            prof = np.diff(cdf, axis=1) / wid
+            if deriv:
+                pdf = np.exp(-0.5 * t * t) * (1.0 / _SQRT2PI)
+                dmu = -np.diff(pdf, axis=1) / (s3 * wid)
+                ds = -np.diff(t * pdf, axis=1) / (s3 * wid)
+        else:
+            z = (self.wave[None, :, None] - mu3) / s3
+            phi = np.exp(-0.5 * z * z) / _SQRT2PI
+            prof = phi / s3
+            if deriv:
+                dmu = phi * z / s3 ** 2
+                ds = phi * (z * z - 1.0) / s3 ** 2
+        T = prof @ self.M
+        if not deriv:
+            return T
+        dmu_dv = lam / C_KMS                                   # (1, L)
+        ds_dsig = (mu / C_KMS) ** 2 * sig / s                  # (n, L)
+        ds_dv = dmu_dv * (mu * (sig / C_KMS) ** 2
+                          + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope)) / s
+        dTv = (dmu * dmu_dv[:, None, :] + ds * ds_dv[:, None, :]) @ self.M
+        dTs = (ds * ds_dsig[:, None, :]) @ self.M
+        return T, dTv, dTs
+
+    def design(self, T):
+        """Append the continuum basis to templates ``T`` (n, K, C) -> (n, K, P)."""
+        n = T.shape[0]
+        cont = np.broadcast_to(self.cont[None], (n,) + self.cont.shape)
+        return np.concatenate([T, cont], axis=2)
+
+
+def _chol_solve(N, b):
+    """Solve ``N x = b`` for many small SPD systems; also return ``b^T N^-1 b``.
+
+    ``N`` is (..., P, P), ``b`` (..., P). Pivots are floored at 1e-12 of the
+    diagonal so that empty (all-zero) templates give a zero coefficient.
+    """
+    P = N.shape[-1]
+    L = np.zeros_like(N)
+    for j in range(P):
+        d = N[..., j, j] - np.sum(L[..., j, :j] ** 2, axis=-1)
+        d = np.maximum(d, 1e-12 * np.abs(N[..., j, j]) + 1e-280)
+        L[..., j, j] = np.sqrt(d)
+        for i in range(j + 1, P):
+            L[..., i, j] = (N[..., i, j] - np.sum(L[..., i, :j] * L[..., j, :j], axis=-1)) / L[..., j, j]
+    z = np.zeros_like(b)
+    for i in range(P):
+        z[..., i] = (b[..., i] - np.sum(L[..., i, :i] * z[..., :i], axis=-1)) / L[..., i, i]
+    x = np.zeros_like(b)
+    for i in range(P - 1, -1, -1):
+        x[..., i] = (z[..., i] - np.sum(L[..., i + 1:, i] * x[..., i + 1:], axis=-1)) / L[..., i, i]
+    return x, np.sum(z * z, axis=-1)
+
+
+def _normal(A, W, Y):
+    """Weighted normal matrix (n, P, P) and vector (n, P) for per-spectrum designs."""
+    AW = A * W[:, :, None]
+    return np.einsum("nkp,nkq->npq", AW, A, optimize=True), np.einsum("nkp,nk->np", AW, Y)
+
+
+def _grid(gm, vrange, srange):
+    """Coarse (v, sigma) grid adapted to the LSF width [km/s]."""
+    lsf = gm.lsf_kms_mean
+    so_min = np.hypot(srange[0], lsf)
+    so_max = np.hypot(srange[1], lsf)
+    step = 0.6 * so_min
+    nv = int(np.clip(np.ceil((vrange[1] - vrange[0]) / step) + 1, 3, 81))
+    vg = np.linspace(vrange[0], vrange[1], nv)
+    ns = int(np.clip(np.ceil(np.log(so_max / so_min) / np.log(1.3)) + 1, 2, 25))
+    so = np.geomspace(so_min, so_max, ns)
+    sg = np.sqrt(np.clip(so ** 2 - lsf ** 2, 0, None))
+    sg = np.clip(sg, srange[0], srange[1])
+    sg[0], sg[-1] = srange[0], srange[1]
+    return vg, sg
+
+
+def _grid_search(gm, Y, W, vg, sg):
+    """chi^2 of every spectrum at every (v, sigma) node: (n, nv, ns)."""
+    n, K = Y.shape
+    V, S = np.meshgrid(vg, sg, indexing="ij")
+    V, S = V.ravel(), S.ravel()
+    G = V.size
+    P = gm.nlin
+    iu = np.triu_indices(P)
+    npair = iu[0].size
+    WY = W * Y
+    yWy = np.sum(WY * Y, axis=1)
+    chi2 = np.empty((n, G))
+    chunk = max(1, int(4e6 // max(n * P * P, 1)))
+    for g0 in range(0, G, chunk):
+        g1 = min(G, g0 + chunk)
+        A = gm.design(gm.profiles(V[g0:g1], S[g0:g1]))           # (g, K, P)
+        g = g1 - g0
+        B = (WY @ A.transpose(1, 0, 2).reshape(K, g * P)).reshape(n, g, P)
+        AA = (A[:, :, iu[0]] * A[:, :, iu[1]]).transpose(1, 0, 2).reshape(K, g * npair)
+        Nu = (W @ AA).reshape(n, g, npair)
+        N = np.empty((n, g, P, P))
+        N[..., iu[0], iu[1]] = Nu
+        N[..., iu[1], iu[0]] = Nu
+        _, q = _chol_solve(N, B)
+        chi2[:, g0:g1] = yWy[:, None] - q
+    return chi2.reshape(n, vg.size, sg.size)
+
+
+def _parabola_offset(cm, c0, cp):
+    """Vertex offset (in grid steps, within +-0.5) of a parabola through 3 points."""
+    den = cm - 2 * c0 + cp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.where(den > 0, 0.5 * (cm - cp) / den, 0.0)
+    return np.clip(off, -0.5, 0.5)
+
+
+def _start_point(chi2, vg, sg):
+    n, nv, ns = chi2.shape
+    best = np.argmin(chi2.reshape(n, -1), axis=1)
+    iv, js = np.unravel_index(best, (nv, ns))
+    r = np.arange(n)
+    v0, s0 = vg[iv].astype(float), sg[js].astype(float)
+    inv = (iv > 0) & (iv < nv - 1)
+    ivc = np.clip(iv, 1, nv - 2)
+    off = _parabola_offset(chi2[r, ivc - 1, js], chi2[r, ivc, js], chi2[r, ivc + 1, js])
+    v0 = np.where(inv, np.interp(ivc + off, np.arange(nv), vg), v0)
+    ins = (js > 0) & (js < ns - 1)
+    jsc = np.clip(js, 1, ns - 2)
+    off = _parabola_offset(chi2[r, iv, jsc - 1], chi2[r, iv, jsc], chi2[r, iv, jsc + 1])
+    s0 = np.where(ins, np.interp(jsc + off, np.arange(ns), sg), s0)
+    return v0, s0
+
+
+def _evaluate(gm, v, s, theta, Y, W):
+    """chi^2, Jacobian (n, K, P+2) and residuals at the given parameters."""
+    T, dTv, dTs = gm.profiles(v, s, deriv=True)
+    A = gm.design(T)
+    C = T.shape[2]
+    model = np.einsum("nkp,np->nk", A, theta)
+    r = Y - model
+    amp = theta[:, :C]
+    jv = np.einsum("nkc,nc->nk", dTv, amp)
+    js = np.einsum("nkc,nc->nk", dTs, amp)
+    J = np.concatenate([A, jv[:, :, None], js[:, :, None]], axis=2)
+    return np.sum(W * r * r, axis=1), J, r, T
+
+
+def _refine(gm, Y, W, v, s, vrange, srange, max_iter=40):
+    """Levenberg-Marquardt on (fluxes, continuum, v, sigma) for all spectra."""
+    n = Y.shape[0]
+    P = gm.nlin
+    T = gm.profiles(v, s)
+    N, b = _normal(gm.design(T), W, Y)
+    theta, _ = _chol_solve(N, b)
+    lam = np.full(n, 1e-3)
+    chi2, J, r, T = _evaluate(gm, v, s, theta, Y, W)
+    vmax_step = 0.5 * np.hypot(srange[0], gm.lsf_kms_mean)
+    act = np.arange(n)
+    for _ in range(max_iter):
+        if act.size == 0:
+            break
+        Wa = W[act]
+        JW = J[act] * Wa[:, :, None]
+        H = np.einsum("nkp,nkq->npq", JW, J[act], optimize=True)
+        g = np.einsum("nkp,nk->np", JW, r[act])
+        d = np.diagonal(H, axis1=1, axis2=2)
+        floor = 1e-9 * np.max(d, axis=1, keepdims=True) + 1e-280
+        Hd = H + (lam[act][:, None] * (d + floor) + floor)[:, :, None] * np.eye(P + 2)[None]
+        step, _ = _chol_solve(Hd, g)
+        smax = 0.5 * (s[act] + gm.lsf_kms_mean)
+        step[:, P] = np.clip(step[:, P], -vmax_step, vmax_step)
+        step[:, P + 1] = np.clip(step[:, P + 1], -smax, smax)
+        th_new = theta[act] + step[:, :P]
+        v_new = np.clip(v[act] + step[:, P], *vrange)
+        s_new = np.clip(s[act] + step[:, P + 1], *srange)
+        c_new, J_new, r_new, T_new = _evaluate(gm, v_new, s_new, th_new, Y[act], Wa)
+        ok = np.isfinite(c_new) & (c_new <= chi2[act])
+        acc = act[ok]
+        dchi = chi2[acc] - c_new[ok]
+        theta[acc], v[acc], s[acc], chi2[acc] = th_new[ok], v_new[ok], s_new[ok], c_new[ok]
+        J[acc], r[acc], T[acc] = J_new[ok], r_new[ok], T_new[ok]
+        lam[acc] *= 0.2
+        lam[act[~ok]] *= 10.0
+        done_acc = dchi <= 1e-10 * (1.0 + chi2[acc])
+        done = np.zeros(act.size, bool)
+        done[ok] = done_acc
+        done |= lam[act] > 1e8
+        act = act[~done]
+    # polish the linear parameters at the final (v, sigma)
+    N, b = _normal(gm.design(T), W, Y)
+    theta, _ = _chol_solve(N, b)
+    chi2, J, r, T = _evaluate(gm, v, s, theta, Y, W)
+    return theta, v, s, chi2, J, T
+
+
+def _covariances(gm, J, W, v, s, vrange, srange):
+    """Marginal covariance of linear parameters and errors of v, sigma."""
+    P = gm.nlin
+    JW = J * W[:, :, None]
+    H = np.einsum("nkp,nkq->npq", JW, J, optimize=True)
+    Nll, Nln, Nnn = H[:, :P, :P], H[:, :P, P:].copy(), H[:, P:, P:].copy()
+    tol_v = 1e-6 * (vrange[1] - vrange[0])
+    tol_s = 1e-6 * (srange[1] - srange[0])
+    fixed = np.stack([(v <= vrange[0] + tol_v) | (v >= vrange[1] - tol_v),
+                      (s <= srange[0] + tol_s) | (s >= srange[1] - tol_s)], axis=1)
+    Nln[np.repeat(fixed[:, None, :], P, axis=1)] = 0.0
+    Nnn[:, 0, 1] = np.where(fixed.any(axis=1), 0.0, Nnn[:, 0, 1])
+    Nnn[:, 1, 0] = Nnn[:, 0, 1]
+    dn = np.diagonal(Nnn, axis1=1, axis2=2).copy()
+    scale = np.max(np.abs(dn), axis=1, keepdims=True)
+    dn = np.where(fixed | (dn <= 1e-12 * scale), np.maximum(dn, 1.0) + 1e-300, dn)
+    Nnn[:, 0, 0], Nnn[:, 1, 1] = dn[:, 0], dn[:, 1]
+    Nnn_inv = np.linalg.inv(Nnn)
+    schur = Nll - Nln @ Nnn_inv @ Nln.transpose(0, 2, 1)
+    with np.errstate(all="ignore"):
+        cov_lin = np.linalg.pinv(schur, hermitian=True)
+        full = np.linalg.pinv(H, hermitian=True)
+    errs = np.sqrt(np.clip(np.diagonal(full[:, P:, P:], axis1=1, axis2=2), 0, None))
+    return cov_lin, errs[:, 0], errs[:, 1]
+
+
+def _check_ranges(velocity_range_kms, sigma_range_kms, continuum, window_kms, profile):
+    vr = tuple(float(x) for x in velocity_range_kms)
+    sr = tuple(float(x) for x in sigma_range_kms)
+    if len(vr) != 2 or not vr[0] < vr[1]:
+        raise MocksimInputError(f"velocity_range_kms: need (low, high) with low < high, got {velocity_range_kms!r}")
+    if len(sr) != 2 or not 0 < sr[0] < sr[1]:
+        raise MocksimInputError(f"sigma_range_kms: need (low, high) with 0 < low < high, got {sigma_range_kms!r}")
+    if continuum not in ("linear", "constant", "none", None):
+        raise MocksimInputError(f"continuum: must be 'linear', 'constant' or 'none', got {continuum!r}")
+    if not (np.isfinite(window_kms) and window_kms > 0):
+        raise MocksimInputError(f"window_kms: must be > 0, got {window_kms!r}")
+    if profile not in ("integrated", "sampled"):
+        raise MocksimInputError(f"profile: must be 'integrated' or 'sampled', got {profile!r}")
+    return vr, sr
+
+
+def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=None, *,
+                velocity_range_kms=(-600.0, 600.0), sigma_range_kms=(5.0, 500.0),
+                continuum: str = "linear", window_kms: float = 3000.0,
+                profile: str = "integrated") -> LineMaps:
+    """Fit emission lines in many spectra at once.
+
+    Parameters
+    ----------
+    wave_um : array_like
+        ``(nwave,)`` increasing channel-centre wavelengths [micron]; may be non-uniform.
+    spectra, errors : array_like
+        ``(nspec, nwave)`` mean flux density per channel and its 1-sigma error
+        [erg s^-1 cm^-2 um^-1]. Channels with non-finite data/error or error <= 0
+        get zero weight.
+    redshift : float
+        Systemic redshift (velocities are relative to it).
+    lsf_sigma_um : float or array_like
+        Instrumental Gaussian sigma [micron], scalar or ``(nwave,)``.
+    lines : sequence of str, optional
+        Lines to fit (default: every line of ``LINE_GROUPS``). Each group with at
+        least one requested line is fitted with *all* of its lines in coverage
+        (they are in the data whether requested or not).
+    velocity_range_kms : (float, float)
+        Allowed velocity range [km/s].
+    sigma_range_kms : (float, float)
+        Allowed intrinsic dispersion range [km/s].
+    continuum : {"linear", "constant", "none"}
+        Continuum model in each group's window.
+    window_kms : float
+        The window extends ``window_kms / 2`` [km/s] (at least 5 LSF sigmas)
+        beyond the group's bluest and reddest lines.
+    profile : {"integrated", "sampled"}
+        Channel-integrated or centre-sampled Gaussian (see module docstring).
+
+    Returns
+    -------
+    LineMaps
+        With ``(nspec,)`` arrays.
+    """
+    vr, sr = _check_ranges(velocity_range_kms, sigma_range_kms, continuum, window_kms, profile)
+    wave = _check_wave(wave_um)
+    Y = np.asarray(spectra, dtype=float)
+    E = np.asarray(errors, dtype=float)
+    if Y.ndim == 1:
+        Y = Y[None]
+    if E.ndim == 1:
+        E = E[None]
+    if Y.ndim != 2 or Y.shape[1] != wave.size or E.shape != Y.shape:
+        raise MocksimInputError(
+            f"spectra/errors: need shape (nspec, {wave.size}), got {Y.shape} and {E.shape}")
+    lsf = np.broadcast_to(np.asarray(lsf_sigma_um, dtype=float), wave.shape)
+    if not np.all(np.isfinite(lsf)) or np.any(lsf < 0):
+        raise MocksimInputError("lsf_sigma_um: must be finite and >= 0")
+    edges = _channel_edges(wave)
+    good = np.isfinite(Y) & np.isfinite(E) & (E > 0)
+    scale = float(np.median(E[good])) if np.any(good) else 1.0
+    W = np.where(good, 1.0 / np.where(good, E / scale, 1.0) ** 2, 0.0)
+    Y = np.where(good, Y / scale, 0.0)
+    valid_chan = np.any(good, axis=0)
+
+    requested = list(lines) if lines is not None else [ln for g in LINE_GROUPS.values() for ln in g]
+    for name in requested:
+        get_line(name)
+    covered = set(lines_in_coverage(wave, redshift))
+    nspec = Y.shape[0]
+    nan = np.full(nspec, np.nan)
+    out = LineMaps({}, {}, {}, {}, nan.copy(), [], [])
+    chi2_tot = np.zeros(nspec)
+    dof_tot = np.zeros(nspec)
+    cont_mode = "none" if continuum is None else continuum
+    for gname, members in LINE_GROUPS.items():
+        names = [ln for ln in members if ln in covered]
+        if not names or not any(ln in requested for ln in members):
+            continue
+        gm = _GroupModel(gname, names, wave, edges, lsf, redshift, window_kms, cont_mode, profile)
+        if gm.wave.size < gm.nlin + 2 or not np.any(valid_chan[gm.sl]):
+            continue
+        Yg, Wg = Y[:, gm.sl], W[:, gm.sl]
+        vg, sg = _grid(gm, vr, sr)
+        chi2g = _grid_search(gm, Yg, Wg, vg, sg)
+        v0, s0 = _start_point(chi2g, vg, sg)
+        theta, v, s, chi2, J, T = _refine(gm, Yg, Wg, v0, s0, vr, sr)
+        cov, verr, serr = _covariances(gm, J, Wg, v, s, vr, sr)
+        C = len(gm.comps)
+        # fraction of each component's template flux falling in valid channels
+        frac = np.einsum("nkc,nk->nc", T * gm.width[None, :, None], (Wg > 0).astype(float))
+        frac = frac / np.sum(gm.M, axis=0)[None, :]
+        comp_ok = frac > 0.5
+        amp_err = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :C], 0, None))
+        for il, ln in enumerate(gm.lines):
+            c = int(np.flatnonzero(gm.M[il])[0])
+            ratio = gm.M[il, c]
+            out.flux[ln] = np.where(comp_ok[:, c], theta[:, c] * ratio * scale, np.nan)
+            out.flux_err[ln] = np.where(comp_ok[:, c], amp_err[:, c] * ratio * scale, np.nan)
+            out.lines.append(ln)
+        any_ok = np.any(comp_ok, axis=1)
+        out.velocity_kms[gname] = np.where(any_ok, v, np.nan)
+        out.sigma_kms[gname] = np.where(any_ok, s, np.nan)
+        out.velocity_err_kms[gname] = np.where(any_ok, verr, np.nan)
+        out.sigma_err_kms[gname] = np.where(any_ok, serr, np.nan)
+        ndof = np.sum(Wg > 0, axis=1) - (gm.nlin + 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.chi2_nu_group[gname] = np.where((ndof > 0) & any_ok, chi2 / ndof, np.nan)
+        use = any_ok & (ndof > 0)
+        chi2_tot += np.where(use, chi2, 0.0)
+        dof_tot += np.where(use, ndof, 0)
+        out.groups.append(gname)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out.chi2_nu = np.where(dof_tot > 0, chi2_tot / dof_tot, np.nan)
+    return out
+
+
+def fit_cube(obs, lines=None, *, velocity_range_kms=(-600.0, 600.0), sigma_range_kms=(5.0, 500.0),
+             continuum: str = "linear", window_kms: float = 3000.0,
+             profile: str = "integrated") -> LineMaps:
+    """Fit emission lines in every spaxel of an IFU :class:`~mocksim.observation.Observation`.
+
+    Parameters
+    ----------
+    obs : Observation
+        Cube with ``data``/``error`` ``(nwave, ny, nx)`` [erg s^-1 cm^-2 um^-1],
+        ``wave_um``, ``lsf_sigma_um`` [micron] and ``redshift``.
+    lines, velocity_range_kms, sigma_range_kms, continuum, window_kms, profile
+        See :func:`fit_spectra`.
+
+    Returns
+    -------
+    LineMaps
+        With ``(ny, nx)`` maps; fluxes in [erg s^-1 cm^-2] per spaxel.
+    """
+    data = np.asarray(obs.data, dtype=float)
+    err = np.asarray(obs.error, dtype=float)
+    if data.ndim != 3 or err.shape != data.shape:
+        raise MocksimInputError(f"obs.data/obs.error: need matching (nwave, ny, nx) cubes, got "
+                                f"{data.shape} and {err.shape}")
+    nw, ny, nx = data.shape
+    res = fit_spectra(obs.wave_um, data.reshape(nw, -1).T, err.reshape(nw, -1).T, obs.redshift,
+                      obs.lsf_sigma_um, lines, velocity_range_kms=velocity_range_kms,
+                      sigma_range_kms=sigma_range_kms, continuum=continuum,
+                      window_kms=window_kms, profile=profile)
+    for d in (res.flux, res.flux_err, res.velocity_kms, res.sigma_kms, res.velocity_err_kms,
+              res.sigma_err_kms, res.chi2_nu_group):
+        for k in d:
+            d[k] = d[k].reshape(ny, nx)
+    res.chi2_nu = res.chi2_nu.reshape(ny, nx)
+    return res
