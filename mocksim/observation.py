@@ -35,6 +35,9 @@ class Observation:
         sum over many spaxels; 1 for native cubes, > 1 for resampled ones.
     meta : dict
         Free-form provenance (instrument preset, PSF, noise settings...).
+    extras : dict
+        Mode-specific products, e.g. for slitless grism: the dispersed 2D spectra
+        per grism orientation and the direct image (see ``mocksim.instruments.grism``).
     """
 
     kind: str
@@ -47,6 +50,7 @@ class Observation:
     lsf_sigma_um: np.ndarray
     noise_correlation: float = 1.0
     meta: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:

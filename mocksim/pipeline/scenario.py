@@ -160,6 +160,10 @@ def load_scenario(path, *, seed: int | None = None) -> Scenario:
 def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, path=None) -> Scenario:
     """Validate a parsed scenario mapping (see :func:`load_scenario`)."""
     known_top = {"name", "seed", "cosmology", "population", "instrument", "noise", "recovery"}
+    if not text:
+        import json
+
+        text = "# scenario given as a mapping (JSON)\n" + json.dumps(data, indent=1, default=str)
     name = data.get("name")
     if not isinstance(name, str) or not name or any(c in name for c in "/\\"):
         raise MocksimInputError("name: a non-empty string without path separators is required")

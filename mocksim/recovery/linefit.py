@@ -205,33 +205,41 @@ class _GroupModel:
         mu = lam * (1.0 + v / C_KMS)                                   # (n, L)
         lsf = np.interp(mu, self.lsf_wave, self.lsf_um)                # LSF at the line centre
         s = np.sqrt((mu * sig / C_KMS) ** 2 + lsf ** 2)                # (n, L)
-        mu3, s3 = mu[:, None, :], s[:, None, :]
+        inv_s = 1.0 / s
+        x = self.edges if self.profile == "integrated" else self.wave
+        t = x[None, :, None] - mu[:, None, :]
+        t *= inv_s[:, None, :]                                          # (n, K(+1), L)
+        wid = self.width[None, :, None]
+        if deriv:
+            pdf = t * t
+            pdf *= -0.5
+            np.exp(pdf, out=pdf)
+            tpdf = t * pdf
         if self.profile == "integrated":
             # contiguous channels share edges: evaluate the CDF once per edge
-            t = (self.edges[None, :, None] - mu3) / s3                  # (n, K+1, L)
-            cdf = ndtr(t)
-            wid = self.width[None, :, None]
-            prof = np.diff(cdf, axis=1) / wid
+            T = (np.diff(ndtr(t), axis=1) @ self.M) / wid
             if deriv:
-                pdf = np.exp(-0.5 * t * t) * (1.0 / _SQRT2PI)
-                dmu = -np.diff(pdf, axis=1) / (s3 * wid)
-                ds = -np.diff(t * pdf, axis=1) / (s3 * wid)
+                dpdf = np.diff(pdf, axis=1)
+                dtpdf = np.diff(tpdf, axis=1)
+                sgn, xs = -1.0, inv_s                       # d/dmu of [Phi(b)-Phi(a)] = -dpdf/s
         else:
-            z = (self.wave[None, :, None] - mu3) / s3
-            phi = np.exp(-0.5 * z * z) / _SQRT2PI
-            prof = phi / s3
+            T = (pdf if deriv else np.exp(-0.5 * t * t)) @ (self.M[None] * inv_s[:, :, None]) / _SQRT2PI
             if deriv:
-                dmu = phi * z / s3 ** 2
-                ds = phi * (z * z - 1.0) / s3 ** 2
-        T = prof @ self.M
+                dpdf, dtpdf = tpdf, tpdf * t - pdf          # z phi and (z^2 - 1) phi
+                sgn, xs = 1.0, inv_s ** 2
+                wid = 1.0
         if not deriv:
             return T
         dmu_dv = lam / C_KMS                                   # (1, L)
-        ds_dsig = (mu / C_KMS) ** 2 * sig / s                  # (n, L)
+        ds_dsig = (mu / C_KMS) ** 2 * sig * inv_s              # (n, L)
         ds_dv = dmu_dv * (mu * (sig / C_KMS) ** 2
-                          + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope)) / s
-        dTv = (dmu * dmu_dv[:, None, :] + ds * ds_dv[:, None, :]) @ self.M
-        dTs = (ds * ds_dsig[:, None, :]) @ self.M
+                          + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope)) * inv_s
+        k = sgn * xs / _SQRT2PI
+        Mv = self.M[None] * (k * dmu_dv)[:, :, None]
+        Mvs = self.M[None] * (k * ds_dv)[:, :, None]
+        Ms = self.M[None] * (k * ds_dsig)[:, :, None]
+        dTv = (dpdf @ Mv + dtpdf @ Mvs) / wid
+        dTs = (dtpdf @ Ms) / wid
         return T, dTv, dTs
 
     def design(self, T):
@@ -241,27 +249,44 @@ class _GroupModel:
         return np.concatenate([T, cont], axis=2)
 
 
-def _chol_solve(N, b):
+def _chol_solve(N, b, solve=True):
     """Solve ``N x = b`` for many small SPD systems; also return ``b^T N^-1 b``.
 
     ``N`` is (..., P, P), ``b`` (..., P). Pivots are floored at 1e-12 of the
-    diagonal so that empty (all-zero) templates give a zero coefficient.
+    diagonal so that empty (all-zero) templates give a zero coefficient. Work is
+    done on contiguous per-element arrays (much faster than strided slices).
     """
     P = N.shape[-1]
-    L = np.zeros_like(N)
+    Nij = [[np.ascontiguousarray(N[..., i, j]) for j in range(i + 1)] for i in range(P)]
+    bi = [np.ascontiguousarray(b[..., i]) for i in range(P)]
+    L = [[None] * P for _ in range(P)]
     for j in range(P):
-        d = N[..., j, j] - np.sum(L[..., j, :j] ** 2, axis=-1)
-        d = np.maximum(d, 1e-12 * np.abs(N[..., j, j]) + 1e-280)
-        L[..., j, j] = np.sqrt(d)
+        d = Nij[j][j].copy()
+        for k in range(j):
+            d -= L[j][k] * L[j][k]
+        d = np.sqrt(np.maximum(d, 1e-12 * np.abs(Nij[j][j]) + 1e-280))
+        L[j][j] = d
         for i in range(j + 1, P):
-            L[..., i, j] = (N[..., i, j] - np.sum(L[..., i, :j] * L[..., j, :j], axis=-1)) / L[..., j, j]
-    z = np.zeros_like(b)
+            t = Nij[i][j].copy()
+            for k in range(j):
+                t -= L[i][k] * L[j][k]
+            L[i][j] = t / d
+    z = []
     for i in range(P):
-        z[..., i] = (b[..., i] - np.sum(L[..., i, :i] * z[..., :i], axis=-1)) / L[..., i, i]
-    x = np.zeros_like(b)
+        t = bi[i].copy()
+        for k in range(i):
+            t -= L[i][k] * z[k]
+        z.append(t / L[i][i])
+    q = sum(zi * zi for zi in z)
+    if not solve:
+        return None, q
+    x = [None] * P
     for i in range(P - 1, -1, -1):
-        x[..., i] = (z[..., i] - np.sum(L[..., i + 1:, i] * x[..., i + 1:], axis=-1)) / L[..., i, i]
-    return x, np.sum(z * z, axis=-1)
+        t = z[i].copy()
+        for k in range(i + 1, P):
+            t -= L[k][i] * x[k]
+        x[i] = t / L[i][i]
+    return np.stack(x, axis=-1), q
 
 
 def _normal(A, W, Y):
@@ -309,7 +334,7 @@ def _grid_search(gm, Y, W, vg, sg):
         N = np.empty((n, g, P, P))
         N[..., iu[0], iu[1]] = Nu
         N[..., iu[1], iu[0]] = Nu
-        _, q = _chol_solve(N, B)
+        _, q = _chol_solve(N, B, solve=False)
         chi2[:, g0:g1] = yWy[:, None] - q
     return chi2.reshape(n, vg.size, sg.size)
 
@@ -339,30 +364,45 @@ def _start_point(chi2, vg, sg):
     return v0, s0
 
 
-def _evaluate(gm, v, s, theta, Y, W):
-    """chi^2, Jacobian (n, K, P+2) and residuals at the given parameters."""
-    T, dTv, dTs = gm.profiles(v, s, deriv=True)
-    A = gm.design(T)
+def _jacobian(gm, T, dTv, dTs, theta):
+    """Design matrix plus d(model)/dv and d(model)/dsigma columns: (n, K, P+2)."""
     C = T.shape[2]
-    model = np.einsum("nkp,np->nk", A, theta)
-    r = Y - model
-    amp = theta[:, :C]
-    jv = np.einsum("nkc,nc->nk", dTv, amp)
-    js = np.einsum("nkc,nc->nk", dTs, amp)
-    J = np.concatenate([A, jv[:, :, None], js[:, :, None]], axis=2)
-    return np.sum(W * r * r, axis=1), J, r, T
+    amp = theta[:, :C, None]
+    jv = dTv @ amp
+    js = dTs @ amp
+    return np.concatenate([gm.design(T), jv, js], axis=2)
+
+
+def _linear(gm, T, W, Y):
+    """Best linear parameters (fluxes, continuum) for fixed templates ``T``."""
+    N, b = _normal(gm.design(T), W, Y)
+    return _chol_solve(N, b)[0]
+
+
+def _evaluate(gm, v, s, theta, Y, W):
+    """chi^2, Jacobian (n, K, P+2), residuals and templates at given parameters."""
+    T, dTv, dTs = gm.profiles(v, s, deriv=True)
+    J = _jacobian(gm, T, dTv, dTs, theta)
+    r = Y - np.einsum("nkp,np->nk", J[:, :, :gm.nlin], theta)
+    return np.sum(W * r * r, axis=1), J, r, (T, dTv, dTs)
 
 
 def _refine(gm, Y, W, v, s, vrange, srange, max_iter=40):
-    """Levenberg-Marquardt on (fluxes, continuum, v, sigma) for all spectra."""
+    """Levenberg-Marquardt on (fluxes, continuum, v, sigma) for all spectra.
+
+    ``v`` and ``s`` (start values) are updated in place and returned.
+    """
     n = Y.shape[0]
     P = gm.nlin
-    T = gm.profiles(v, s)
-    N, b = _normal(gm.design(T), W, Y)
-    theta, _ = _chol_solve(N, b)
+    prof = gm.profiles(v, s, deriv=True)
+    theta = _linear(gm, prof[0], W, Y)
+    J = _jacobian(gm, *prof, theta)
+    r = Y - np.einsum("nkp,np->nk", J[:, :, :P], theta)
+    chi2 = np.sum(W * r * r, axis=1)
+    T, dTv, dTs = prof
     lam = np.full(n, 1e-3)
-    chi2, J, r, T = _evaluate(gm, v, s, theta, Y, W)
     vmax_step = 0.5 * np.hypot(srange[0], gm.lsf_kms_mean)
+    eye = np.eye(P + 2)[None]
     act = np.arange(n)
     for _ in range(max_iter):
         if act.size == 0:
@@ -373,7 +413,7 @@ def _refine(gm, Y, W, v, s, vrange, srange, max_iter=40):
         g = np.einsum("nkp,nk->np", JW, r[act])
         d = np.diagonal(H, axis1=1, axis2=2)
         floor = 1e-9 * np.max(d, axis=1, keepdims=True) + 1e-280
-        Hd = H + (lam[act][:, None] * (d + floor) + floor)[:, :, None] * np.eye(P + 2)[None]
+        Hd = H + (lam[act][:, None] * (d + floor) + floor)[:, :, None] * eye
         step, _ = _chol_solve(Hd, g)
         smax = 0.5 * (s[act] + gm.lsf_kms_mean)
         step[:, P] = np.clip(step[:, P], -vmax_step, vmax_step)
@@ -381,23 +421,24 @@ def _refine(gm, Y, W, v, s, vrange, srange, max_iter=40):
         th_new = theta[act] + step[:, :P]
         v_new = np.clip(v[act] + step[:, P], *vrange)
         s_new = np.clip(s[act] + step[:, P + 1], *srange)
-        c_new, J_new, r_new, T_new = _evaluate(gm, v_new, s_new, th_new, Y[act], Wa)
+        c_new, J_new, r_new, (T_n, dTv_n, dTs_n) = _evaluate(gm, v_new, s_new, th_new, Y[act], Wa)
         ok = np.isfinite(c_new) & (c_new <= chi2[act])
         acc = act[ok]
         dchi = chi2[acc] - c_new[ok]
         theta[acc], v[acc], s[acc], chi2[acc] = th_new[ok], v_new[ok], s_new[ok], c_new[ok]
-        J[acc], r[acc], T[acc] = J_new[ok], r_new[ok], T_new[ok]
+        J[acc], r[acc] = J_new[ok], r_new[ok]
+        T[acc], dTv[acc], dTs[acc] = T_n[ok], dTv_n[ok], dTs_n[ok]
         lam[acc] *= 0.2
         lam[act[~ok]] *= 10.0
-        done_acc = dchi <= 1e-10 * (1.0 + chi2[acc])
         done = np.zeros(act.size, bool)
-        done[ok] = done_acc
+        done[ok] = dchi <= 1e-4 + 1e-9 * chi2[acc]
         done |= lam[act] > 1e8
         act = act[~done]
-    # polish the linear parameters at the final (v, sigma)
-    N, b = _normal(gm.design(T), W, Y)
-    theta, _ = _chol_solve(N, b)
-    chi2, J, r, T = _evaluate(gm, v, s, theta, Y, W)
+    # polish the linear parameters at the final (v, sigma) (templates unchanged)
+    theta = _linear(gm, T, W, Y)
+    J = _jacobian(gm, T, dTv, dTs, theta)
+    r = Y - np.einsum("nkp,np->nk", J[:, :, :P], theta)
+    chi2 = np.sum(W * r * r, axis=1)
     return theta, v, s, chi2, J, T
 
 

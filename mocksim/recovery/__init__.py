@@ -1,0 +1,1 @@
+"""Recovery: the analysis observers run (line fits, binning, metallicity, gradients)."""
