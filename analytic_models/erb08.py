@@ -209,3 +209,25 @@ class Erb08Model:
     def profile(self, R_kpc):
         """12 + log(O/H) at radius R [kpc]."""
         return metallicity_to_oh(self.metallicity(R_kpc), self.z_sun, self.oh_sun)
+
+
+def erb08_oh_profile(gas_fraction_profile, f_i=0.0, f_o=0.0, y=YIELD_ERB08, alpha=1.0,
+                     z_sun=Z_SUN_MASS, oh_sun=OH_SUN):
+    """12 + log(O/H) from any gas-fraction profile via the local Erb08 relation.
+
+    Parameters
+    ----------
+    gas_fraction_profile : array_like
+        f_gas at each radius (e.g. from :func:`analytic_models.gas_fraction.gas_fraction`
+        applied to Sigma_gas(R) and Sigma_star(R)).
+    f_i, f_o, y, alpha : float
+        Erb08 parameters (see :func:`erb08_metallicity`).
+    z_sun, oh_sun : float
+        Conversion of the metal mass fraction to 12 + log(O/H).
+
+    Returns
+    -------
+    ndarray
+        12 + log(O/H) at the same radii (NaN where f_gas is unreachable).
+    """
+    return metallicity_to_oh(erb08_metallicity(gas_fraction_profile, f_i, f_o, y, alpha), z_sun, oh_sun)

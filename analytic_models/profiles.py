@@ -102,7 +102,8 @@ def project_density(rho, R_kpc, r_max_kpc, breaks=(), n=400):
     ndarray
         Sigma(R) in the units of rho times kpc.
     """
-    R = np.atleast_1d(np.abs(np.asarray(R_kpc, dtype=float)))
+    R_in = np.abs(np.asarray(R_kpc, dtype=float))
+    R, inverse = np.unique(R_in.ravel(), return_inverse=True)   # maps repeat radii
     x, w = np.polynomial.legendre.leggauss(n)
     out = np.zeros_like(R)
     for i, Ri in enumerate(R):
@@ -118,7 +119,8 @@ def project_density(rho, R_kpc, r_max_kpc, breaks=(), n=400):
             l = a + (b - a) * t**2
             total += np.sum(0.5 * w * rho(np.sqrt(Ri**2 + l**2)) * 2.0 * (b - a) * t)
         out[i] = 2.0 * total
-    return out if np.ndim(R_kpc) else out[0]
+    out = out[inverse]
+    return out.reshape(R_in.shape) if R_in.ndim else float(out[0])
 
 
 def lognormal_nodes(median, sigma_ln, n=64):

@@ -33,6 +33,24 @@ FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 INFLIGHT_FACTOR_RANGE = (0.5, 2.0)
 
 
+def read_csv_table(path) -> dict[str, np.ndarray]:
+    """Read a committed CSV table: ``#`` comment lines, one header row, then rows.
+
+    Returns a dict column -> array (float where possible, else str).
+    """
+    rows = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    rows = [ln for ln in rows if ln and not ln.startswith("#")]
+    header = rows[0].split(",")
+    cols = list(zip(*(r.split(",") for r in rows[1:])))
+    out = {}
+    for name, col in zip(header, cols):
+        try:
+            out[name] = np.asarray(col, dtype=float)
+        except ValueError:
+            out[name] = np.asarray(col, dtype=str)
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def load_resolution_table() -> dict[str, dict[str, np.ndarray]]:
     """Read the committed resolution table.
@@ -44,8 +62,7 @@ def load_resolution_table() -> dict[str, dict[str, np.ndarray]]:
         wavelength [micron], nominal resolving power [dimensionless] and
         dispersion [micron / pixel], sorted by wavelength.
     """
-    raw = np.genfromtxt(RESOLUTION_TABLE, delimiter=",", comments="#", dtype=None,
-                        names=True, encoding="utf-8")
+    raw = read_csv_table(RESOLUTION_TABLE)
     out: dict[str, dict[str, np.ndarray]] = {}
     for disp in np.unique(raw["disperser"]):
         m = raw["disperser"] == disp

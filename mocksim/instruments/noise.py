@@ -54,12 +54,16 @@ sigma if ``exposure_s`` is given, else a uniform nominal floor
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import MocksimInputError
+from .lsf import read_csv_table
 
+SENSITIVITY_TABLE = Path(__file__).resolve().parent / "data" / "nirspec_ifu_sensitivity.csv"
 NOISE_MODELS = ("none", "snr", "exposure")
 C_UM_S = 2.99792458e14  #: speed of light [micron / s]
 ARCSEC_PER_RAD = 206264.80624709636
@@ -268,6 +272,19 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
 
 
 # ---------------------------------------------------------------- exposure
+@functools.lru_cache(maxsize=None)
+def load_sensitivity_table() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{disperser: (wave_um, sens [DN s^-1 uJy^-1 um^-1])}`` from the committed table."""
+    raw = read_csv_table(SENSITIVITY_TABLE)
+    out = {}
+    for d in np.unique(raw["disperser"]):
+        m = raw["disperser"] == d
+        o = np.argsort(raw["wavelength_um"][m])
+        out[str(d)] = (np.asarray(raw["wavelength_um"][m][o], float),
+                       np.asarray(raw["sens_dn_s_ujy_um"][m][o], float))
+    return out
+
+
 def exposure_sigma(cube: np.ndarray, wave_um: np.ndarray, dwave_um, pixscale_arcsec: float,
                    sens_e_s_ujy_um: np.ndarray, dlds_um: np.ndarray, spec: NoiseSpec) -> np.ndarray:
     """1-sigma error of each voxel for an exposure of ``spec.exposure_s``.
@@ -308,6 +325,29 @@ def exposure_sigma(cube: np.ndarray, wave_um: np.ndarray, dwave_um, pixscale_arc
     sig_ujy_pix = np.sqrt(var_e) / (per_pix * t)
     n_pix = np.maximum(dw / dlds, 1.0) * max((pixscale_arcsec / NIRSPEC_DETECTOR_PIXSCALE) ** 2, 1.0)
     return sig_ujy_pix / np.sqrt(n_pix)[:, None, None] / to_ujy[:, None, None]
+
+
+# -------------------------------------------------------------- resampling
+def resampling_matrix(n_in: int, p_in: float, p_out: float) -> np.ndarray:
+    """Flux-conserving 1D linear-interpolation operator, shape ``(n_out, n_in)``.
+
+    Output pixels of size ``p_out`` tile the same field as ``n_in`` input pixels of
+    size ``p_in``. Each output pixel takes the linearly interpolated input value at
+    its centre (clamped at the field edges); every column is then normalised to
+    1 so that each input pixel's flux is conserved exactly.
+    """
+    n_out = int(round(n_in * p_in / p_out))
+    x = (np.arange(n_out) + 0.5) * p_out / p_in - 0.5  # output centres in input pixel coords
+    x = np.clip(x, 0.0, n_in - 1.0)
+    i0 = np.minimum(np.floor(x).astype(int), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    f = x - i0
+    m = np.zeros((n_out, n_in))
+    np.add.at(m, (np.arange(n_out), i0), 1.0 - f)
+    np.add.at(m, (np.arange(n_out), i1), f)
+    m /= m.sum(axis=0, keepdims=True)
+    return m
+
 
 
 # ------------------------------------------------------------------- apply

@@ -115,7 +115,9 @@ def k_lambda(law: str, wave_um_rest) -> np.ndarray:
     if law == "calzetti":
         return _calzetti_k(w)
     x, k = _smc_table()
-    return np.interp(1.0 / w, x, k)
+    u = (1.0 / w - x[0]) * (1.0 / (x[1] - x[0]))  # uniform grid: direct index (fast)
+    i = np.clip(u.astype(np.intp), 0, len(k) - 2)
+    return k[i] + (u - i) * (k[i + 1] - k[i])
 
 
 def attenuation_mag(law: str, wave_um_rest, av) -> np.ndarray:
@@ -201,9 +203,8 @@ def ebv_from_balmer_decrement(ratio_obs, law: str = "smc", lines=("Halpha", "Hbe
 def av_from_balmer_decrement(ratio_obs, law: str = "smc", lines=("Halpha", "Hbeta"), intrinsic=None):
     """A_V = R_V E(B-V) [mag] from an observed Balmer decrement (may be < 0; see
     :func:`ebv_from_balmer_decrement`)."""
-    law = _check_law(law)
-    return R_V.get(law) * ebv_from_balmer_decrement(ratio_obs, law, lines, intrinsic) if law != "none" else \
-        ebv_from_balmer_decrement(ratio_obs, law, lines, intrinsic)
+    ebv = ebv_from_balmer_decrement(ratio_obs, law, lines, intrinsic)  # validates the law
+    return R_V[_check_law(law)] * ebv
 
 
 def balmer_decrement(av, law: str = "smc", lines=("Halpha", "Hbeta"), intrinsic=None):

@@ -25,7 +25,8 @@ there: Lightsey "Transmission X Area Budget", Ball drawing 2220169 Rev B):
   width 0.1224 m). The lower struts therefore run along hexagon-edge
   directions, which is why their diffraction spikes coincide with the
   segment spikes and JWST shows the familiar "6 + 2" spike pattern;
-* circumscribed diameter 6.6035 m (outer B corners).
+* circumscribed diameter 6.6035 m (outer B corners) for stpsf's slightly
+  irregular segments; perfect hexagons on the same centres reach 6.621 m.
 
 The reference quotes 25.76 m^2 after struts for stpsf's vertex tables
 (published collecting area ~25.4 m^2); this procedural pupil gives
@@ -182,11 +183,20 @@ class Pupil:
         return (np.arange(self.npix) - (self.npix - 1) / 2.0) * self.pixel_m
 
 
+def _check_grid(npix, supersample):
+    try:
+        ok_n = int(npix) == npix and 16 <= npix <= 8192
+        ok_s = int(supersample) == supersample and 1 <= supersample <= 16
+    except (TypeError, ValueError):
+        ok_n = ok_s = False
+    if not ok_n:
+        raise MocksimInputError(f"pupil_npix: {npix!r} must be an integer in [16, 8192]")
+    if not ok_s:
+        raise MocksimInputError(f"supersample: {supersample!r} must be an integer in [1, 16]")
+
+
 def _rasterize(npix, supersample, struts, gap_m, extent_m, labels):
-    if int(npix) != npix or npix < 16:
-        raise MocksimInputError(f"pupil_npix: {npix!r} must be an integer >= 16")
-    if int(supersample) != supersample or supersample < 1:
-        raise MocksimInputError(f"supersample: {supersample!r} must be an integer >= 1")
+    _check_grid(npix, supersample)
     npix, ss = int(npix), int(supersample)
     nsub = npix * ss
     step = extent_m / nsub
@@ -249,12 +259,20 @@ def rasterize_pupil(
     """
     if extent_m is None:
         extent_m = 1.01 * CIRCUMSCRIBED_DIAMETER_M
-    grid, _ = _rasterize(npix, supersample, struts, gap_m, extent_m, labels=False)
-    ss = int(supersample)
-    n = int(npix)
-    trans = grid.reshape(n, ss, n, ss).mean(axis=(1, 3))
-    trans.flags.writeable = False
-    return Pupil(transmission=trans, pixel_m=extent_m / n)
+    _check_grid(npix, supersample)
+    if not extent_m > 2 * 3.32:
+        raise MocksimInputError(f"extent_m: {extent_m!r} must exceed the pupil diameter (6.64 m)")
+    from .cache import KERNEL_CACHE
+
+    def compute():
+        grid, _ = _rasterize(npix, supersample, struts, gap_m, extent_m, labels=False)
+        ss, n = int(supersample), int(npix)
+        return grid.reshape(n, ss, n, ss).mean(axis=(1, 3))
+
+    params = {"kind": "jwst-pupil", "npix": int(npix), "supersample": int(supersample),
+              "struts": bool(struts), "gap_m": float(gap_m), "extent_m": float(extent_m)}
+    trans = KERNEL_CACHE.get_or_compute(params, compute, disk=True)
+    return Pupil(transmission=trans, pixel_m=float(extent_m) / int(npix))
 
 
 def segment_label_map(npix: int = 2048, struts: bool = False, gap_m: float = SEGMENT_GAP_M,

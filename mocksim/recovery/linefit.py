@@ -52,6 +52,8 @@ TIED_LINES = {
 }
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
+_CHUNK = 4096  #: spectra fitted together (bounds memory: ~K * 50 doubles per spectrum)
+_NSIG = 9.0  #: profiles are evaluated within +-_NSIG Gaussian widths of each line
 
 
 @dataclass
@@ -142,9 +144,7 @@ def lines_in_coverage(wave_um, redshift: float, lines=None, *, margin_kms: float
 class _GroupModel:
     """Fixed (v, sigma)-independent description of one group's fit."""
 
-    def __init__(self, name, line_names, wave, edges, lsf_um, redshift, window_kms,
-                 continuum, profile):
-        self.name = name
+    def __init__(self, line_names, wave, edges, lsf_um, redshift, window_kms, continuum, profile):
         self.profile = profile
         lam = np.array([get_line(n).observed_um(redshift) for n in line_names])
         lsf = np.interp(lam, wave, lsf_um)
@@ -155,43 +155,28 @@ class _GroupModel:
         sel = np.flatnonzero((wave >= lo_w) & (wave <= hi_w))
         self.sl = slice(sel[0], sel[-1] + 1) if sel.size else slice(0, 0)
         self.wave = wave[self.sl]
-        self.lo = edges[:-1][self.sl]
-        self.hi = edges[1:][self.sl]
-        self.width = self.hi - self.lo
         self.edges = edges[self.sl.start:self.sl.stop + 1] if sel.size else edges[:0]
-        # components: free amplitudes; M[l, c] = flux of line l per unit coefficient c
-        comps = []
-        for n in line_names:
-            parent = TIED_LINES.get(n)
-            if parent is not None and parent[0] in line_names:
-                continue
-            comps.append(n)
-        M = np.zeros((len(line_names), len(comps)))
-        for il, n in enumerate(line_names):
-            parent = TIED_LINES.get(n)
-            if parent is not None and parent[0] in line_names:
-                M[il, comps.index(parent[0])] = parent[1]
-            else:
-                M[il, comps.index(n)] = 1.0
+        self.width = np.diff(self.edges)
+        # free amplitudes ("components"); M[l, c] = flux of line l per unit of coefficient c
+        tied = {n: TIED_LINES[n] for n in line_names
+                if n in TIED_LINES and TIED_LINES[n][0] in line_names}
+        self.comps = [n for n in line_names if n not in tied]
+        self.comp_of = [self.comps.index(tied[n][0] if n in tied else n) for n in line_names]
+        self.ratio = [tied[n][1] if n in tied else 1.0 for n in line_names]
+        self.M = np.zeros((len(line_names), len(self.comps)))
+        self.M[np.arange(len(line_names)), self.comp_of] = self.ratio
         self.lines = list(line_names)
-        self.comps = comps
-        self.M = M
         self.lam = lam
-        self.lsf = lsf
-        self.lsf_wave = wave
-        self.lsf_um = lsf_um
+        self.lsf_wave, self.lsf_um = wave, lsf_um
         self.lsf_slope = np.gradient(lsf_um, wave)
         self.lsf_kms_mean = float(np.mean(lsf_kms))
         k = self.wave.size
         if continuum == "linear" and k:
-            mid = 0.5 * (self.wave[0] + self.wave[-1])
-            halfr = max(0.5 * (self.wave[-1] - self.wave[0]), 1e-30)
-            self.cont = np.stack([np.ones(k), (self.wave - mid) / halfr], axis=1)
-        elif continuum == "constant":
-            self.cont = np.ones((k, 1))
+            x = (self.wave - self.wave.mean()) / max(np.ptp(self.wave) / 2, 1e-30)
+            self.cont = np.stack([np.ones(k), x], axis=1)
         else:
-            self.cont = np.zeros((k, 0))
-        self.nlin = len(comps) + self.cont.shape[1]
+            self.cont = np.ones((k, 1)) if continuum == "constant" else np.zeros((k, 0))
+        self.nlin = len(self.comps) + self.cont.shape[1]
 
     def profiles(self, v, sig, deriv=False):
         """Component templates for velocities ``v`` and dispersions ``sig`` (n,).
@@ -206,40 +191,57 @@ class _GroupModel:
         lsf = np.interp(mu, self.lsf_wave, self.lsf_um)                # LSF at the line centre
         s = np.sqrt((mu * sig / C_KMS) ** 2 + lsf ** 2)                # (n, L)
         inv_s = 1.0 / s
-        x = self.edges if self.profile == "integrated" else self.wave
-        t = x[None, :, None] - mu[:, None, :]
-        t *= inv_s[:, None, :]                                          # (n, K(+1), L)
-        wid = self.width[None, :, None]
+        n, K, C = v.shape[0], self.width.size, self.M.shape[1]
+        integ = self.profile == "integrated"
+        x = self.edges if integ else self.wave
+        T = np.zeros((n, K, C))
         if deriv:
-            pdf = t * t
-            pdf *= -0.5
-            np.exp(pdf, out=pdf)
-            tpdf = t * pdf
-        if self.profile == "integrated":
-            # contiguous channels share edges: evaluate the CDF once per edge
-            T = (np.diff(ndtr(t), axis=1) @ self.M) / wid
+            dTv = np.zeros((n, K, C))
+            dTs = np.zeros((n, K, C))
+            dmu_dv = self.lam / C_KMS                                   # (L,)
+            ds_dsig = (mu / C_KMS) ** 2 * sig * inv_s                   # (n, L)
+            ds_dv = dmu_dv * (mu * (sig / C_KMS) ** 2
+                              + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope)) * inv_s
+        for il in range(self.lam.size):
+            c, r = self.comp_of[il], self.ratio[il]
+            m, si, isl = mu[:, il], s[:, il], inv_s[:, il]
+            # only channels within +-_NSIG widths of the line (for any spectrum) matter
+            k0 = max(int(np.searchsorted(x, np.min(m - _NSIG * si))) - 1, 0)
+            k1 = min(int(np.searchsorted(x, np.max(m + _NSIG * si))) + 1, x.size)
+            if integ:
+                k1 = max(k1, k0 + 2)
+            if k1 <= k0:
+                continue
+            t = x[None, k0:k1] - m[:, None]
+            t *= isl[:, None]                                           # (n, m)
+            kc = slice(k0, k1 - 1) if integ else slice(k0, k1)
+            wid = self.width[kc]
+            if deriv or not integ:
+                pdf = t * t
+                pdf *= -0.5
+                np.exp(pdf, out=pdf)
+                pdf *= 1.0 / _SQRT2PI
+            if integ:
+                # contiguous channels share edges: one CDF evaluation per edge
+                T[:, kc, c] += np.diff(ndtr(t), axis=1) * (r / wid)
+                if deriv:
+                    tpdf = t * pdf
+                    g_mu = -np.diff(pdf, axis=1) * (r / wid)            # d/dmu * s
+                    g_s = -np.diff(tpdf, axis=1) * (r / wid)            # d/ds * s
+            else:
+                T[:, kc, c] += pdf * (r * isl[:, None])
+                if deriv:
+                    tpdf = t * pdf
+                    g_mu = tpdf * (r * isl[:, None])
+                    g_s = (tpdf * t - pdf) * (r * isl[:, None])
             if deriv:
-                dpdf = np.diff(pdf, axis=1)
-                dtpdf = np.diff(tpdf, axis=1)
-                sgn, xs = -1.0, inv_s                       # d/dmu of [Phi(b)-Phi(a)] = -dpdf/s
-        else:
-            T = (pdf if deriv else np.exp(-0.5 * t * t)) @ (self.M[None] * inv_s[:, :, None]) / _SQRT2PI
-            if deriv:
-                dpdf, dtpdf = tpdf, tpdf * t - pdf          # z phi and (z^2 - 1) phi
-                sgn, xs = 1.0, inv_s ** 2
-                wid = 1.0
+                f_mu = (isl * dmu_dv[il])[:, None]
+                f_sv = (isl * ds_dv[:, il])[:, None]
+                f_ss = (isl * ds_dsig[:, il])[:, None]
+                dTv[:, kc, c] += g_mu * f_mu + g_s * f_sv
+                dTs[:, kc, c] += g_s * f_ss
         if not deriv:
             return T
-        dmu_dv = lam / C_KMS                                   # (1, L)
-        ds_dsig = (mu / C_KMS) ** 2 * sig * inv_s              # (n, L)
-        ds_dv = dmu_dv * (mu * (sig / C_KMS) ** 2
-                          + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope)) * inv_s
-        k = sgn * xs / _SQRT2PI
-        Mv = self.M[None] * (k * dmu_dv)[:, :, None]
-        Mvs = self.M[None] * (k * ds_dv)[:, :, None]
-        Ms = self.M[None] * (k * ds_dsig)[:, :, None]
-        dTv = (dpdf @ Mv + dtpdf @ Mvs) / wid
-        dTs = (dtpdf @ Ms) / wid
         return T, dTv, dTs
 
     def design(self, T):
@@ -300,10 +302,10 @@ def _grid(gm, vrange, srange):
     lsf = gm.lsf_kms_mean
     so_min = np.hypot(srange[0], lsf)
     so_max = np.hypot(srange[1], lsf)
-    step = 0.6 * so_min
+    step = 0.7 * so_min
     nv = int(np.clip(np.ceil((vrange[1] - vrange[0]) / step) + 1, 3, 81))
     vg = np.linspace(vrange[0], vrange[1], nv)
-    ns = int(np.clip(np.ceil(np.log(so_max / so_min) / np.log(1.3)) + 1, 2, 25))
+    ns = int(np.clip(np.ceil(np.log(so_max / so_min) / np.log(1.35)) + 1, 2, 25))
     so = np.geomspace(so_min, so_max, ns)
     sg = np.sqrt(np.clip(so ** 2 - lsf ** 2, 0, None))
     sg = np.clip(sg, srange[0], srange[1])
@@ -468,19 +470,35 @@ def _covariances(gm, J, W, v, s, vrange, srange):
     return cov_lin, errs[:, 0], errs[:, 1]
 
 
+def _fit_group(gm, Y, W, vr, sr):
+    """Grid search + Levenberg-Marquardt + covariances for one group and chunk."""
+    vg, sg = _grid(gm, vr, sr)
+    v, s = _start_point(_grid_search(gm, Y, W, vg, sg), vg, sg)
+    theta, v, s, chi2, J, T = _refine(gm, Y, W, v, s, vr, sr)
+    cov, v_err, s_err = _covariances(gm, J, W, v, s, vr, sr)
+    C = len(gm.comps)
+    # a component is measured if >50 % of its template flux falls in valid channels
+    frac = np.einsum("nkc,nk->nc", T * gm.width[None, :, None], (W > 0).astype(float))
+    ok = frac / np.sum(gm.M, axis=0)[None, :] > 0.5
+    amp_err = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :C], 0, None))
+    return dict(amp=theta[:, :C], amp_err=amp_err, ok=ok, v=v, s=s, v_err=v_err, s_err=s_err,
+                chi2=chi2, ndof=np.sum(W > 0, axis=1) - (gm.nlin + 2))
+
+
 def _check_ranges(velocity_range_kms, sigma_range_kms, continuum, window_kms, profile):
     vr = tuple(float(x) for x in velocity_range_kms)
     sr = tuple(float(x) for x in sigma_range_kms)
-    if len(vr) != 2 or not vr[0] < vr[1]:
-        raise MocksimInputError(f"velocity_range_kms: need (low, high) with low < high, got {velocity_range_kms!r}")
-    if len(sr) != 2 or not 0 < sr[0] < sr[1]:
-        raise MocksimInputError(f"sigma_range_kms: need (low, high) with 0 < low < high, got {sigma_range_kms!r}")
-    if continuum not in ("linear", "constant", "none", None):
-        raise MocksimInputError(f"continuum: must be 'linear', 'constant' or 'none', got {continuum!r}")
-    if not (np.isfinite(window_kms) and window_kms > 0):
-        raise MocksimInputError(f"window_kms: must be > 0, got {window_kms!r}")
-    if profile not in ("integrated", "sampled"):
-        raise MocksimInputError(f"profile: must be 'integrated' or 'sampled', got {profile!r}")
+    checks = [(len(vr) == 2 and vr[0] < vr[1], "velocity_range_kms", "(low, high), low < high"),
+              (len(sr) == 2 and 0 < sr[0] < sr[1], "sigma_range_kms", "(low, high), 0 < low < high"),
+              (continuum in ("linear", "constant", "none", None), "continuum",
+               "'linear', 'constant' or 'none'"),
+              (np.isfinite(window_kms) and window_kms > 0, "window_kms", "> 0"),
+              (profile in ("integrated", "sampled"), "profile", "'integrated' or 'sampled'")]
+    for ok, key, allowed in checks:
+        if not ok:
+            value = dict(velocity_range_kms=velocity_range_kms, sigma_range_kms=sigma_range_kms,
+                         continuum=continuum, window_kms=window_kms, profile=profile)[key]
+            raise MocksimInputError(f"{key}: must be {allowed}, got {value!r}")
     return vr, sr
 
 
@@ -542,57 +560,43 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
     scale = float(np.median(E[good])) if np.any(good) else 1.0
     W = np.where(good, 1.0 / np.where(good, E / scale, 1.0) ** 2, 0.0)
     Y = np.where(good, Y / scale, 0.0)
-    valid_chan = np.any(good, axis=0)
 
     requested = list(lines) if lines is not None else [ln for g in LINE_GROUPS.values() for ln in g]
     for name in requested:
         get_line(name)
     covered = set(lines_in_coverage(wave, redshift))
     nspec = Y.shape[0]
-    nan = np.full(nspec, np.nan)
-    out = LineMaps({}, {}, {}, {}, nan.copy(), [], [])
-    chi2_tot = np.zeros(nspec)
-    dof_tot = np.zeros(nspec)
-    cont_mode = "none" if continuum is None else continuum
+    out = LineMaps({}, {}, {}, {}, np.full(nspec, np.nan), [], [])
+    chi2_tot, dof_tot = np.zeros(nspec), np.zeros(nspec)
     for gname, members in LINE_GROUPS.items():
         names = [ln for ln in members if ln in covered]
         if not names or not any(ln in requested for ln in members):
             continue
-        gm = _GroupModel(gname, names, wave, edges, lsf, redshift, window_kms, cont_mode, profile)
-        if gm.wave.size < gm.nlin + 2 or not np.any(valid_chan[gm.sl]):
+        gm = _GroupModel(names, wave, edges, lsf, redshift, window_kms,
+                         "none" if continuum is None else continuum, profile)
+        if gm.wave.size < gm.nlin + 2:                 # line at the very edge: skip
             continue
-        Yg, Wg = Y[:, gm.sl], W[:, gm.sl]
-        vg, sg = _grid(gm, vr, sr)
-        chi2g = _grid_search(gm, Yg, Wg, vg, sg)
-        v0, s0 = _start_point(chi2g, vg, sg)
-        theta, v, s, chi2, J, T = _refine(gm, Yg, Wg, v0, s0, vr, sr)
-        cov, verr, serr = _covariances(gm, J, Wg, v, s, vr, sr)
-        C = len(gm.comps)
-        # fraction of each component's template flux falling in valid channels
-        frac = np.einsum("nkc,nk->nc", T * gm.width[None, :, None], (Wg > 0).astype(float))
-        frac = frac / np.sum(gm.M, axis=0)[None, :]
-        comp_ok = frac > 0.5
-        amp_err = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :C], 0, None))
+        res = {}
+        for i0 in range(0, nspec, _CHUNK):
+            part = _fit_group(gm, Y[i0:i0 + _CHUNK, gm.sl], W[i0:i0 + _CHUNK, gm.sl], vr, sr)
+            for k, val in part.items():
+                res.setdefault(k, []).append(val)
+        res = {k: np.concatenate(val) for k, val in res.items()}
         for il, ln in enumerate(gm.lines):
-            c = int(np.flatnonzero(gm.M[il])[0])
-            ratio = gm.M[il, c]
-            out.flux[ln] = np.where(comp_ok[:, c], theta[:, c] * ratio * scale, np.nan)
-            out.flux_err[ln] = np.where(comp_ok[:, c], amp_err[:, c] * ratio * scale, np.nan)
+            c, ratio = gm.comp_of[il], gm.ratio[il] * scale
+            out.flux[ln] = np.where(res["ok"][:, c], res["amp"][:, c] * ratio, np.nan)
+            out.flux_err[ln] = np.where(res["ok"][:, c], res["amp_err"][:, c] * ratio, np.nan)
             out.lines.append(ln)
-        any_ok = np.any(comp_ok, axis=1)
-        out.velocity_kms[gname] = np.where(any_ok, v, np.nan)
-        out.sigma_kms[gname] = np.where(any_ok, s, np.nan)
-        out.velocity_err_kms[gname] = np.where(any_ok, verr, np.nan)
-        out.sigma_err_kms[gname] = np.where(any_ok, serr, np.nan)
-        ndof = np.sum(Wg > 0, axis=1) - (gm.nlin + 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.chi2_nu_group[gname] = np.where((ndof > 0) & any_ok, chi2 / ndof, np.nan)
-        use = any_ok & (ndof > 0)
-        chi2_tot += np.where(use, chi2, 0.0)
-        dof_tot += np.where(use, ndof, 0)
+        any_ok = np.any(res["ok"], axis=1)
+        for dst, key in ((out.velocity_kms, "v"), (out.sigma_kms, "s"),
+                         (out.velocity_err_kms, "v_err"), (out.sigma_err_kms, "s_err")):
+            dst[gname] = np.where(any_ok, res[key], np.nan)
+        use = any_ok & (res["ndof"] > 0)
+        out.chi2_nu_group[gname] = np.where(use, res["chi2"] / np.maximum(res["ndof"], 1), np.nan)
+        chi2_tot += np.where(use, res["chi2"], 0.0)
+        dof_tot += np.where(use, res["ndof"], 0)
         out.groups.append(gname)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out.chi2_nu = np.where(dof_tot > 0, chi2_tot / dof_tot, np.nan)
+    out.chi2_nu = np.where(dof_tot > 0, chi2_tot / np.maximum(dof_tot, 1), np.nan)
     return out
 
 
