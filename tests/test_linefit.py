@@ -168,3 +168,20 @@ def test_vectorised_speed_two_groups():
     assert dt < 3.0
     pull = (res.flux["OIII5007"].ravel() - 3e-18) / res.flux_err["OIII5007"].ravel()
     assert abs(np.std(pull) - 1) < 0.15
+
+
+def test_profile_choice_from_observation_meta():
+    """A narrow line point-sampled at channel centres needs profile="sampled"."""
+    z = 7.0
+    wave = np.arange(3.85, 4.06, 0.0018)
+    lsf = lsf_r1000(wave)
+    spec = synth(wave, lsf, z, HB_OIII, 0.0, 20.0, profile="sampled")[0] + 1e-19
+    cube = np.repeat(spec[:, None, None], 2, axis=2)
+    err = np.full_like(cube, 1e-21)
+    obs = Observation("ifu", cube, err, wave, 0.1, z, None, lsf, meta={"spectral_sampling": "sampled"})
+    res = fit_cube(obs)
+    np.testing.assert_allclose(res.flux["OIII5007"], 3e-18, rtol=1e-4)
+    np.testing.assert_allclose(res.sigma_kms["Hbeta_OIII"], 20.0, atol=0.5)
+    obs.meta = {}                                   # default: channel-integrated model
+    wrong = fit_cube(obs)
+    assert np.all(np.abs(wrong.flux["OIII5007"] / 3e-18 - 1) > 5e-3)

@@ -60,11 +60,12 @@ def _centroid(img):
 
 # ----------------------------------------------------------------------------- pupil
 def test_pupil_collecting_area():
-    area = pup.collecting_area_m2()
+    area = pup.rasterize_pupil(512, 4).area_m2  # the grid used by JWSTPSF
     # reference: 25.76 m^2 from stpsf's vertex tables, published ~25.4 m^2
     assert abs(area / 25.6 - 1) < 0.02, area
     assert 25.4 <= area <= 25.9
-    seg_only = pup.rasterize_pupil(1024, 4, struts=False).area_m2
+    assert pup.collecting_area_m2(npix=256) == pytest.approx(area, rel=0.002)  # anti-aliasing: grid independent
+    seg_only = pup.rasterize_pupil(512, 4, struts=False).area_m2
     hexagon = math.sqrt(3) / 2 * pup.FLAT_TO_FLAT_M**2
     assert seg_only == pytest.approx(18 * hexagon, rel=0.003)  # only A-B edges trimmed (2.3 mm)
     # struts remove 0.8-1.1 m^2 (three ~0.12 m bars across ~2.6 m of glass)
@@ -110,6 +111,22 @@ def test_pupil_extent_symmetry_and_struts():
 
 
 # ------------------------------------------------------------------------ JWST optics
+@pytest.mark.parametrize("n", [31, 30])
+def test_fast_mft_matches_direct_transform(n):
+    from mocksim.psf.fourier import mft_field, mft_intensity
+
+    p = pup.rasterize_pupil(128, 2)
+    direct = np.abs(mft_field(p, 2.0, 0.02, n)) ** 2
+    np.testing.assert_allclose(mft_intensity(p, 2.0, 0.02, n), direct, rtol=0, atol=1e-12 * direct.max())
+    t = np.array(p.transmission)
+    t[70:80, 20:40] = 0.0  # break the mirror symmetry -> general path
+    q = pup.Pupil(t, p.pixel_m)
+    direct = np.abs(mft_field(q, 2.0, 0.02, n)) ** 2
+    np.testing.assert_allclose(mft_intensity(q, 2.0, 0.02, n), direct, rtol=0, atol=1e-12 * direct.max())
+    if n % 2:  # Fraunhofer sanity: the on-axis intensity is (sum of transmission)^2
+        assert direct[n // 2, n // 2] == pytest.approx(t.sum() ** 2, rel=1e-12)
+
+
 @pytest.mark.parametrize("filt", ["F277W", "F356W", "F444W"])
 def test_jwst_nircam_fwhm_matches_jdox(filt):
     model = make_psf("jwst", family="nircam")
@@ -145,7 +162,7 @@ def test_jwst_kernel_is_pixel_integral_of_fine_psf():
     fine = model.kernel(1.5, 0.01, size=n * sub)
     binned = fine.reshape(n, sub, n, sub).sum(axis=(1, 3))
     np.testing.assert_allclose(coarse, binned / binned.sum(), atol=1e-6 * coarse.max() + 1e-9)
-    pix = model.pixel_integrated(1.5, 0.05, size=n)
+    pix = model.pixel_integrated(1.5, 0.05, size=n, oversample=1)
     np.testing.assert_allclose(pix, coarse, atol=1e-12)
 
 
@@ -202,10 +219,35 @@ def test_gaussian_source_convolved_with_gaussian_psf():
 
 def test_gaussian_pixel_integrated_equals_block_sum():
     g = GaussianPSF(0.12)
-    detector = g.pixel_integrated(2.0, 0.06, size=15)
+    detector = g.pixel_integrated(2.0, 0.06, size=15, oversample=1)
     fine = g.kernel(2.0, 0.02, size=45).reshape(15, 3, 15, 3).sum(axis=(1, 3))
     np.testing.assert_allclose(detector, fine, atol=1e-14)
     assert measure_fwhm(detector, 0.06) > 0.12  # pixel integration widens
+
+
+@pytest.mark.parametrize("model", [GaussianPSF(0.12), JWSTPSF(0.0202)], ids=["gaussian", "jwst"])
+@pytest.mark.parametrize("oversample", [3, 4])
+def test_pixel_integrated_oversampled(model, oversample):
+    """Oversampled output = pixel-convolved PSF sampled at p/oversample (what `mocksim psf` writes)."""
+    p, n1 = 0.065, 15
+    det = model.pixel_integrated(1.5, p, size=n1, oversample=1)
+    n = n1 * oversample + (1 - (n1 * oversample) % 2)
+    over = model.pixel_integrated(1.5, p, size=n, oversample=oversample)
+    assert over.shape == (n, n) and abs(over.sum() - 1) < 1e-10
+    c = n // 2
+    idx = c + oversample * (np.arange(n1) - n1 // 2)
+    # samples on the detector-pixel centres reproduce the detector image (sum ~ oversample^2)
+    np.testing.assert_allclose(over[np.ix_(idx, idx)] * oversample**2, det, atol=2e-3 * det.max())
+    if isinstance(model, GaussianPSF):  # analytic pixel-convolved Gaussian
+        s = 0.12 / FWHM_PER_SIGMA
+        x = (np.arange(n) - c) * p / oversample
+        prof = special.erf((x + p / 2) / (math.sqrt(2) * s)) - special.erf((x - p / 2) / (math.sqrt(2) * s))
+        expect = np.outer(prof, prof)
+        np.testing.assert_allclose(over, expect / expect.sum(), atol=1e-12)
+    # the pixel-convolved PSF is wider than the PSF; default output is odd and centred
+    assert measure_fwhm(over, p / oversample) > model.fwhm_arcsec(1.5)
+    d = model.pixel_integrated(1.5, p, oversample=oversample)
+    assert d.shape[0] % 2 == 1 and np.unravel_index(np.argmax(d), d.shape) == (d.shape[0] // 2,) * 2
 
 
 def test_gaussian_fwhm_callable():
@@ -241,7 +283,7 @@ def test_all_kernels_normalised_and_centred(model, pixscale):
               model.pixel_integrated(1.8, 0.1, oversample=3)):
         assert abs(k.sum() - 1) < 1e-10
         assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
-        assert np.unravel_index(np.argmax(k), k.shape) == (k.shape[0] // 2,) * 2
+        assert k[k.shape[0] // 2, k.shape[1] // 2] == k.max()  # (NoPSF pixel response is flat-topped)
         assert max(abs(c) for c in _centroid(k)) < 1e-6
         assert k.min() >= 0
 

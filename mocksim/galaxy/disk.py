@@ -258,10 +258,29 @@ def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec) -> np.ndarr
 
 
 def _line_maps(hb, log_oh, av_map, calibration, dust_law, lines) -> dict[str, np.ndarray]:
+    """Line-flux maps from the Hβ map, the metallicity map and the dust map.
+
+    Polynomial calibrations cannot be evaluated far outside their fitted range, but
+    a linear gradient reaches any value far enough out. Beyond the calibration's
+    search domain the line ratios are held at the domain-edge values (the metallicity
+    truth map is untouched); the Hβ-flux fraction affected is returned under the key
+    ``"_outside_fraction"`` and warned about when above 1 %.
+    """
+    import warnings
+
+    from ..physics.calibrations import get_calibration
     from ..physics.dust import transmission
     from ..physics.emission import line_ratios_to_hbeta
 
-    ratios = line_ratios_to_hbeta(log_oh, calibration)
+    cal = get_calibration(calibration) if isinstance(calibration, str) else calibration
+    lo, hi = cal.search_domain
+    outside = (log_oh < lo) | (log_oh > hi)
+    frac = float(hb[outside].sum() / hb.sum()) if outside.any() and hb.sum() > 0 else 0.0
+    if frac > 0.01:
+        warnings.warn(f"{frac:.1%} of the Hβ flux lies where 12+log(O/H) is outside the {cal.name} domain "
+                      f"[{lo:g}, {hi:g}]; line ratios there are held at the domain edge", stacklevel=3)
+    ratios = line_ratios_to_hbeta(np.clip(log_oh, lo, hi) if outside.any() else log_oh, cal,
+                                  range_policy="extrapolate")
     out = {}
     for name in lines:
         fl = hb * ratios[name]

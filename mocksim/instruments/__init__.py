@@ -48,3 +48,4 @@ __all__ = [
     "line_snr_aperture", "get_instrument", "register_instrument", "write_cube_fits",
     "read_cube_fits", "FitsCube",
 ]
+from . import grism  # noqa: F401

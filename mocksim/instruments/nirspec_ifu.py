@@ -115,13 +115,15 @@ class NIRSpecIFU(Instrument):
         Cap on the full width of PSF kernels [arcsec] (default 2.0''; the JWST
         PSF's far wings beyond +-1'' are folded back by renormalising the kernel
         to 1, which keeps flux conservation and the speed of the FFTs).
-    svd_rtol : float
+    svd_rtol : float, optional
         Relative singular-value cut of the low-rank channel decomposition used to
-        convolve fewer images than channels (0 disables it; default 1e-10, so the
-        model stays smooth to ~1e-10 for finite-difference fitting).
+        convolve fewer images than channels (0 disables it). Default 1e-7 with
+        single-precision FFTs, 1e-10 with double precision.
     single_precision_fft : bool
-        Use float32 FFTs (about 1.5x faster observe; round-off ~1e-7 of the peak,
-        harmless for noisy data but too coarse for finite-difference Jacobians).
+        Use float32 PSF-convolution FFTs (default True: about 2x faster; round-off
+        ~1e-7 of each line's peak, far below any noise and harmless for fits with
+        finite-difference steps >~1e-5). Set False for double-precision models
+        (e.g. finite-difference Jacobians with ~1e-8 steps).
     """
 
     kind = "ifu"
@@ -129,8 +131,8 @@ class NIRSpecIFU(Instrument):
     def __init__(self, grating: str, *, psf="jwst", inflight_resolution_factor: float = 1.0,
                  pixscale_arcsec: float = 0.1, resample_pixscale_arcsec: float | None = None,
                  fov_arcsec: float = 3.0, oversample: int = 5, nsigma_window: float = 6.0,
-                 kernel_max_arcsec: float = 2.0, svd_rtol: float = 1e-10,
-                 single_precision_fft: bool = False):
+                 kernel_max_arcsec: float = 2.0, svd_rtol: float | None = None,
+                 single_precision_fft: bool = True):
         g = str(grating).strip().lower()
         if g not in CUBEPARS:
             raise MocksimInputError(
@@ -156,8 +158,10 @@ class NIRSpecIFU(Instrument):
         self.nsigma_window = _check_range("instrument.nsigma_window", nsigma_window, 3.0, 20.0)
         self.kernel_max_arcsec = _check_range("instrument.kernel_max_arcsec", kernel_max_arcsec,
                                               0.1, 20.0)
-        self.svd_rtol = _check_range("instrument.svd_rtol", svd_rtol, 0.0, 1e-3)
         self.single_precision_fft = bool(single_precision_fft)
+        if svd_rtol is None:
+            svd_rtol = 1e-7 if self.single_precision_fft else 1e-10
+        self.svd_rtol = _check_range("instrument.svd_rtol", svd_rtol, 0.0, 1e-3)
         self._fft_dtype = np.float32 if self.single_precision_fft else np.float64
         self.psf, self.psf_spec = _resolve_psf(psf)
         n = int(np.floor((hi - lo) / step + 1e-6))
@@ -168,6 +172,11 @@ class NIRSpecIFU(Instrument):
         self._kernels: dict = {}
         self._kernel_ffts: dict = {}
         self._resamplers: dict = {}
+
+    def __getstate__(self):  # pickle without the (large, rebuildable) caches
+        state = self.__dict__.copy()
+        state["_kernels"], state["_kernel_ffts"], state["_resamplers"] = {}, {}, {}
+        return state
 
     # ------------------------------------------------------------ properties
     @property
@@ -192,7 +201,7 @@ class NIRSpecIFU(Instrument):
         key = (round(float(wave_um), 3), round(float(pixscale), 7))
         k = self._kernels.get(key)
         if k is None:
-            cap = 2 * int(np.ceil(0.5 * self.kernel_max_arcsec / key[1])) + 1  # odd, pixels
+            cap = 2 * int(np.ceil(0.5 * self.kernel_max_arcsec / key[1] - 1e-6)) + 1  # odd
             size = None
             default_size = getattr(self.psf, "default_size", None)
             if callable(default_size):
@@ -218,6 +227,8 @@ class NIRSpecIFU(Instrument):
         key = (round(float(wave_um), 3), round(float(pixscale), 7), fy, fx)
         kf = self._kernel_ffts.get(key)
         if kf is None:
+            if len(self._kernel_ffts) >= 64:  # bound the memory of the cache
+                self._kernel_ffts.clear()
             kf = sfft.rfft2(kern.astype(self._fft_dtype), s=(fy, fx))
             self._kernel_ffts[key] = kf
         # single precision (option) is ~2x faster; round-off ~1e-7 of the peak
@@ -348,14 +359,14 @@ class NIRSpecIFU(Instrument):
         if self.resample_pixscale_arcsec is None:
             return cube
         my, mx, _ = self._resampler(cube.shape[1:])
-        return np.einsum("ij,kjl,ml->kim", my, cube, mx, optimize=True)
+        return np.matmul(np.matmul(my, cube), mx.T)
 
     def resample_error(self, error: np.ndarray) -> np.ndarray:
         """Propagate independent native errors through :meth:`resample` (per pixel)."""
         if self.resample_pixscale_arcsec is None:
             return error
         my, mx, _ = self._resampler(error.shape[1:])
-        var = np.einsum("ij,kjl,ml->kim", my ** 2, error ** 2, mx ** 2, optimize=True)
+        var = np.matmul(np.matmul(my ** 2, error ** 2), (mx ** 2).T)
         return np.sqrt(var)
 
     def noise_correlation(self, native_shape) -> float:

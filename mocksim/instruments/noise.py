@@ -29,11 +29,14 @@ Per native voxel, with the IFU sensitivity ``S(lambda)`` [e- s^-1 uJy^-1 um^-1]
 (msaexp curves, see ``data/nirspec_ifu_sensitivity.csv``; gain 1 e-/DN, JDox
 "NIRSpec Detector Performance": "average gain ... near unity"), detector
 dispersion DLDS [um/pixel] and total time ``t`` split into ``n_exposures``
-dithered exposures, each detector pixel collects
-``(f_nu + B_nu) S DLDS t`` electrons and has read-noise variance
-``n_exposures * read_noise_e^2``; a cube voxel averages ``max(dlambda/DLDS, 1)``
-spectral pixels and ``max((pixscale/0.10435'')^2, 1)`` spatial pixels. Source
-and background Poisson noise use the Gaussian approximation. Constants:
+dithered exposures, a cube voxel (one spaxel, one channel of width dlambda)
+collects ``E = (f_nu + B_nu) S dlambda_eff t`` electrons, with
+``dlambda_eff = n_spec DLDS``, from ``n_spec = max(dlambda/DLDS, 1)`` spectral
+times ``n_spat = max((pixscale/0.10435'')^2, 1)`` spatial detector pixels, each
+read ``n_exposures`` times: ``var = E + n_spec n_spat n_exposures read_noise_e^2``
+[e-^2] and ``sigma(f_nu) = sqrt(var) / (S dlambda_eff t)``. Source and background
+Poisson noise use the Gaussian approximation (the expected, noise-free source
+counts set the variance). Constants:
 
 * ``read_noise_e = 6`` e- per pixel per exposure: JDox "NIRSpec Detector Readout
   Modes and Patterns": IRS2 was designed for the "<6 e- total noise, measured over
@@ -320,11 +323,12 @@ def exposure_sigma(cube: np.ndarray, wave_um: np.ndarray, dwave_um, pixscale_arc
     omega = (pixscale_arcsec / ARCSEC_PER_RAD) ** 2
     bg_ujy = spec.background_mjysr * 1e12 * omega
     f_ujy = np.clip(cube, 0.0, None) * to_ujy[:, None, None]
-    per_pix = (sens * dlds)[:, None, None]  # e-/s per uJy per detector pixel
-    var_e = (f_ujy + bg_ujy) * per_pix * t + spec.n_exposures * spec.read_noise_e ** 2
-    sig_ujy_pix = np.sqrt(var_e) / (per_pix * t)
-    n_pix = np.maximum(dw / dlds, 1.0) * max((pixscale_arcsec / NIRSPEC_DETECTOR_PIXSCALE) ** 2, 1.0)
-    return sig_ujy_pix / np.sqrt(n_pix)[:, None, None] / to_ujy[:, None, None]
+    n_spec = np.maximum(dw / dlds, 1.0)  # detector pixels along the dispersion per voxel
+    n_spat = max((pixscale_arcsec / NIRSPEC_DETECTOR_PIXSCALE) ** 2, 1.0)
+    gain = (sens * n_spec * dlds * t)[:, None, None]  # e- per uJy collected by the voxel
+    var_e = (f_ujy + bg_ujy) * gain + (n_spec * n_spat * spec.n_exposures
+                                       * spec.read_noise_e ** 2)[:, None, None]
+    return np.sqrt(var_e) / gain / to_ujy[:, None, None]
 
 
 # -------------------------------------------------------------- resampling
@@ -396,7 +400,8 @@ def apply_noise(cube: np.ndarray, spec: NoiseSpec | None, rng, *, snr_aperture=N
         error = np.full(cube.shape, floor)
         info["sigma_uniform"] = floor
     if snr_aperture is not None:
-        info["snr_oiii_expected"] = float(snr_aperture.snr_for_sigma(error))
+        sig = info.get("sigma_uniform", error)
+        info["snr_oiii_expected"] = float(snr_aperture.snr_for_sigma(sig))
         info["snr_aperture_radius_arcsec"] = snr_aperture.radius_arcsec
     if spec.model == "none":
         return cube.copy(), error, info

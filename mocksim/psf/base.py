@@ -9,8 +9,9 @@ Conventions
   broadening) *integrated over that pixel*. Callers render on a fine grid,
   convolve with ``kernel(wave, fine_pixscale)`` and block-sum to detector
   pixels, which completes the detector-pixel integration.
-* ``pixel_integrated(wave, pixscale)`` is the PSF integrated over detector
-  pixels of ``pixscale`` (what ``mocksim psf`` writes).
+* ``pixel_integrated(wave, pixscale, oversample=k)`` is the PSF convolved
+  with a detector pixel of ``pixscale``, sampled every ``pixscale / k``
+  (``k = 1``: the detector image itself; this is what ``mocksim psf`` writes).
 * Wavelengths are rounded to 1e-4 um before computing, so that results and
   cache entries are shared by wavelengths closer than that.
 """
@@ -97,16 +98,47 @@ class PSFModel:
     def _integrated(self, wave_um: float, pixscale_arcsec: float, n: int, oversample: int) -> np.ndarray:
         """PSF integrated over ``n x n`` pixels (``n`` may be even), any normalisation.
 
-        Default: midpoint rule on at least ``oversample`` (and at least
-        8 per FWHM) sub-samples per pixel and axis.
+        Default: midpoint rule with at least ``oversample`` (and at least
+        16 per FWHM) sub-samples per pixel and axis inside the core (3 FWHM or
+        8 pixels from the centre), one sample per pixel in the smooth wings.
         """
+        p = pixscale_arcsec
         guess = self._fwhm_guess(wave_um)
-        sub = int(oversample)
+        sub = max(1, int(oversample))
         if guess > 0:
-            sub = max(sub, math.ceil(8.0 * pixscale_arcsec / guess))
-        sub = max(1, min(sub, 64, max(1, 8192 // max(n, 1))))
-        step = pixscale_arcsec / sub
-        return block_sum(self._sample(wave_um, step, n * sub), sub)
+            sub = max(sub, math.ceil(16.0 * p / guess))
+        sub = min(sub, 64)
+        if sub == 1:
+            return self._sample(wave_um, p, n) * p * p
+        half_core = math.ceil(max(3.0 * guess / p, 8.0))
+        ncore = min(n, 2 * half_core + n % 2)  # same parity as n keeps it centred
+        out = self._sample(wave_um, p, n) * p * p if ncore < n else np.zeros((n, n))
+        start = (n - ncore) // 2
+        step = p / sub
+        core = block_sum(self._sample(wave_um, step, ncore * sub), sub) * step * step
+        out[start:start + ncore, start:start + ncore] = core
+        return out
+
+    def _pixel_convolved(self, wave_um: float, pixscale_arcsec: float, n: int, oversample: int) -> np.ndarray:
+        """Detector-box integrals centred on an ``n x n`` grid of step ``pixscale / oversample``.
+
+        Built exactly from integrals over sub-pixels of ``p / oversample``
+        (odd oversample) or ``p / (2 oversample)`` (even oversample), whose
+        edges then coincide with the edges of every detector-sized box.
+        """
+        r = 1 if oversample % 2 else 2
+        win = r * oversample
+        m = r * (n - 1) + win
+        if m > 2 * MAX_KERNEL_PIX:
+            raise MocksimInputError(f"size: {n} samples at oversample {oversample} is too large "
+                                    f"(needs {m} sub-pixels > {2 * MAX_KERNEL_PIX})")
+        sub = self._integrated(wave_um, pixscale_arcsec / win, m, self.kernel_oversample)
+        for axis in (0, 1):
+            cs = np.cumsum(sub, axis=axis)
+            cs = np.concatenate([np.zeros_like(np.take(cs, [0], axis=axis)), cs], axis=axis)
+            idx = np.arange(n) * r
+            sub = np.take(cs, idx + win, axis=axis) - np.take(cs, idx, axis=axis)
+        return sub
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -135,8 +167,13 @@ class PSFModel:
             return arr
         params = {"kind": kind, "model": self.cache_params(w), "wave_um": w, "pixscale": p,
                   "size": n, "oversample": os_}
-        arr = KERNEL_CACHE.get_or_compute(
-            params, lambda: normalise(self._integrated(w, p, n, os_)), disk=self.disk_cache)
+        if kind == "kernel":
+            def compute():
+                return normalise(self._integrated(w, p, n, os_))
+        else:
+            def compute():
+                return normalise(self._pixel_convolved(w, p, n, os_))
+        arr = KERNEL_CACHE.get_or_compute(params, compute, disk=self.disk_cache)
         if len(fast) > 64:  # keep the fast path small; the shared LRU holds the rest
             fast.clear()
             fast["_gen"] = KERNEL_CACHE.generation
@@ -161,12 +198,17 @@ class PSFModel:
     def default_size(self, wave_um: float, pixscale_arcsec: float) -> int:
         """Odd kernel size [pixels] enclosing 99.5 % of the flux (capped at ``max_kernel_arcsec``)."""
         w, p = self._check_wave_scale(wave_um, pixscale_arcsec)
+        return self._size_for(w, p, 0.0)
+
+    def _size_for(self, w: float, step: float, extra_arcsec: float) -> int:
+        """Odd size [pixels of ``step``] covering the 99.5 % half-width plus ``extra_arcsec``."""
         memo = self.__dict__.setdefault("_size_memo", {})
-        if (w, p) not in memo:
-            hw = min(self._halfwidth_arcsec(w), 0.5 * self.max_kernel_arcsec)
-            n = 2 * max(0, math.ceil(hw / p - 0.5)) + 1
-            memo[(w, p)] = int(min(max(n, 3), MAX_KERNEL_PIX))
-        return memo[(w, p)]
+        key = (w, step, extra_arcsec)
+        if key not in memo:
+            hw = min(self._halfwidth_arcsec(w), 0.5 * self.max_kernel_arcsec) + extra_arcsec
+            n = 2 * max(0, math.ceil(hw / step - 0.5)) + 1
+            memo[key] = int(min(max(n, 3), MAX_KERNEL_PIX))
+        return memo[key]
 
     # ------------------------------------------------------------------ public
     def kernel(self, wave_um: float, pixscale_arcsec: float, size: int | None = None) -> np.ndarray:
@@ -194,7 +236,14 @@ class PSFModel:
 
     def pixel_integrated(self, wave_um: float, pixscale_arcsec: float, size: int | None = None,
                          oversample: int = 4) -> np.ndarray:
-        """PSF integrated over detector pixels of ``pixscale_arcsec``.
+        """PSF convolved with a square detector pixel of ``pixscale_arcsec``, sampled at ``pixscale / oversample``.
+
+        Each value is the PSF integrated over a detector-pixel-sized box
+        centred on that sample (the "pixel-convolved" PSF, like stpsf's
+        detector-sampled products). ``oversample=1`` gives the image on the
+        detector grid itself; larger values sample the same function more
+        finely (what ``mocksim psf`` writes, with PIXELSCL = pixscale /
+        oversample).
 
         Parameters
         ----------
@@ -203,20 +252,26 @@ class PSFModel:
         pixscale_arcsec : float
             Detector pixel size [arcsec].
         size : int, optional
-            Odd image size [pixels]; default as in :meth:`kernel`.
+            Odd output size [output pixels of ``pixscale / oversample``];
+            default covers the default kernel at the detector scale.
         oversample : int
-            Minimum sub-pixels per detector pixel and axis for models that
-            integrate by sub-sampling (exact models ignore it).
+            Output samples per detector pixel and axis.
 
         Returns
         -------
         ndarray, shape (size, size)
-            Read-only, sums to 1.
+            Read-only, sums to 1, centred on the central sample.
         """
         w, p = self._check_wave_scale(wave_um, pixscale_arcsec)
         os_ = self._check_size(oversample, key="oversample", odd=False)
-        n = self._check_size(size) or self.default_size(w, p)
-        return self._cached("pixel", w, p, n, os_)
+        if os_ > 64:
+            raise MocksimInputError(f"oversample: {oversample!r} must be <= 64")
+        n = self._check_size(size)
+        if n is None and self.default_size(w, p) == 1:  # delta PSF: just the pixel response
+            n = os_ + 1 - os_ % 2
+        elif n is None:  # the pixel box widens the PSF by half a detector pixel
+            n = self._size_for(w, _round_scale(p / os_), 0.5 * p)
+        return self._cached(f"pixel-os{os_}", w, p, n, os_)
 
     def fwhm_arcsec(self, wave_um: float) -> float:
         """FWHM [arcsec] of the broadened PSF (no detector pixel).

@@ -167,6 +167,7 @@ class FITSPSF(PSFModel):
             raise MocksimInputError(f"instrument.psf: PSF FITS file {str(self.path)!r} has no WAVELEN/WAVE_UM; "
                                     "cannot scale with wavelength")
         self.scale_with_wavelength = bool(scale_with_wavelength)
+        self.max_kernel_arcsec = math.inf  # default sizes follow the file's own 99.5 % box
         st = self.path.stat()
         self._stamp = (str(self.path.resolve()), st.st_mtime_ns, st.st_size)
         self.name = name
@@ -192,11 +193,6 @@ class FITSPSF(PSFModel):
     def _halfwidth_arcsec(self, wave_um: float) -> float:
         hw = _box_halfwidth(self.image, self.native_pixscale_arcsec, DEFAULT_ENCLOSED_FRACTION)
         return hw * self._scale(wave_um) / self.native_pixscale_arcsec
-
-    def default_size(self, wave_um: float, pixscale_arcsec: float) -> int:
-        """Odd size enclosing 99.5 % of the file's flux (no ``max_kernel_arcsec`` cap)."""
-        hw = self._halfwidth_arcsec(round(float(wave_um), 4))
-        return 2 * max(1, math.ceil(hw / pixscale_arcsec - 0.5)) + 1
 
     def _integrated(self, wave_um, pixscale_arcsec, n, oversample):
         return resample_flux(self.image, self._scale(wave_um), pixscale_arcsec, n)

@@ -73,6 +73,52 @@ def mft_field(pupil: Pupil, wave_um: float, step_arcsec: float, n: int) -> np.nd
     return tmp @ a.T
 
 
+def mft_intensity(pupil: Pupil, wave_um: float, step_arcsec: float, n: int) -> np.ndarray:
+    """``|mft_field|^2`` computed with the symmetries of a real pupil.
+
+    A real pupil gives a centro-symmetric PSF, so only half of the rows are
+    transformed; if the pupil is also mirror-symmetric about the y axis (the
+    JWST pupil is), the x transform reduces to a real cosine transform. This
+    is ~3x faster than :func:`mft_field` and agrees with it to rounding.
+
+    Parameters and grid as in :func:`mft_field`.
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+        Intensity ``|sum P exp(...)|^2`` (dimensionless).
+    """
+    n = int(n)
+    k = 2.0 * np.pi / (wave_um * 1e-6)
+    x = pupil.coords_m()
+    theta = _angles_rad(n, step_arcsec)
+    half = (n + 1) // 2
+    rows = theta[n - half:]
+    p = np.asarray(pupil.transmission, dtype=float)
+    if np.array_equal(p, p[:, ::-1]):
+        # fold the symmetric columns: sum_x P cos(k x t) over x >= 0 only
+        npx = p.shape[1]
+        c0 = npx // 2
+        wts = np.full(npx - c0, 2.0)
+        if npx % 2:
+            wts[0] = 1.0  # the x = 0 column is not duplicated
+        cx = np.cos(k * np.outer(x[c0:], theta)) * wts[:, None]  # (N/2, n)
+        b = p[:, c0:] @ cx  # (N, n), real
+        phase = k * np.outer(rows, x)
+        cs = np.vstack([np.cos(phase), np.sin(phase)]) @ b  # one real GEMM: (2 half, n)
+        inten = cs[:half] ** 2 + cs[half:] ** 2
+    else:
+        ay = np.exp(-1j * k * np.outer(rows, x))  # (half, N)
+        ax = np.exp(-1j * k * np.outer(theta, x))
+        e = ((ay.real @ p) + 1j * (ay.imag @ p)) @ ax.T
+        inten = e.real**2 + e.imag**2
+    out = np.empty((n, n))
+    out[n - half:] = inten
+    if n - half > 0:
+        out[:n - half] = out[n - 1:half - 1:-1, ::-1]
+    return out
+
+
 def fourier_filter(image: np.ndarray, step_arcsec: float, *, sigma_arcsec: float = 0.0,
                    box_arcsec: float = 0.0) -> np.ndarray:
     """Convolve a well-sampled periodic image with a Gaussian and/or a square box.
@@ -148,8 +194,7 @@ def monochromatic_psf(pupil: Pupil, wave_um: float, pixscale_arcsec: float, npix
     step = pixscale_arcsec / q
     margin = int(np.ceil(5.0 * sigma / step)) + 2 if sigma > 0 else 0
     nf = (npix - 1) * q + 1 + 2 * margin
-    field = mft_field(pupil, wave_um, step, nf)
-    inten = field.real**2 + field.imag**2
+    inten = mft_intensity(pupil, wave_um, step, nf)
     if sigma > 0:
         inten = fourier_filter(inten, step, sigma_arcsec=sigma)
     out = inten[margin:margin + (npix - 1) * q + 1:q, margin:margin + (npix - 1) * q + 1:q]

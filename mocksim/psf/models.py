@@ -18,11 +18,11 @@ from .fourier import (
     FWHM_PER_SIGMA,
     fourier_filter,
     lambda_over_d_arcsec,
-    mft_field,
+    mft_intensity,
     monochromatic_psf,
     nyquist_step_arcsec,
 )
-from .pupil import NOMINAL_DIAMETER_M, rasterize_pupil
+from .pupil import NOMINAL_DIAMETER_M, geometry_signature, rasterize_pupil
 
 #: FWHM of our analytic JWST pupil's monochromatic PSF in units of
 #: lambda / 6.5 m (azimuthally averaged; measured, see tests/test_psf.py).
@@ -117,7 +117,7 @@ class JWSTPSF(PSFModel):
     def cache_params(self, wave_um: float) -> dict:
         return {"type": "jwst", "broadening_sigma_arcsec": self.broadening_sigma_arcsec,
                 "jitter_mas": self.jitter_mas, "pupil_npix": self.pupil_npix,
-                "pupil_supersample": self.pupil_supersample}
+                "pupil_supersample": self.pupil_supersample, "geometry": geometry_signature()}
 
     def _fwhm_guess(self, wave_um: float) -> float:
         opt = JWST_FWHM_LAMBDA_OVER_D * lambda_over_d_arcsec(wave_um, NOMINAL_DIAMETER_M)
@@ -136,8 +136,7 @@ class JWSTPSF(PSFModel):
         margin = math.ceil((0.5 * pixscale_arcsec + 5.0 * sigma) / step) + 2 * q
         span = (n - 1) * q + 1
         nf = span + 2 * margin
-        field = mft_field(self.pupil, wave_um, step, nf)
-        inten = field.real**2 + field.imag**2
+        inten = mft_intensity(self.pupil, wave_um, step, nf)
         inten = fourier_filter(inten, step, sigma_arcsec=sigma, box_arcsec=pixscale_arcsec)
         out = inten[margin:margin + span:q, margin:margin + span:q]
         return np.clip(out, 0.0, None)

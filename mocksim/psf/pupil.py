@@ -71,6 +71,13 @@ STRUT_UPPER_BUMPS_M = ((2.146, 2.365, 0.0826), (2.483, 2.544, 0.0698))
 _EDGE_NORMAL_DEG = 30.0 + 60.0 * np.arange(6)
 
 
+def geometry_signature() -> list:
+    """All geometry constants, for cache keys (changing one invalidates cached PSFs)."""
+    return [FLAT_TO_FLAT_M, RING_A_RADIUS_M, RING_B_RADIUS_M, RING_C_RADIUS_M, STRUT_UPPER_WIDTH_M,
+            STRUT_LOWER_WIDTH_M, list(STRUT_ANGLES_DEG), STRUT_LENGTH_M,
+            [list(b) for b in STRUT_UPPER_BUMPS_M]]
+
+
 def segment_names() -> list[str]:
     """Names of the 18 segments in the order used by :func:`segment_centers`."""
     return [f"{ring}{k}" for ring in "ABC" for k in range(1, 7)]
@@ -228,7 +235,7 @@ def _rasterize(npix, supersample, struts, gap_m, extent_m, labels):
 
 @functools.lru_cache(maxsize=8)
 def rasterize_pupil(
-    npix: int = 384,
+    npix: int = 512,
     supersample: int = 4,
     struts: bool = True,
     gap_m: float = SEGMENT_GAP_M,
@@ -270,7 +277,8 @@ def rasterize_pupil(
         return grid.reshape(n, ss, n, ss).mean(axis=(1, 3))
 
     params = {"kind": "jwst-pupil", "npix": int(npix), "supersample": int(supersample),
-              "struts": bool(struts), "gap_m": float(gap_m), "extent_m": float(extent_m)}
+              "struts": bool(struts), "gap_m": float(gap_m), "extent_m": float(extent_m),
+              "geometry": geometry_signature()}
     trans = KERNEL_CACHE.get_or_compute(params, compute, disk=True)
     return Pupil(transmission=trans, pixel_m=float(extent_m) / int(npix))
 
@@ -311,6 +319,6 @@ def count_segments(npix: int = 2048, gap_m: float = SEGMENT_GAP_M) -> int:
     return int(n)
 
 
-def collecting_area_m2(npix: int = 1024, supersample: int = 4) -> float:
+def collecting_area_m2(npix: int = 512, supersample: int = 4) -> float:
     """Collecting area of the analytic pupil, struts included [m^2]."""
     return rasterize_pupil(npix, supersample).area_m2

@@ -199,7 +199,10 @@ def _bin_sn(signal, noise, corr):
 def _accretion(x, y, signal, noise, target_sn, sn_func):
     """Bin accretion (Cappellari & Copin 2003, sec. 5.1) + reassignment; deterministic.
 
-    ``x, y`` in pixel units. Returns a bin label per pixel (0..nbin-1).
+    Unlike CC03 a bin below target keeps accreting when a (noisy) pixel lowers its
+    S/N; it stops at the target, or when the next pixel is not adjacent or would
+    make the bin too elongated (roundness > 0.3). ``x, y`` in pixel units.
+    Returns a bin label per pixel (0..nbin-1).
     """
     n = x.size
     label = np.full(n, -1)
@@ -226,8 +229,8 @@ def _accretion(x, y, signal, noise, target_sn, sn_func):
             if np.sqrt(np.max((x[new] - xn) ** 2 + (y[new] - yn) ** 2)) / req - 1 > 0.3:
                 break                                           # not round enough
             sn_new = sn_func(np.array(new))
-            if abs(sn_new - target_sn) > abs(sn - target_sn):
-                break
+            if sn_new > target_sn and sn_new - target_sn > target_sn - sn:
+                break                                           # overshoots: stop short
             members, sn, xb, yb = new, sn_new, xn, yn
             unbinned[k] = False
         label[members] = b
@@ -341,15 +344,16 @@ def voronoi_bins(signal, noise, target_sn: float, *, mask=None, pixscale_arcsec:
         if method in ("auto", "vorbin"):
             try:
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                    warnings.simplefilter("ignore")         # VorBin's deprecation notice
                     from vorbin.voronoi_2d_binning import voronoi_2d_binning
                     lab = voronoi_2d_binning(ii.astype(float), jj.astype(float), sig, noi,
                                              target_sn, pixelsize=1.0, plot=False, quiet=True,
                                              sn_func=lambda idx, a, b: sn_func(idx))[0]
                 lab = np.unique(lab, return_inverse=True)[1]
-            except ImportError:
+            except (ImportError, ValueError) as exc:      # not installed / refused the data
                 if method == "vorbin":
-                    raise
+                    raise MocksimInputError(f"voronoi_bins: VorBin failed: {exc}") from exc
+                lab = None
         if lab is None:
             lab = _accretion(ii.astype(float), jj.astype(float), sig, noi, target_sn, sn_func)
         if min_sn_frac is not None:

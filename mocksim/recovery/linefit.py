@@ -24,7 +24,9 @@ is linear in the line fluxes and continuum coefficients, so a coarse grid in
 ``(v, sigma)`` is searched by solving the weighted normal equations of every
 spectrum at every grid node (batched Cholesky); the best node is refined by a
 parabola through its neighbours and then by damped Gauss-Newton
-(Levenberg-Marquardt) on all parameters, vectorised over spectra. Fluxes are not
+(Levenberg-Marquardt) on all parameters (width as ``sigma^2``, smooth down to
+unresolved lines; bounds handled by an active set), vectorised over spectra,
+in chunks of ``_CHUNK`` spectra. Fluxes are not
 constrained to be positive. Flux errors come from the Gauss-Newton covariance
 at the optimum, marginalised over ``v`` and ``sigma`` (a nonlinear parameter
 that sits on its bound is treated as fixed); ``v`` and ``sigma`` errors come
@@ -52,8 +54,9 @@ TIED_LINES = {
 }
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
-_CHUNK = 4096  #: spectra fitted together (bounds memory: ~K * 50 doubles per spectrum)
+_CHUNK = 2048  #: spectra fitted together (bounds memory to ~K * 60 doubles per spectrum)
 _NSIG = 9.0  #: profiles are evaluated within +-_NSIG Gaussian widths of each line
+_TOL_CHI2 = 1e-9  #: LM stops when chi^2 drops by < _TOL_CHI2 (1 + chi^2) (smooth in the data)
 
 
 @dataclass
@@ -77,7 +80,9 @@ class LineMaps:
     groups : list of str
         Groups that were fitted.
     velocity_err_kms, sigma_err_kms : dict of str -> ndarray
-        1-sigma errors of ``velocity_kms`` and ``sigma_kms`` [km/s].
+        1-sigma errors of ``velocity_kms`` and ``sigma_kms`` [km/s]. The width is
+        fitted as ``sigma^2``; ``sigma_err = min(err(sigma^2) / (2 sigma),
+        sqrt(err(sigma^2)))``, i.e. a resolution scale for unresolved lines.
     chi2_nu_group : dict of str -> ndarray
         Reduced chi^2 of each group's window.
     """
@@ -178,18 +183,20 @@ class _GroupModel:
             self.cont = np.ones((k, 1)) if continuum == "constant" else np.zeros((k, 0))
         self.nlin = len(self.comps) + self.cont.shape[1]
 
-    def profiles(self, v, sig, deriv=False):
-        """Component templates for velocities ``v`` and dispersions ``sig`` (n,).
+    def profiles(self, v, u, deriv=False):
+        """Component templates for velocities ``v`` and ``u = sigma^2`` (n,).
 
-        Returns ``T`` (n, K, C) [per unit flux, um^-1] and, if ``deriv``,
-        ``dT/dv`` and ``dT/dsigma`` (n, K, C) [um^-1 (km/s)^-1].
+        ``u`` [(km/s)^2] is the squared intrinsic dispersion: the observed width
+        is smooth in ``u`` down to ``u = 0``, unlike in ``sigma``. Returns ``T``
+        (n, K, C) [per unit flux, um^-1] and, if ``deriv``, ``dT/dv`` and
+        ``dT/du`` (n, K, C).
         """
         v = np.asarray(v, float)[:, None]
-        sig = np.asarray(sig, float)[:, None]
+        u = np.asarray(u, float)[:, None]
         lam = self.lam[None, :]
         mu = lam * (1.0 + v / C_KMS)                                   # (n, L)
         lsf = np.interp(mu, self.lsf_wave, self.lsf_um)                # LSF at the line centre
-        s = np.sqrt((mu * sig / C_KMS) ** 2 + lsf ** 2)                # (n, L)
+        s = np.sqrt((mu / C_KMS) ** 2 * u + lsf ** 2)                  # (n, L)
         inv_s = 1.0 / s
         n, K, C = v.shape[0], self.width.size, self.M.shape[1]
         integ = self.profile == "integrated"
@@ -199,8 +206,8 @@ class _GroupModel:
             dTv = np.zeros((n, K, C))
             dTs = np.zeros((n, K, C))
             dmu_dv = self.lam / C_KMS                                   # (L,)
-            ds_dsig = (mu / C_KMS) ** 2 * sig * inv_s                   # (n, L)
-            ds_dv = dmu_dv * (mu * (sig / C_KMS) ** 2
+            ds_du = 0.5 * (mu / C_KMS) ** 2 * inv_s                     # (n, L)
+            ds_dv = dmu_dv * (mu * u / C_KMS ** 2
                               + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope)) * inv_s
         for il in range(self.lam.size):
             c, r = self.comp_of[il], self.ratio[il]
@@ -237,7 +244,7 @@ class _GroupModel:
             if deriv:
                 f_mu = (isl * dmu_dv[il])[:, None]
                 f_sv = (isl * ds_dv[:, il])[:, None]
-                f_ss = (isl * ds_dsig[:, il])[:, None]
+                f_ss = (isl * ds_du[:, il])[:, None]
                 dTv[:, kc, c] += g_mu * f_mu + g_s * f_sv
                 dTs[:, kc, c] += g_s * f_ss
         if not deriv:
@@ -252,237 +259,201 @@ class _GroupModel:
 
 
 def _chol_solve(N, b, solve=True):
-    """Solve ``N x = b`` for many small SPD systems; also return ``b^T N^-1 b``.
+    """Solve many small SPD systems ``N x = b``; also return ``q = b^T N^-1 b``.
 
-    ``N`` is (..., P, P), ``b`` (..., P). Pivots are floored at 1e-12 of the
-    diagonal so that empty (all-zero) templates give a zero coefficient. Work is
-    done on contiguous per-element arrays (much faster than strided slices).
+    ``N`` is (..., P, P) or a function ``N(i, j)`` (``i >= j``) returning element
+    arrays; ``b`` is (..., P). Works on contiguous per-element arrays (much faster
+    than numpy's batched LAPACK for P <= 6). Pivots are floored at 1e-12 of the
+    diagonal, so all-zero templates get a zero coefficient.
     """
-    P = N.shape[-1]
-    Nij = [[np.ascontiguousarray(N[..., i, j]) for j in range(i + 1)] for i in range(P)]
-    bi = [np.ascontiguousarray(b[..., i]) for i in range(P)]
+    P = b.shape[-1]
+    get = N if callable(N) else (lambda i, j: N[..., i, j])
     L = [[None] * P for _ in range(P)]
     for j in range(P):
-        d = Nij[j][j].copy()
-        for k in range(j):
-            d -= L[j][k] * L[j][k]
-        d = np.sqrt(np.maximum(d, 1e-12 * np.abs(Nij[j][j]) + 1e-280))
-        L[j][j] = d
+        njj = np.ascontiguousarray(get(j, j))
+        d = njj - sum(L[j][k] * L[j][k] for k in range(j))
+        L[j][j] = np.sqrt(np.maximum(d, 1e-12 * np.abs(njj) + 1e-280))
         for i in range(j + 1, P):
-            t = Nij[i][j].copy()
-            for k in range(j):
-                t -= L[i][k] * L[j][k]
-            L[i][j] = t / d
+            L[i][j] = (get(i, j) - sum(L[i][k] * L[j][k] for k in range(j))) / L[j][j]
     z = []
     for i in range(P):
-        t = bi[i].copy()
-        for k in range(i):
-            t -= L[i][k] * z[k]
-        z.append(t / L[i][i])
+        z.append((b[..., i] - sum(L[i][k] * z[k] for k in range(i))) / L[i][i])
     q = sum(zi * zi for zi in z)
     if not solve:
         return None, q
     x = [None] * P
     for i in range(P - 1, -1, -1):
-        t = z[i].copy()
-        for k in range(i + 1, P):
-            t -= L[k][i] * x[k]
-        x[i] = t / L[i][i]
+        x[i] = (z[i] - sum(L[k][i] * x[k] for k in range(i + 1, P))) / L[i][i]
     return np.stack(x, axis=-1), q
 
 
-def _normal(A, W, Y):
-    """Weighted normal matrix (n, P, P) and vector (n, P) for per-spectrum designs."""
-    AW = A * W[:, :, None]
-    return np.einsum("nkp,nkq->npq", AW, A, optimize=True), np.einsum("nkp,nk->np", AW, Y)
-
-
 def _grid(gm, vrange, srange):
-    """Coarse (v, sigma) grid adapted to the LSF width [km/s]."""
+    """Coarse grid: v step 0.7 x the narrowest observed width, sigma_obs ratio 1.35."""
     lsf = gm.lsf_kms_mean
-    so_min = np.hypot(srange[0], lsf)
-    so_max = np.hypot(srange[1], lsf)
-    step = 0.7 * so_min
-    nv = int(np.clip(np.ceil((vrange[1] - vrange[0]) / step) + 1, 3, 81))
-    vg = np.linspace(vrange[0], vrange[1], nv)
+    so_min, so_max = np.hypot(srange[0], lsf), np.hypot(srange[1], lsf)
+    nv = int(np.clip(np.ceil((vrange[1] - vrange[0]) / (0.7 * so_min)) + 1, 3, 81))
     ns = int(np.clip(np.ceil(np.log(so_max / so_min) / np.log(1.35)) + 1, 2, 25))
-    so = np.geomspace(so_min, so_max, ns)
-    sg = np.sqrt(np.clip(so ** 2 - lsf ** 2, 0, None))
-    sg = np.clip(sg, srange[0], srange[1])
-    sg[0], sg[-1] = srange[0], srange[1]
-    return vg, sg
+    sg = np.clip(np.sqrt(np.clip(np.geomspace(so_min, so_max, ns) ** 2 - lsf ** 2, 0, None)),
+                 *srange)
+    sg[0], sg[-1] = srange
+    return np.linspace(vrange[0], vrange[1], nv), sg
 
 
 def _grid_search(gm, Y, W, vg, sg):
-    """chi^2 of every spectrum at every (v, sigma) node: (n, nv, ns)."""
+    """chi^2 of every spectrum at every (v, sigma) node, profiled over the linear
+    parameters: (n, nv, ns)."""
     n, K = Y.shape
-    V, S = np.meshgrid(vg, sg, indexing="ij")
-    V, S = V.ravel(), S.ravel()
-    G = V.size
+    V, S = (a.ravel() for a in np.meshgrid(vg, sg, indexing="ij"))
     P = gm.nlin
-    iu = np.triu_indices(P)
-    npair = iu[0].size
+    il = np.tril_indices(P)
+    pair = np.zeros((P, P), int)
+    pair[il] = np.arange(il[0].size)
     WY = W * Y
     yWy = np.sum(WY * Y, axis=1)
-    chi2 = np.empty((n, G))
+    chi2 = np.empty((n, V.size))
     chunk = max(1, int(4e6 // max(n * P * P, 1)))
-    for g0 in range(0, G, chunk):
-        g1 = min(G, g0 + chunk)
-        A = gm.design(gm.profiles(V[g0:g1], S[g0:g1]))           # (g, K, P)
-        g = g1 - g0
+    for g0 in range(0, V.size, chunk):
+        A = gm.design(gm.profiles(V[g0:g0 + chunk], S[g0:g0 + chunk] ** 2))   # (g, K, P)
+        g = A.shape[0]
         B = (WY @ A.transpose(1, 0, 2).reshape(K, g * P)).reshape(n, g, P)
-        AA = (A[:, :, iu[0]] * A[:, :, iu[1]]).transpose(1, 0, 2).reshape(K, g * npair)
-        Nu = (W @ AA).reshape(n, g, npair)
-        N = np.empty((n, g, P, P))
-        N[..., iu[0], iu[1]] = Nu
-        N[..., iu[1], iu[0]] = Nu
-        _, q = _chol_solve(N, B, solve=False)
-        chi2[:, g0:g1] = yWy[:, None] - q
+        AA = (A[:, :, il[0]] * A[:, :, il[1]]).transpose(1, 2, 0).reshape(K, -1)
+        Nu = (W @ AA).reshape(n, il[0].size, g)
+        chi2[:, g0:g0 + g] = yWy[:, None] - _chol_solve(lambda i, j: Nu[:, pair[i, j]], B, False)[1]
     return chi2.reshape(n, vg.size, sg.size)
 
 
-def _parabola_offset(cm, c0, cp):
-    """Vertex offset (in grid steps, within +-0.5) of a parabola through 3 points."""
-    den = cm - 2 * c0 + cp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.where(den > 0, 0.5 * (cm - cp) / den, 0.0)
-    return np.clip(off, -0.5, 0.5)
-
-
 def _start_point(chi2, vg, sg):
+    """Best grid node per spectrum, refined by a parabola along each axis."""
     n, nv, ns = chi2.shape
-    best = np.argmin(chi2.reshape(n, -1), axis=1)
-    iv, js = np.unravel_index(best, (nv, ns))
+    iv, js = np.unravel_index(np.argmin(chi2.reshape(n, -1), axis=1), (nv, ns))
     r = np.arange(n)
-    v0, s0 = vg[iv].astype(float), sg[js].astype(float)
-    inv = (iv > 0) & (iv < nv - 1)
-    ivc = np.clip(iv, 1, nv - 2)
-    off = _parabola_offset(chi2[r, ivc - 1, js], chi2[r, ivc, js], chi2[r, ivc + 1, js])
-    v0 = np.where(inv, np.interp(ivc + off, np.arange(nv), vg), v0)
-    ins = (js > 0) & (js < ns - 1)
-    jsc = np.clip(js, 1, ns - 2)
-    off = _parabola_offset(chi2[r, iv, jsc - 1], chi2[r, iv, jsc], chi2[r, iv, jsc + 1])
-    s0 = np.where(ins, np.interp(jsc + off, np.arange(ns), sg), s0)
-    return v0, s0
+    out = []
+    for idx, grid, cut in ((iv, vg, lambda k: chi2[r, k, js]), (js, sg, lambda k: chi2[r, iv, k])):
+        kc = np.clip(idx, 1, grid.size - 2) if grid.size > 2 else idx
+        cm, c0, cp = cut(np.clip(kc - 1, 0, None)), cut(kc), cut(np.clip(kc + 1, None, grid.size - 1))
+        den = cm - 2 * c0 + cp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.clip(np.where(den > 0, 0.5 * (cm - cp) / den, 0.0), -0.5, 0.5)
+        inner = (idx > 0) & (idx < grid.size - 1)
+        out.append(np.where(inner, np.interp(kc + off, np.arange(grid.size), grid), grid[idx]))
+    return out[0].astype(float), out[1].astype(float)
 
 
-def _jacobian(gm, T, dTv, dTs, theta):
-    """Design matrix plus d(model)/dv and d(model)/dsigma columns: (n, K, P+2)."""
-    C = T.shape[2]
-    amp = theta[:, :C, None]
-    jv = dTv @ amp
-    js = dTs @ amp
-    return np.concatenate([gm.design(T), jv, js], axis=2)
+def _state(gm, Y, W, prof, theta):
+    """chi^2, Jacobian (n, K, P+2) [templates, continuum, d/dv, d/du], residuals."""
+    T, dTv, dTu = prof
+    amp = theta[:, :T.shape[2], None]
+    J = np.concatenate([gm.design(T), dTv @ amp, dTu @ amp], axis=2)
+    r = Y - np.einsum("nkp,np->nk", J[:, :, :gm.nlin], theta)
+    return np.sum(W * r * r, axis=1), J, r
 
 
 def _linear(gm, T, W, Y):
     """Best linear parameters (fluxes, continuum) for fixed templates ``T``."""
-    N, b = _normal(gm.design(T), W, Y)
-    return _chol_solve(N, b)[0]
+    A = gm.design(T)
+    AW = A * W[:, :, None]
+    return _chol_solve(np.einsum("nkp,nkq->npq", AW, A, optimize=True),
+                       np.einsum("nkp,nk->np", AW, Y))[0]
 
 
-def _evaluate(gm, v, s, theta, Y, W):
-    """chi^2, Jacobian (n, K, P+2), residuals and templates at given parameters."""
-    T, dTv, dTs = gm.profiles(v, s, deriv=True)
-    J = _jacobian(gm, T, dTv, dTs, theta)
-    r = Y - np.einsum("nkp,np->nk", J[:, :, :gm.nlin], theta)
-    return np.sum(W * r * r, axis=1), J, r, (T, dTv, dTs)
+def _refine(gm, Y, W, v, u, vrange, urange, max_iter=40):
+    """Levenberg-Marquardt on (fluxes, continuum, v, u = sigma^2) for all spectra.
 
-
-def _refine(gm, Y, W, v, s, vrange, srange, max_iter=40):
-    """Levenberg-Marquardt on (fluxes, continuum, v, sigma) for all spectra.
-
-    ``v`` and ``s`` (start values) are updated in place and returned.
+    ``v``, ``u`` are start values (updated in place). Nonlinear parameters on a
+    bound and pushed outwards are frozen for the step (active set); steps are
+    shrunk (direction kept) so that ``v`` moves < 0.5 LSF widths and the
+    observed width by <~ 30 %.
     """
-    n = Y.shape[0]
-    P = gm.nlin
-    prof = gm.profiles(v, s, deriv=True)
+    n, P = Y.shape[0], gm.nlin
+    prof = list(gm.profiles(v, u, deriv=True))
     theta = _linear(gm, prof[0], W, Y)
-    J = _jacobian(gm, *prof, theta)
-    r = Y - np.einsum("nkp,np->nk", J[:, :, :P], theta)
-    chi2 = np.sum(W * r * r, axis=1)
-    T, dTv, dTs = prof
+    chi2, J, r = _state(gm, Y, W, prof, theta)
     lam = np.full(n, 1e-3)
-    vmax_step = 0.5 * np.hypot(srange[0], gm.lsf_kms_mean)
+    vmax = 0.5 * np.hypot(np.sqrt(urange[0]), gm.lsf_kms_mean)
     eye = np.eye(P + 2)[None]
     act = np.arange(n)
     for _ in range(max_iter):
         if act.size == 0:
             break
-        Wa = W[act]
-        JW = J[act] * Wa[:, :, None]
+        JW = J[act] * W[act][:, :, None]
         H = np.einsum("nkp,nkq->npq", JW, J[act], optimize=True)
         g = np.einsum("nkp,nk->np", JW, r[act])
-        d = np.diagonal(H, axis1=1, axis2=2)
-        floor = 1e-9 * np.max(d, axis=1, keepdims=True) + 1e-280
-        Hd = H + (lam[act][:, None] * (d + floor) + floor)[:, :, None] * eye
-        step, _ = _chol_solve(Hd, g)
-        smax = 0.5 * (s[act] + gm.lsf_kms_mean)
-        step[:, P] = np.clip(step[:, P], -vmax_step, vmax_step)
-        step[:, P + 1] = np.clip(step[:, P + 1], -smax, smax)
-        th_new = theta[act] + step[:, :P]
-        v_new = np.clip(v[act] + step[:, P], *vrange)
-        s_new = np.clip(s[act] + step[:, P + 1], *srange)
-        c_new, J_new, r_new, (T_n, dTv_n, dTs_n) = _evaluate(gm, v_new, s_new, th_new, Y[act], Wa)
-        ok = np.isfinite(c_new) & (c_new <= chi2[act])
+        H += ((lam[act][:, None] + 1e-12) * np.diagonal(H, axis1=1, axis2=2) + 1e-280)[:, :, None] * eye
+        step = _chol_solve(H, g)[0]
+        frz = np.zeros((act.size, P + 2), bool)
+        for jn, (val, (lo, hi)) in enumerate(((v[act], vrange), (u[act], urange))):
+            frz[:, P + jn] = ((val <= lo) & (step[:, P + jn] < 0)) | ((val >= hi) & (step[:, P + jn] > 0))
+        rows = np.flatnonzero(frz.any(axis=1))
+        if rows.size:
+            keep = ~frz[rows]
+            Hf = H[rows] * (keep[:, :, None] & keep[:, None, :]) + frz[rows][:, :, None] * eye
+            step[rows] = _chol_solve(Hf, g[rows] * keep)[0]
+        umax = 0.6 * (u[act] + gm.lsf_kms_mean ** 2)
+        step *= np.minimum(1.0, np.minimum(vmax / np.maximum(np.abs(step[:, P]), 1e-300),
+                                           umax / np.maximum(np.abs(step[:, P + 1]), 1e-300)))[:, None]
+        th_n = theta[act] + step[:, :P]
+        v_n = np.clip(v[act] + step[:, P], *vrange)
+        u_n = np.clip(u[act] + step[:, P + 1], *urange)
+        prof_n = gm.profiles(v_n, u_n, deriv=True)
+        c_n, J_n, r_n = _state(gm, Y[act], W[act], prof_n, th_n)
+        ok = np.isfinite(c_n) & (c_n <= chi2[act])
         acc = act[ok]
-        dchi = chi2[acc] - c_new[ok]
-        theta[acc], v[acc], s[acc], chi2[acc] = th_new[ok], v_new[ok], s_new[ok], c_new[ok]
-        J[acc], r[acc] = J_new[ok], r_new[ok]
-        T[acc], dTv[acc], dTs[acc] = T_n[ok], dTv_n[ok], dTs_n[ok]
+        dchi = chi2[acc] - c_n[ok]
+        theta[acc], v[acc], u[acc], chi2[acc] = th_n[ok], v_n[ok], u_n[ok], c_n[ok]
+        J[acc], r[acc] = J_n[ok], r_n[ok]
+        for k in range(3):
+            prof[k][acc] = prof_n[k][ok]
         lam[acc] *= 0.2
         lam[act[~ok]] *= 10.0
-        done = np.zeros(act.size, bool)
-        done[ok] = dchi <= 1e-4 + 1e-9 * chi2[acc]
-        done |= lam[act] > 1e8
+        done = lam[act] > 1e8
+        done[ok] |= dchi <= _TOL_CHI2 * (1.0 + chi2[acc])
         act = act[~done]
-    # polish the linear parameters at the final (v, sigma) (templates unchanged)
-    theta = _linear(gm, T, W, Y)
-    J = _jacobian(gm, T, dTv, dTs, theta)
-    r = Y - np.einsum("nkp,np->nk", J[:, :, :P], theta)
-    chi2 = np.sum(W * r * r, axis=1)
-    return theta, v, s, chi2, J, T
+    theta = _linear(gm, prof[0], W, Y)          # polish linear parameters (templates fixed)
+    chi2, J, r = _state(gm, Y, W, prof, theta)
+    return theta, v, u, chi2, J, prof[0]
 
 
-def _covariances(gm, J, W, v, s, vrange, srange):
-    """Marginal covariance of linear parameters and errors of v, sigma."""
+def _covariances(gm, J, W, v, u, vrange, urange):
+    """Covariance of the linear parameters marginalised over free (v, u); errors of v, u.
+
+    A nonlinear parameter on its bound (or with a zero column, e.g. no line
+    signal) is held fixed; its reported error is then the conditional one.
+    """
     P = gm.nlin
     JW = J * W[:, :, None]
     H = np.einsum("nkp,nkq->npq", JW, J, optimize=True)
-    Nll, Nln, Nnn = H[:, :P, :P], H[:, :P, P:].copy(), H[:, P:, P:].copy()
-    tol_v = 1e-6 * (vrange[1] - vrange[0])
-    tol_s = 1e-6 * (srange[1] - srange[0])
-    fixed = np.stack([(v <= vrange[0] + tol_v) | (v >= vrange[1] - tol_v),
-                      (s <= srange[0] + tol_s) | (s >= srange[1] - tol_s)], axis=1)
-    Nln[np.repeat(fixed[:, None, :], P, axis=1)] = 0.0
-    Nnn[:, 0, 1] = np.where(fixed.any(axis=1), 0.0, Nnn[:, 0, 1])
-    Nnn[:, 1, 0] = Nnn[:, 0, 1]
-    dn = np.diagonal(Nnn, axis1=1, axis2=2).copy()
-    scale = np.max(np.abs(dn), axis=1, keepdims=True)
-    dn = np.where(fixed | (dn <= 1e-12 * scale), np.maximum(dn, 1.0) + 1e-300, dn)
-    Nnn[:, 0, 0], Nnn[:, 1, 1] = dn[:, 0], dn[:, 1]
-    Nnn_inv = np.linalg.inv(Nnn)
-    schur = Nll - Nln @ Nnn_inv @ Nln.transpose(0, 2, 1)
+    d = np.diagonal(H, axis1=1, axis2=2).copy()
+    fixed = ~(d > 0)
+    for jn, (val, (lo, hi)) in enumerate(((v, vrange), (u, urange))):
+        tol = 1e-6 * (hi - lo)
+        fixed[:, P + jn] |= (val <= lo + tol) | (val >= hi - tol)
+    dd = np.where(d > 0, d, 1.0)
+    norm = np.sqrt(dd[:, :, None] * dd[:, None, :])
+    Hs = H / norm * (~fixed[:, :, None] & ~fixed[:, None, :])    # unit diagonal: scale-free
+    Hs[:, np.arange(P + 2), np.arange(P + 2)] = 1.0
     with np.errstate(all="ignore"):
-        cov_lin = np.linalg.pinv(schur, hermitian=True)
-        full = np.linalg.pinv(H, hermitian=True)
-    errs = np.sqrt(np.clip(np.diagonal(full[:, P:, P:], axis1=1, axis2=2), 0, None))
-    return cov_lin, errs[:, 0], errs[:, 1]
+        cov = np.linalg.pinv(Hs, hermitian=True) / norm
+    var_nl = np.where(fixed[:, P:], 1.0 / dd[:, P:], np.diagonal(cov, axis1=1, axis2=2)[:, P:])
+    err = np.where(d[:, P:] > 0, np.sqrt(np.clip(var_nl, 0, None)), np.nan)
+    return cov[:, :P, :P], err[:, 0], err[:, 1]
 
 
 def _fit_group(gm, Y, W, vr, sr):
     """Grid search + Levenberg-Marquardt + covariances for one group and chunk."""
     vg, sg = _grid(gm, vr, sr)
     v, s = _start_point(_grid_search(gm, Y, W, vg, sg), vg, sg)
-    theta, v, s, chi2, J, T = _refine(gm, Y, W, v, s, vr, sr)
-    cov, v_err, s_err = _covariances(gm, J, W, v, s, vr, sr)
+    ur = (sr[0] ** 2, sr[1] ** 2)
+    theta, v, u, chi2, J, T = _refine(gm, Y, W, v, s ** 2, vr, ur)
+    cov, v_err, u_err = _covariances(gm, J, W, v, u, vr, ur)
+    s = np.sqrt(u)
     C = len(gm.comps)
     # a component is measured if >50 % of its template flux falls in valid channels
     frac = np.einsum("nkc,nk->nc", T * gm.width[None, :, None], (W > 0).astype(float))
     ok = frac / np.sum(gm.M, axis=0)[None, :] > 0.5
     amp_err = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :C], 0, None))
-    return dict(amp=theta[:, :C], amp_err=amp_err, ok=ok, v=v, s=s, v_err=v_err, s_err=s_err,
-                chi2=chi2, ndof=np.sum(W > 0, axis=1) - (gm.nlin + 2))
+    return dict(amp=theta[:, :C], amp_err=amp_err, ok=ok, v=v, s=s, v_err=v_err,
+                s_err=np.minimum(u_err / (2 * s), np.sqrt(u_err)), chi2=chi2,
+                ndof=np.sum(W > 0, axis=1) - (gm.nlin + 2))
 
 
 def _check_ranges(velocity_range_kms, sigma_range_kms, continuum, window_kms, profile):
@@ -602,7 +573,7 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
 
 def fit_cube(obs, lines=None, *, velocity_range_kms=(-600.0, 600.0), sigma_range_kms=(5.0, 500.0),
              continuum: str = "linear", window_kms: float = 3000.0,
-             profile: str = "integrated") -> LineMaps:
+             profile: str | None = None) -> LineMaps:
     """Fit emission lines in every spaxel of an IFU :class:`~mocksim.observation.Observation`.
 
     Parameters
@@ -610,8 +581,12 @@ def fit_cube(obs, lines=None, *, velocity_range_kms=(-600.0, 600.0), sigma_range
     obs : Observation
         Cube with ``data``/``error`` ``(nwave, ny, nx)`` [erg s^-1 cm^-2 um^-1],
         ``wave_um``, ``lsf_sigma_um`` [micron] and ``redshift``.
-    lines, velocity_range_kms, sigma_range_kms, continuum, window_kms, profile
+    lines, velocity_range_kms, sigma_range_kms, continuum, window_kms
         See :func:`fit_spectra`.
+    profile : {"integrated", "sampled"} or None
+        See :func:`fit_spectra`; ``None`` uses ``obs.meta["spectral_sampling"]``
+        if the instrument recorded how it sampled the spectrum, else
+        ``"integrated"``.
 
     Returns
     -------
@@ -624,6 +599,8 @@ def fit_cube(obs, lines=None, *, velocity_range_kms=(-600.0, 600.0), sigma_range
         raise MocksimInputError(f"obs.data/obs.error: need matching (nwave, ny, nx) cubes, got "
                                 f"{data.shape} and {err.shape}")
     nw, ny, nx = data.shape
+    if profile is None:
+        profile = (getattr(obs, "meta", None) or {}).get("spectral_sampling", "integrated")
     res = fit_spectra(obs.wave_um, data.reshape(nw, -1).T, err.reshape(nw, -1).T, obs.redshift,
                       obs.lsf_sigma_um, lines, velocity_range_kms=velocity_range_kms,
                       sigma_range_kms=sigma_range_kms, continuum=continuum,

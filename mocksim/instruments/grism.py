@@ -1,0 +1,678 @@
+"""JWST slitless spectroscopy (WFSS): NIRCam GRISMR/C and NIRISS GR150R/C.
+
+Presets: ``nircam-wfss-f277w``, ``nircam-wfss-f356w``, ``nircam-wfss-f444w`` (GRISMR
+only by default; option ``grisms=("R", "C")``), ``niriss-wfss-f115w``,
+``niriss-wfss-f150w``, ``niriss-wfss-f200w`` (GR150R and GR150C by default) and
+``niriss-wfss`` (all three NIRISS filters, as in NGDEEP; option ``filters``).
+Constants and their sources: :mod:`mocksim.instruments.grism_config`.
+
+Geometry
+--------
+The scene is a square field of ``n x n`` detector pixels (:meth:`scene_grid`). A
+*beam* is one (filter, grism orientation) exposure. Each beam is stored in the
+**dispersion frame**: axis 0 is the cross-dispersion coordinate (``y`` for grism R,
+``x`` for grism C), axis 1 the dispersed column. Light of wavelength ``lambda`` from
+a source at along-dispersion pixel ``a`` (``x`` for R, ``y`` for C; scene pixel
+convention, centres at integers) lands at dispersed column
+
+    X = a + (lambda - wave_start) / D + margin,
+
+with ``D`` the linear dispersion [um/pixel], ``wave_start`` the blue edge of the
+bluest filter and ``margin`` a fixed pad. ``Observation.wave_um[k]`` is the
+wavelength that the field centre ``a = (n - 1)/2`` sends to column ``k``.
+:meth:`SlitlessGrism.dispersed_position` evaluates the solution.
+
+Rendering (:meth:`SlitlessGrism.render_noiseless`)
+--------------------------------------------------
+For every line and component, each fine pixel's flux (times the fraction of its
+Gaussian line profile inside the filter's top-hat band) is placed at
+``lambda_rest (1 + z)(1 + v/c)`` and spread along the dispersion with a unit box (the
+fine pixel) convolved with the Gaussian of the intrinsic dispersion
+``lambda sigma_v / c`` (exact erf-type integrals over fine dispersed columns,
+vectorised over pixels). The fine dispersed image is convolved with the 2D PSF at the
+line's systemic wavelength (dispersion is a shift, so it commutes with the PSF; the
+PSF's own width along the dispersion axis *is* the slitless line-spread function,
+so no further LSF is applied) and block-summed to detector pixels. The continuum
+(component ``continuum`` maps, flat f_lambda) is convolved with the PSF at the filter
+pivot, block-summed, and dispersed as a flat spectrum across the top-hat band with
+exact pixel x band overlap weights (:func:`~.grism_config.box_band_weights`).
+Values are flux density per pixel [erg s^-1 cm^-2 um^-1] (pixel flux / D), so a line
+of flux F sums to ``F / D``. Light leaving the field across the dispersion direction
+is lost, as in the IFU.
+
+Direct images (one per filter): band-averaged f_lambda per pixel, i.e. continuum plus
+``line flux x band fraction / band width``, PSF-convolved (lines at their own
+wavelength) and detector-sampled.
+
+Neighbours (option ``neighbours``): contaminating sources, each a circular Gaussian
+with a flat continuum and one emission line at its own redshift; they appear in the
+direct and dispersed images only.
+
+Noise (:class:`~mocksim.instruments.noise.NoiseSpec`)
+-----------------------------------------------------
+* ``"snr"``: uniform Gaussian sigma in every dispersed pixel, chosen so that the
+  integrated [OIII]5007 S/N equals ``snr_oiii``. The definition is the IFU's
+  (:func:`~mocksim.instruments.noise.line_snr_aperture`) applied to the noise-free
+  dispersed image of [OIII]5007 alone in each beam, treated as a one-channel cube of
+  width D: a circular aperture (default: enclosing 90 % of the line) with uniform
+  weights, ``S/N_b = F_ap,b / (D sigma sqrt(N_ap,b))``; beams combine in quadrature,
+  ``S/N = sqrt(sum_b S/N_b^2)``.
+* ``"exposure"``: per dispersed pixel ``var = S t + B t + n_exp RN^2`` [e-] with
+  source counts from :func:`~.grism_config.counts_per_flux`, the per-filter
+  dispersed background B [e-/s/pix], read noise RN = ``NoiseSpec.read_noise_e`` and
+  ``n_exp = NoiseSpec.n_exposures``. Time per beam: the instrument option
+  ``exposure_s`` if set, else ``NoiseSpec.exposure_s`` split equally among beams.
+  (``NoiseSpec.background_mjysr`` is not used: WFSS backgrounds are tabulated.)
+* ``"none"``: noise-free data; errors as in the IFU (snr or exposure sigma if those
+  inputs are given, else ``floor_fraction`` x the peak).
+
+Direct images get noise consistent with the dispersed data: for ``"snr"``
+``sigma_direct = sigma D / band width`` (same e- noise per pixel, collecting the whole
+band); for ``"exposure"`` the imaging count rate of the whole band with the same
+background per pixel and time per beam; for a noise-free observation a nominal
+``1e-6`` x peak (effectively noise-free).
+
+Observation layout
+------------------
+``data``/``error``: ``(n_beam, n, n_disp)`` dispersed images in the dispersion frame
+[erg s^-1 cm^-2 um^-1 per pixel]; beams ordered filter-major (filters blue to red, R
+before C). ``wave_um``: ``(n_disp,)`` (see above). ``pixscale_arcsec``: detector
+pixel. ``lsf_sigma_um``: nominal point-source LSF sigma from R(lambda).
+``extras``: ``"beams"`` (list of dicts: name, filter, grism, dispersion axis, band),
+``"dispersed"`` / ``"dispersed_error"`` (dict beam name -> 2D array in detector
+orientation: ``(n, n_disp)`` for R, ``(n_disp, n)`` for C), ``"direct_image"`` /
+``"direct_error"`` (detection image: the mean over filters), ``"direct_images"`` /
+``"direct_errors"`` (dict filter -> ``(n, n)``), ``"geometry"`` and
+``"map_pixscale_arcsec"``. Extraction: :func:`mocksim.recovery.grism_extract.extract_line_maps`.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy.signal import fftconvolve
+from scipy.special import erf
+
+from ..errors import MocksimInputError
+from ..lines import C_KMS, LINES
+from ..observation import Observation
+from ..scene import SceneComponent
+from .base import Instrument, register_instrument
+from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, JWST_AREA_CM2, H_C_ERG_UM,
+                           band_fraction, box_band_weights, box_gauss_cdf, counts_per_flux)
+from .noise import NoiseSpec, line_snr_aperture
+
+BUNIT = "erg s-1 cm-2 um-1"
+#: neighbour keys -> default (None = required)
+NEIGHBOUR_KEYS = {"dx_arcsec": None, "dy_arcsec": None, "fwhm_arcsec": 0.2, "continuum_flam": 0.0,
+                  "line": "Halpha", "redshift": None, "line_flux": 0.0, "sigma_kms": 50.0}
+
+
+def _num(key, value, lo, hi):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise MocksimInputError(f"{key}: {value!r} is not a number") from None
+    if not (np.isfinite(v) and lo <= v <= hi):
+        raise MocksimInputError(f"{key}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
+    return v
+
+
+def _check_neighbours(neighbours, fov) -> list[dict]:
+    if neighbours is None:
+        return []
+    if isinstance(neighbours, dict) or not hasattr(neighbours, "__iter__"):
+        raise MocksimInputError("instrument.neighbours: expected a list of tables")
+    out = []
+    for k, nb in enumerate(neighbours):
+        key = f"instrument.neighbours[{k}]"
+        if not isinstance(nb, dict):
+            raise MocksimInputError(f"{key}: expected a table, got {nb!r}")
+        bad = sorted(set(nb) - set(NEIGHBOUR_KEYS))
+        if bad:
+            raise MocksimInputError(f"{key}.{bad[0]}: unknown key; allowed: {', '.join(NEIGHBOUR_KEYS)}")
+        d = {**NEIGHBOUR_KEYS, **nb}
+        for req in ("dx_arcsec", "dy_arcsec"):
+            if d[req] is None:
+                raise MocksimInputError(f"{key}.{req}: required")
+        half = 0.5 * fov
+        d["dx_arcsec"] = _num(f"{key}.dx_arcsec", d["dx_arcsec"], -half, half)
+        d["dy_arcsec"] = _num(f"{key}.dy_arcsec", d["dy_arcsec"], -half, half)
+        d["fwhm_arcsec"] = _num(f"{key}.fwhm_arcsec", d["fwhm_arcsec"], 1e-3, 5.0)
+        d["continuum_flam"] = _num(f"{key}.continuum_flam", d["continuum_flam"], 0.0, 1e-10)
+        d["line_flux"] = _num(f"{key}.line_flux", d["line_flux"], 0.0, 1e-10)
+        d["sigma_kms"] = _num(f"{key}.sigma_kms", d["sigma_kms"], 0.0, 1000.0)
+        if d["line"] not in LINES:
+            raise MocksimInputError(f"{key}.line: unknown line {d['line']!r}; known: {', '.join(LINES)}")
+        if d["line_flux"] > 0:
+            if d["redshift"] is None:
+                raise MocksimInputError(f"{key}.redshift: required when line_flux > 0")
+            d["redshift"] = _num(f"{key}.redshift", d["redshift"], 0.0, 20.0)
+        out.append(d)
+    return out
+
+
+def _resolve_psf(psf, family):
+    if isinstance(psf, str):
+        from ..psf import make_psf
+
+        spec = psf.strip().lower()
+        model = make_psf(psf, family=family)
+        return (None if spec == "none" else model), psf
+    if hasattr(psf, "kernel") and hasattr(psf, "fwhm_arcsec"):
+        return psf, getattr(psf, "spec", type(psf).__name__)
+    raise MocksimInputError(f"instrument.psf: expected a PSF spec string or PSF model, got {psf!r}")
+
+
+class SlitlessGrism(Instrument):
+    """JWST wide-field slitless spectroscopy (NIRCam LW grisms or NIRISS GR150).
+
+    Parameters
+    ----------
+    family : {"nircam", "niriss"}
+    filters : str or sequence of str, optional
+        Blocking filter(s), e.g. ``"f356w"``; default all filters of the family.
+    grisms : sequence of {"R", "C"}, optional
+        Dispersion orientations: R along +x, C along +y. Default ``("R",)`` for
+        NIRCam (ASPIRE, FRESCO) and ``("R", "C")`` for NIRISS (NGDEEP).
+    psf : str or PSF model
+        :func:`mocksim.psf.make_psf` spec (family ``"nircam"``/``"niriss"``) or an
+        object with ``kernel(wave_um, pixscale_arcsec, size)`` and ``fwhm_arcsec``.
+    fov_arcsec : float
+        Side of the square cutout rendered by :meth:`scene_grid` [arcsec].
+    map_pixscale_arcsec : float, optional
+        Pixel of the extracted line maps [arcsec]; default 0.06 (NIRCam), 0.03 (NIRISS).
+    exposure_s : float, optional
+        Exposure time of each beam [s] for the ``"exposure"`` noise model (default:
+        ``NoiseSpec.exposure_s`` divided among the beams).
+    neighbours : list of dict, optional
+        Contaminating sources, keys ``dx_arcsec``, ``dy_arcsec`` (offset from the field
+        centre, within the field), ``fwhm_arcsec`` (0.2), ``continuum_flam`` (total
+        flat f_lambda [erg s^-1 cm^-2 um^-1], 0), ``line`` ("Halpha"), ``redshift``,
+        ``line_flux`` [erg s^-1 cm^-2] (0), ``sigma_kms`` (50).
+    oversample : int
+        Odd number of fine pixels per detector pixel (default 5).
+    kernel_max_arcsec : float
+        Cap on the full width of PSF kernels [arcsec] (kernels renormalised to 1).
+    v_max_kms : float
+        Largest |line-of-sight velocity| kept inside the dispersed cutout [km/s].
+    throughput : float or dict, optional
+        Override of the assumed total system throughput (per filter if a dict).
+    background_e_s : float or dict, optional
+        Override of the dispersed background [e- s^-1 pix^-1] (per filter if a dict).
+    """
+
+    kind = "grism"
+
+    def __init__(self, family: str, filters=None, *, grisms=None, psf="jwst",
+                 fov_arcsec: float = 3.0, map_pixscale_arcsec: float | None = None,
+                 exposure_s: float | None = None, neighbours=(), oversample: int = 5,
+                 kernel_max_arcsec: float = 2.0, v_max_kms: float = 1000.0,
+                 throughput=None, background_e_s=None):
+        fam_key = str(family).strip().lower()
+        if fam_key not in FAMILIES:
+            raise MocksimInputError(f"instrument.family: {family!r} is not one of {', '.join(FAMILIES)}")
+        self.family = FAMILIES[fam_key]
+        fam = self.family
+        if filters is None:
+            filters = list(fam.filters)
+        elif isinstance(filters, str):
+            filters = [filters]
+        flist = []
+        for f in filters:
+            key = str(f).strip().upper()
+            if key not in fam.filters:
+                raise MocksimInputError(f"instrument.filters: {f!r} is not a {fam.name} WFSS filter; "
+                                        f"allowed: {', '.join(fam.filters)}")
+            if key not in [g.name for g in flist]:
+                flist.append(fam.filters[key])
+        if not flist:
+            raise MocksimInputError("instrument.filters: at least one filter is required")
+        self.filters = tuple(sorted(flist, key=lambda g: g.lo_um))
+        grisms = fam.default_grisms if grisms is None else grisms
+        if isinstance(grisms, str):
+            grisms = [grisms]
+        glist = []
+        for g in grisms:
+            key = str(g).strip().upper().replace("GRISM", "").replace("GR150", "")
+            if key not in GRISMS:
+                raise MocksimInputError(f"instrument.grisms: {g!r} is not one of R, C")
+            if key not in glist:
+                glist.append(key)
+        if not glist:
+            raise MocksimInputError("instrument.grisms: at least one of R, C is required")
+        self.grisms = tuple(sorted(glist, key=GRISMS.index))
+        self.beams = [(f, g) for f in self.filters for g in self.grisms]
+        single = len(self.filters) == 1
+        self.name = f"{fam.name}-wfss" + (f"-{self.filters[0].name.lower()}" if single else "")
+        self.pixscale_arcsec = fam.pixscale_arcsec
+        self.dispersion_um = fam.dispersion_um
+        self.wave_range_um = (self.filters[0].lo_um, max(f.hi_um for f in self.filters))
+        if isinstance(oversample, bool) or not float(oversample).is_integer() \
+                or int(oversample) % 2 == 0 or not 1 <= int(oversample) <= 15:
+            raise MocksimInputError(f"instrument.oversample: {oversample!r} must be an odd integer in [1, 15]")
+        self.oversample = int(oversample)
+        self.fov_arcsec = float(_num("instrument.fov_arcsec", fov_arcsec, fam.pixscale_arcsec, 20.0))
+        self.n_spaxels(self.fov_arcsec)
+        self.map_pixscale_arcsec = _num("instrument.map_pixscale_arcsec",
+                                        fam.map_pixscale_arcsec if map_pixscale_arcsec is None
+                                        else map_pixscale_arcsec, 0.005, 0.5)
+        self.exposure_s = None if exposure_s is None else _num("instrument.exposure_s", exposure_s, 1.0, 1e8)
+        self.neighbours = _check_neighbours(neighbours, self.fov_arcsec)
+        self.kernel_max_arcsec = _num("instrument.kernel_max_arcsec", kernel_max_arcsec, 0.1, 20.0)
+        self.v_max_kms = _num("instrument.v_max_kms", v_max_kms, 0.0, 5000.0)
+        self.throughput = {f.name: self._per_filter("throughput", throughput, f, f.throughput, 1e-3, 1.0)
+                           for f in self.filters}
+        self.background_e_s = {f.name: self._per_filter("background_e_s", background_e_s, f,
+                                                        f.background_e_s, 0.0, 1e4) for f in self.filters}
+        self.psf, self.psf_spec = _resolve_psf(psf, fam.name)
+        vpix = self.v_max_kms / C_KMS * self.wave_range_um[1] / self.dispersion_um
+        self.margin_px = int(np.ceil(0.5 * self.kernel_max_arcsec / self.pixscale_arcsec)
+                             + np.ceil(vpix)) + 3
+        self.wave_start_um = self.wave_range_um[0]
+        self._kernels: dict = {}
+
+    @staticmethod
+    def _per_filter(key, value, filt, default, lo, hi):
+        if value is None:
+            return default
+        if isinstance(value, dict):
+            up = {str(k).upper(): v for k, v in value.items()}
+            if filt.name not in up:
+                return default
+            value = up[filt.name]
+        return _num(f"instrument.{key}", value, lo, hi)
+
+    # ------------------------------------------------------------- geometry
+    def beam_names(self) -> list[str]:
+        """Beam identifiers ``"<FILTER>-<R|C>"`` in data order."""
+        return [f"{f.name}-{g}" for f, g in self.beams]
+
+    def n_dispersed(self, n: int) -> int:
+        """Length of the dispersion axis for a field of ``n`` pixels."""
+        band_px = int(np.ceil((self.wave_range_um[1] - self.wave_start_um) / self.dispersion_um - 1e-9))
+        return int(n) + band_px + 2 * self.margin_px
+
+    def column_offset(self, wave_um) -> np.ndarray:
+        """Dispersed column minus along-dispersion pixel for light of ``wave_um`` [pixels]."""
+        return (np.asarray(wave_um, float) - self.wave_start_um) / self.dispersion_um + self.margin_px
+
+    def wave_grid(self, n: int) -> np.ndarray:
+        """``(n_disp,)`` wavelength sent to each column by the field centre [micron]."""
+        k = np.arange(self.n_dispersed(n))
+        return self.wave_start_um + (k - self.margin_px - (n - 1) / 2.0) * self.dispersion_um
+
+    def dispersed_position(self, wave_um, x_pix, y_pix, grism: str = "R"):
+        """Where light of ``wave_um`` from detector pixel ``(x_pix, y_pix)`` lands.
+
+        Returns ``(cross, column)`` in the dispersion frame of a ``grism`` beam
+        (pixel-centre coordinates; the scene convention puts pixel ``i`` at ``x = i``).
+        """
+        g = str(grism).upper()
+        if g not in GRISMS:
+            raise MocksimInputError(f"grism: {grism!r} is not one of R, C")
+        along, cross = (x_pix, y_pix) if g == "R" else (y_pix, x_pix)
+        return np.asarray(cross, float), np.asarray(along, float) + self.column_offset(wave_um)
+
+    def band_edges_px(self, filt) -> tuple[float, float]:
+        """Band edges of ``filt`` as dispersed-column offsets from the source pixel."""
+        f = filt if hasattr(filt, "lo_um") else self.family.filters[str(filt).upper()]
+        return float(self.column_offset(f.lo_um)), float(self.column_offset(f.hi_um))
+
+    def continuum_matrix(self, n: int, filt) -> np.ndarray:
+        """``(n, n_disp)`` flat-spectrum dispersion weights ``W[a, X]`` of one filter."""
+        return _continuum_matrix(n, self.n_dispersed(n), *self.band_edges_px(filt))
+
+    def geometry(self, n: int) -> dict:
+        """Geometry record stored in ``Observation.extras["geometry"]``."""
+        return {"field_shape": (int(n), int(n)), "n_dispersed": self.n_dispersed(n),
+                "pixscale_arcsec": self.pixscale_arcsec, "dispersion_um_per_pix": self.dispersion_um,
+                "wave_start_um": self.wave_start_um, "margin_px": self.margin_px,
+                "reference_pixel": ((n - 1) / 2.0, (n - 1) / 2.0),
+                "undeviated_um": self.family.undeviated_um,
+                "column_rule": "X = along + (lambda - wave_start_um) / dispersion + margin_px",
+                "frame": "data[b] is (cross, dispersed column); cross = y for R, x for C"}
+
+    # ------------------------------------------------------------ resolution
+    def resolving_power(self, wave_um) -> np.ndarray:
+        """Nominal point-source R = lambda / dlambda [dimensionless]."""
+        return np.asarray(wave_um, float) / self.family.resolution_element_um
+
+    def lsf_sigma_um(self, wave_um) -> np.ndarray:
+        """Nominal point-source LSF sigma = dlambda / 2.3548 [micron] (not used when rendering)."""
+        w = np.asarray(wave_um, float)
+        return np.full(w.shape, self.family.resolution_element_um * FWHM_TO_SIGMA)
+
+    def psf_fwhm_arcsec(self, wave_um: float) -> float:
+        """PSF FWHM [arcsec] before detector sampling (0 without a PSF)."""
+        return 0.0 if self.psf is None else float(self.psf.fwhm_arcsec(float(wave_um)))
+
+    def _kernel(self, wave_um: float, pixscale: float) -> np.ndarray | None:
+        if self.psf is None:
+            return None
+        key = (round(float(wave_um), 3), round(float(pixscale), 7))
+        k = self._kernels.get(key)
+        if k is None:
+            cap = 2 * int(np.ceil(0.5 * self.kernel_max_arcsec / key[1])) + 1
+            size = cap
+            default_size = getattr(self.psf, "default_size", None)
+            if callable(default_size):
+                size = min(int(default_size(key[0], key[1])), cap)
+            k = np.array(self.psf.kernel(key[0], key[1], size), dtype=float)
+            if k.shape[0] > cap or k.shape[1] > cap:
+                cy, cx, h = k.shape[0] // 2, k.shape[1] // 2, cap // 2
+                k = k[max(cy - h, 0):cy + h + 1, max(cx - h, 0):cx + h + 1]
+            k /= k.sum()
+            self._kernels[key] = k if k.size > 1 else None
+        return self._kernels[key]
+
+    # ------------------------------------------------------------ rendering
+    def _components(self, scene) -> list:
+        comps = list(scene.components)
+        if not self.neighbours:
+            return comps
+        x, y = scene.grid.coords_arcsec()
+        h = 0.5 * scene.grid.pixscale_arcsec
+        for k, nb in enumerate(self.neighbours):
+            s = nb["fwhm_arcsec"] * FWHM_TO_SIGMA * np.sqrt(2.0)
+            px = 0.5 * (erf((x - nb["dx_arcsec"] + h) / s) - erf((x - nb["dx_arcsec"] - h) / s))
+            py = 0.5 * (erf((y - nb["dy_arcsec"] + h) / s) - erf((y - nb["dy_arcsec"] - h) / s))
+            prof = px * py
+            lines, v = {}, 0.0
+            if nb["line_flux"] > 0:
+                lines[nb["line"]] = nb["line_flux"] * prof
+                v = C_KMS * ((1.0 + nb["redshift"]) / (1.0 + scene.redshift) - 1.0)
+            cont = nb["continuum_flam"] * prof if nb["continuum_flam"] > 0 else None
+            comps.append(SceneComponent(f"neighbour{k}", lines, np.full(prof.shape, v),
+                                        np.full(prof.shape, nb["sigma_kms"]), cont))
+        return comps
+
+    def _convolve(self, img: np.ndarray, wave_um: float, pixscale: float, transpose=False):
+        k = self._kernel(wave_um, pixscale)
+        if k is None:
+            return img
+        return fftconvolve(img, k.T if transpose else k, mode="same")
+
+    def _disperse_line(self, idx, w, mu_off, sig_px, nfine, n_disp, kern_wave, pixscale, grism):
+        """Fine-grid dispersion of one line (see module docstring); returns (coarse, col0)."""
+        os_ = self.oversample
+        rows, cols = np.divmod(idx, nfine)
+        cross, along = (rows, cols) if grism == "R" else (cols, rows)
+        xf = along + mu_off * os_                      # fine dispersed coordinate
+        sf = np.maximum(sig_px * os_, 1e-4)            # Gaussian sigma [fine columns]
+        half = int(np.ceil(6.0 * float(sf.max()))) + 2
+        kern = self._kernel(kern_wave, pixscale)
+        hk = 0 if kern is None else kern.shape[0] // 2
+        lo = max(int(np.floor(xf.min())) - half - hk, 0) // os_ * os_
+        hi = min(-(-(int(np.ceil(xf.max())) + half + hk + 1) // os_) * os_, n_disp * os_)
+        if hi <= lo:
+            return None, 0
+        win = hi - lo
+        base = np.floor(xf).astype(int)
+        flat = np.zeros(nfine * win)
+        cdf_prev = box_gauss_cdf(base - half - 0.5 - xf, sf)
+        for k in range(-half, half + 1):
+            cdf = box_gauss_cdf(base + k + 0.5 - xf, sf)
+            col = base + k
+            ok = (col >= lo) & (col < hi)
+            if ok.any():
+                flat += np.bincount(cross[ok] * win + (col[ok] - lo), weights=w[ok] * (cdf - cdf_prev)[ok],
+                                    minlength=nfine * win)
+            cdf_prev = cdf
+        img = flat.reshape(nfine, win)
+        if kern is not None:
+            img = fftconvolve(img, kern if grism == "R" else kern.T, mode="same")
+        coarse = img.reshape(nfine // os_, os_, win // os_, os_).sum(axis=(1, 3))
+        return coarse, lo // os_
+
+    def render_components(self, scene, keep=()):
+        """Noise-free beams and direct images.
+
+        Parameters
+        ----------
+        scene : EmissionScene
+            Rendered on :meth:`scene_grid` (square field).
+        keep : iterable of str
+            Lines whose beams are also returned separately (e.g. ``("OIII5007",)``).
+
+        Returns
+        -------
+        beams : ndarray
+            ``(n_beam, n, n_disp)`` [erg s^-1 cm^-2 um^-1 per pixel].
+        direct : dict
+            filter name -> ``(n, n)`` band-averaged f_lambda per pixel.
+        kept : dict
+            line -> ``(n_beam, n, n_disp)`` beams of that line alone.
+        """
+        ny, nx = self.check_scene_grid(scene.grid)
+        if ny != nx:
+            raise MocksimInputError(f"scene.grid: {self.name} needs a square field, got {scene.grid.shape}")
+        n, os_, nfine = nx, self.oversample, scene.grid.shape[1]
+        pix = scene.grid.pixscale_arcsec
+        n_disp = self.n_dispersed(n)
+        z = float(scene.redshift)
+        comps = self._components(scene)
+        beams = np.zeros((len(self.beams), n, n_disp))
+        direct = {f.name: np.zeros((n, n)) for f in self.filters}
+        kept = {name: np.zeros_like(beams) for name in keep}
+        names = []
+        for c in comps:
+            names += [k for k in c.line_flux if k not in names]
+        for name in names:
+            if name not in LINES:
+                raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
+            lam_sys = LINES[name].observed_um(z)
+            parts = []
+            for c in comps:
+                f = c.line_flux.get(name)
+                if f is None:
+                    continue
+                f = np.asarray(f, float).ravel()
+                idx = np.flatnonzero(f)
+                if idx.size:
+                    v = np.broadcast_to(np.asarray(c.velocity_kms, float), scene.grid.shape).ravel()[idx]
+                    s = np.broadcast_to(np.asarray(c.sigma_kms, float), scene.grid.shape).ravel()[idx]
+                    parts.append((idx, f[idx], v, s))
+            if not parts:
+                continue
+            idx = np.concatenate([p[0] for p in parts])
+            flux = np.concatenate([p[1] for p in parts])
+            lam = lam_sys * (1.0 + np.concatenate([p[2] for p in parts]) / C_KMS)
+            sig_um = lam * np.concatenate([p[3] for p in parts]) / C_KMS
+            for fi, filt in enumerate(self.filters):
+                w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
+                keep_px = np.abs(w) > 1e-12 * max(float(np.sum(np.abs(w))), 1e-300)
+                if not keep_px.any():
+                    continue
+                ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
+                fine = np.bincount(ii, ww, nfine * nfine).reshape(nfine, nfine)
+                fine = self._convolve(fine, lam_sys, pix)
+                direct[filt.name] += fine.reshape(n, os_, n, os_).sum(axis=(1, 3)) / filt.width_um
+                for bi, (bf, g) in enumerate(self.beams):
+                    if bf is not filt:
+                        continue
+                    img, c0 = self._disperse_line(ii, ww, self.column_offset(ll), ss / self.dispersion_um,
+                                                  nfine, n_disp, lam_sys, pix, g)
+                    if img is None:
+                        continue
+                    sl = (bi, slice(None), slice(c0, c0 + img.shape[1]))
+                    beams[sl] += img / self.dispersion_um
+                    if name in kept:
+                        kept[name][sl] += img / self.dispersion_um
+        cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
+        if cont:
+            fine_c = np.sum(cont, axis=0)
+            for filt in self.filters:
+                cc = self._convolve(fine_c, filt.pivot_um, pix).reshape(n, os_, n, os_).sum(axis=(1, 3))
+                direct[filt.name] += cc
+                wmat = self.continuum_matrix(n, filt)
+                for bi, (bf, g) in enumerate(self.beams):
+                    if bf is filt:
+                        beams[bi] += (cc if g == "R" else cc.T) @ wmat
+        return beams, direct, kept
+
+    def render_noiseless(self, scene) -> np.ndarray:
+        """Noise-free ``(n_beam, n, n_disp)`` dispersed images (the layout of ``obs.data``)."""
+        return self.render_components(scene)[0]
+
+    # --------------------------------------------------------------- noise
+    def _beam_time(self, spec: NoiseSpec) -> float:
+        if self.exposure_s is not None:
+            return self.exposure_s
+        if spec.exposure_s is None:
+            raise MocksimInputError("noise.exposure_s: required (> 0 s) for the exposure model "
+                                    "(or set instrument.exposure_s per beam)")
+        return spec.exposure_s / len(self.beams)
+
+    def _snr_apertures(self, kept_oiii, spec):
+        aps = []
+        for b in range(len(self.beams)):
+            if kept_oiii is None or not np.sum(kept_oiii[b]) > 0:
+                aps.append(None)
+                continue
+            aps.append(line_snr_aperture(kept_oiii[b][None], self.dispersion_um, self.pixscale_arcsec,
+                                         radius_arcsec=spec.snr_aperture_arcsec,
+                                         enclosed_fraction=spec.snr_enclosed_fraction))
+        if all(a is None for a in aps):
+            raise MocksimInputError("noise.snr_oiii: [OIII]5007 has no flux in any beam, so the "
+                                    "integrated [OIII]5007 S/N cannot be defined")
+        return aps
+
+    def noise_sigma(self, beams, direct, kept_oiii, spec: NoiseSpec, n: int):
+        """1-sigma errors of the dispersed and direct images (see module docstring).
+
+        Returns
+        -------
+        error : ndarray
+            ``(n_beam, n, n_disp)``.
+        direct_err : dict
+            filter -> ``(n, n)``.
+        info : dict
+            ``noise_model``, ``sigma_uniform`` and ``snr_oiii_expected`` where defined.
+        """
+        info: dict = {"noise_model": spec.model}
+        use_snr = spec.model == "snr" or (spec.model == "none" and spec.snr_oiii is not None)
+        use_exp = spec.model == "exposure" or (spec.model == "none" and not use_snr and
+                                               (spec.exposure_s is not None or self.exposure_s is not None))
+        aps = None
+        if use_snr or (kept_oiii is not None and np.sum(kept_oiii) > 0):
+            try:
+                aps = self._snr_apertures(kept_oiii, spec)
+            except MocksimInputError:
+                if use_snr:
+                    raise
+        direct_err = {}
+        if use_snr:
+            sig = np.sqrt(sum(a.sigma_for_snr(1.0) ** 2 for a in aps if a is not None)) / spec.snr_oiii
+            error = np.full(beams.shape, sig)
+            info["sigma_uniform"] = float(sig)
+            for f in self.filters:
+                direct_err[f.name] = np.full((n, n), sig * self.dispersion_um / f.width_um)
+        elif use_exp:
+            t = self._beam_time(spec)
+            wave = self.wave_grid(n)
+            ron2 = spec.n_exposures * spec.read_noise_e ** 2
+            error = np.empty_like(beams)
+            for bi, (f, _) in enumerate(self.beams):
+                k = counts_per_flux(wave, self.dispersion_um, self.throughput[f.name])[None, :]
+                var = np.clip(beams[bi], 0, None) * k * t + self.background_e_s[f.name] * t + ron2
+                error[bi] = np.sqrt(var) / (k * t)
+            for f in self.filters:
+                k = f.width_um * JWST_AREA_CM2 * self.throughput[f.name] * f.pivot_um / H_C_ERG_UM
+                var = np.clip(direct[f.name], 0, None) * k * t + self.background_e_s[f.name] * t + ron2
+                direct_err[f.name] = np.sqrt(var) / (k * t)
+            info["exposure_per_beam_s"] = float(t)
+        else:
+            peak = float(np.max(np.abs(beams))) if beams.size else 0.0
+            floor = spec.floor_fraction * peak if peak > 0 else 1e-30
+            error = np.full(beams.shape, floor)
+            info["sigma_uniform"] = floor
+            for f in self.filters:
+                p = float(np.max(np.abs(direct[f.name])))
+                direct_err[f.name] = np.full((n, n), 1e-6 * p if p > 0 else 1e-30)
+        if aps is not None:
+            snr2 = sum(a.snr_for_sigma(error[b][None]) ** 2 for b, a in enumerate(aps) if a is not None)
+            info["snr_oiii_expected"] = float(np.sqrt(snr2))
+        return error, direct_err, info
+
+    # ------------------------------------------------------------- observe
+    def observe(self, scene, noise: NoiseSpec | dict | None = None,
+                rng: np.random.Generator | None = None) -> Observation:
+        """Observe ``scene``: dispersed images, direct images and their errors.
+
+        Parameters
+        ----------
+        scene : EmissionScene
+            Rendered on :meth:`scene_grid`.
+        noise : NoiseSpec or dict, optional
+            Noise model (default: none).
+        rng : numpy.random.Generator
+            Source of all random draws (required when noise is drawn).
+
+        Returns
+        -------
+        Observation
+            ``kind="grism"``; layout in the module docstring.
+        """
+        spec = noise if isinstance(noise, NoiseSpec) else NoiseSpec.from_dict(noise)
+        need_oiii = "OIII5007" in scene.line_names() or spec.snr_oiii is not None
+        beams, direct, kept = self.render_components(scene, keep=("OIII5007",) if need_oiii else ())
+        n = beams.shape[1]
+        error, direct_err, info = self.noise_sigma(beams, direct, kept.get("OIII5007"), spec, n)
+        data = beams.copy()
+        ddata = {k: v.copy() for k, v in direct.items()}
+        if spec.model != "none":
+            if not isinstance(rng, np.random.Generator):
+                raise TypeError("rng: a numpy.random.Generator is required to draw noise "
+                                f"(noise.model={spec.model!r}), got {type(rng).__name__}")
+            data += error * rng.standard_normal(data.shape)
+            for f in self.filters:
+                ddata[f.name] = direct[f.name] + direct_err[f.name] * rng.standard_normal((n, n))
+        names = self.beam_names()
+        det = np.mean([ddata[f.name] for f in self.filters], axis=0)
+        det_err = np.sqrt(np.sum([direct_err[f.name] ** 2 for f in self.filters], axis=0)) / len(self.filters)
+        extras = {
+            "beams": [{"name": nm, "filter": f.name, "grism": g, "dispersion_axis": "x" if g == "R" else "y",
+                       "band_um": (f.lo_um, f.hi_um)} for nm, (f, g) in zip(names, self.beams)],
+            "dispersed": {nm: (data[b] if g == "R" else data[b].T) for b, (nm, (_, g)) in
+                          enumerate(zip(names, self.beams))},
+            "dispersed_error": {nm: (error[b] if g == "R" else error[b].T) for b, (nm, (_, g)) in
+                                enumerate(zip(names, self.beams))},
+            "direct_image": det, "direct_error": det_err,
+            "direct_images": ddata, "direct_errors": direct_err,
+            "geometry": self.geometry(n), "map_pixscale_arcsec": self.map_pixscale_arcsec,
+        }
+        meta = {"instrument": self.name, "family": self.family.name,
+                "filters": [f.name for f in self.filters], "grisms": list(self.grisms), "beams": names,
+                "psf": str(self.psf_spec), "oversample": self.oversample,
+                "pixscale_arcsec": self.pixscale_arcsec, "map_pixscale_arcsec": self.map_pixscale_arcsec,
+                "dispersion_um_per_pix": self.dispersion_um, "bunit": BUNIT, "noise": spec.to_dict(),
+                "n_neighbours": len(self.neighbours)}
+        meta.update(info)
+        wave = self.wave_grid(n)
+        return Observation(kind="grism", data=data, error=error, wave_um=wave,
+                           pixscale_arcsec=self.pixscale_arcsec, redshift=float(scene.redshift),
+                           instrument=self, lsf_sigma_um=self.lsf_sigma_um(wave), noise_correlation=1.0,
+                           meta=meta, extras=extras)
+
+    def __repr__(self) -> str:
+        return f"<SlitlessGrism {self.name} grisms={''.join(self.grisms)}>"
+
+
+@functools.lru_cache(maxsize=32)
+def _continuum_matrix(n: int, n_disp: int, e_lo: float, e_hi: float) -> np.ndarray:
+    d = np.arange(n_disp)[None, :] - np.arange(n)[:, None]
+    m = box_band_weights(d, e_lo, e_hi)
+    m.flags.writeable = False
+    return m
+
+
+def _register_presets() -> None:
+    for fam in FAMILIES.values():
+        for f in fam.filters:
+            register_instrument(f"{fam.name}-wfss-{f.lower()}",
+                                functools.partial(SlitlessGrism, fam.name, f), replace=True)
+    register_instrument("niriss-wfss", functools.partial(SlitlessGrism, "niriss"), replace=True)
+
+
+_register_presets()

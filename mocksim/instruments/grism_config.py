@@ -1,0 +1,246 @@
+"""Numbers describing the JWST slitless (WFSS) grisms, and small geometry helpers.
+
+Every constant below states its source; see also
+``reference/anchors_and_jwst_numbers.md`` sections 5.1-5.2 and
+``reference/calibrations_and_relations.md`` section F.
+
+NIRCam GRISMR / GRISMC (long-wavelength channel)
+-------------------------------------------------
+* Detector pixel 0.063'' (JDox "NIRCam Detector Overview"; grizli's header value
+  0.0648'' is pre-flight and not used).
+* Dispersion: linear, 1/1021 um/pixel = 0.979 nm/pixel, the measured first-order
+  coefficient ``b01 = 1021 px/um`` at 3.95 um (module A, grism R; Sun et al.,
+  commissioning PID 1076, as tabulated in the Geko grism configuration). JDox
+  "NIRCam Grisms": "Dispersion 1 nm/pixel". Higher-order terms (a few pixels over a
+  band) are neglected: the simulation and the extraction use the same solution.
+* Undeviated wavelength 3.95 um (JDox, measured 3.92-3.98 um), recorded for reference.
+* Resolving power R = 1600 at 4 um (JDox "R ~ 1,600 at 4 um"). We model a
+  constant resolution element ``dlambda = 4.0 / 1600 = 2.5 nm`` (2.55 pixels),
+  i.e. ``R = lambda / 0.0025 um``; this nominal value is what
+  ``lsf_sigma_um`` reports. It is *not* applied when rendering: for slitless
+  spectra the spectral profile of a point source is the PSF projected on the
+  dispersion axis plus pixel sampling, which the renderer models directly.
+
+NIRISS GR150R / GR150C
+----------------------
+* Detector pixel 0.0656'' (mean of 0.0654'' x 0.0658'', "NIRISS at a Glance").
+* Dispersion: linear, 4.78 nm/pixel (JDox "NIRISS GR150 Grisms": "linear dispersion
+  of 0.00478 um/pixel").
+* Resolving power R = lambda / 0.0095 um (JDox: "the wavelength increment over two
+  pixels, which is 0.0095 um"), i.e. R ~ 121 / 158 / 210 at 1.15 / 1.50 / 2.0 um.
+
+Orientation naming: grism "R" disperses along +x (detector rows; increasing
+column), grism "C" along +y (detector columns; increasing row), as in grizli's
+simulated headers (``fake_image.niriss_header``: "GR150R: Spectral trace along X";
+``nircam_header``: "DFSR: Spectral trace along X"). The real NIRISS and NIRCam
+detectors are rotated with respect to the sky by the position angle; mocksim works
+in the sky frame of :mod:`mocksim.scene`.
+
+Filters (top-hat throughput between half-power wavelengths)
+------------------------------------------------------------
+Approximate half-power (50 %) ranges from the JDox "NIRCam Filters" and
+"NIRISS Filters" tables (rounded to 0.01 um; not re-checked against the live
+pages): NIRCam F277W 2.42-3.13, F356W 3.14-3.98, F444W 3.88-4.99 um; NIRISS F115W
+1.01-1.28, F150W 1.33-1.67, F200W 1.75-2.23 um. The gaps between the NIRISS filters
+are real: lines falling there are lost.
+
+Noise constants
+---------------
+* Dispersed zodiacal background [e- s^-1 pixel^-1]: grizli ``fake_image`` tables,
+  which cite the STScI NIRISS WFSS cookbook: NIRISS F115W 0.47, F150W 0.48, F200W 0.44;
+  NIRCam F277W 0.30, F356W 0.90, F444W 3.00. Real levels vary with pointing/date.
+* Telescope collecting area 25.4 m^2 (published JWST value; anchors section 6).
+* Total system throughput (OTE x instrument optics x grism first order x filter x
+  detector QE) at the filter centre: **assumed** 0.30 for NIRCam F277W, 0.35 for
+  F356W, 0.40 for F444W, and 0.30 for the NIRISS filters. These are order-of-magnitude
+  placeholders (UNVERIFIED; JDox/pandeia throughput curves were not available
+  offline) and can be overridden with the instrument option ``throughput``.
+* Read noise comes from :class:`mocksim.instruments.noise.NoiseSpec`
+  (``read_noise_e``, default 6 e- per pixel per exposure; grizli's "rough, per pixel
+  per 1 ks exposure" values are 6 e- for NIRISS and 9 e- for NIRCam).
+
+Line-map pixel scale (seed 000, Sect. 2.1): maps drizzled with ``pixfrac = 1`` to
+0.06'' (NIRCam; ASPIRE, FRESCO) and 0.03'' (NIRISS; NGDEEP).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+H_C_ERG_UM = 6.62607015e-27 * 2.99792458e14  #: Planck constant x c [erg um]
+JWST_AREA_CM2 = 25.4e4  #: JWST collecting area [cm^2]
+GRISMS = ("R", "C")
+
+
+@dataclass(frozen=True)
+class GrismFilter:
+    """One blocking filter used with a grism.
+
+    Attributes
+    ----------
+    name : str
+        Upper-case filter name, e.g. ``"F356W"``.
+    lo_um, hi_um : float
+        Half-power band edges [micron] (top-hat throughput model).
+    pivot_um : float
+        Pivot wavelength [micron] (PSF wavelength for the continuum).
+    background_e_s : float
+        Dispersed background per detector pixel [e- s^-1].
+    throughput : float
+        Assumed total system throughput (dimensionless).
+    """
+
+    name: str
+    lo_um: float
+    hi_um: float
+    pivot_um: float
+    background_e_s: float
+    throughput: float
+
+    @property
+    def width_um(self) -> float:
+        """Band width [micron]."""
+        return self.hi_um - self.lo_um
+
+
+@dataclass(frozen=True)
+class GrismFamily:
+    """Constants of one WFSS instrument (NIRCam LW grisms or NIRISS GR150).
+
+    Attributes
+    ----------
+    name : str
+        ``"nircam"`` or ``"niriss"`` (also the PSF family of :func:`mocksim.psf.make_psf`).
+    pixscale_arcsec : float
+        Detector pixel [arcsec].
+    dispersion_um : float
+        Linear first-order dispersion [micron / pixel].
+    resolution_element_um : float
+        Nominal point-source resolution element dlambda = lambda / R [micron].
+    undeviated_um : float or None
+        Undeviated wavelength [micron] (informational).
+    map_pixscale_arcsec : float
+        Default pixel of the drizzled line maps [arcsec].
+    default_grisms : tuple of str
+        Orientations observed by default.
+    filters : dict of str -> GrismFilter
+    """
+
+    name: str
+    pixscale_arcsec: float
+    dispersion_um: float
+    resolution_element_um: float
+    undeviated_um: float | None
+    map_pixscale_arcsec: float
+    default_grisms: tuple
+    filters: dict
+
+
+NIRCAM = GrismFamily(
+    name="nircam", pixscale_arcsec=0.063, dispersion_um=1.0 / 1021.0,
+    resolution_element_um=4.0 / 1600.0, undeviated_um=3.95, map_pixscale_arcsec=0.06,
+    default_grisms=("R",),
+    filters={
+        # pivots: JDox post-commissioning values (mocksim.psf.filters.NIRCAM_PIVOT_UM)
+        "F277W": GrismFilter("F277W", 2.42, 3.13, 2.762, 0.30, 0.30),
+        "F356W": GrismFilter("F356W", 3.14, 3.98, 3.568, 0.90, 0.35),
+        "F444W": GrismFilter("F444W", 3.88, 4.99, 4.408, 3.00, 0.40),
+    },
+)
+
+NIRISS = GrismFamily(
+    name="niriss", pixscale_arcsec=0.0656, dispersion_um=0.00478,
+    resolution_element_um=0.0095, undeviated_um=None, map_pixscale_arcsec=0.03,
+    default_grisms=("R", "C"),
+    filters={
+        # pivots: mocksim.psf.filters.NIRISS_PIVOT_UM
+        "F115W": GrismFilter("F115W", 1.01, 1.28, 1.150, 0.47, 0.30),
+        "F150W": GrismFilter("F150W", 1.33, 1.67, 1.493, 0.48, 0.30),
+        "F200W": GrismFilter("F200W", 1.75, 2.23, 1.993, 0.44, 0.30),
+    },
+)
+
+FAMILIES = {"nircam": NIRCAM, "niriss": NIRISS}
+
+#: FWHM -> Gaussian sigma.
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+# ------------------------------------------------------------------ helpers
+def _ramp_integral(a):
+    """``g(a) = integral_{-inf}^{a} clip(t, 0, 1) dt`` (piecewise quadratic)."""
+    a = np.asarray(a, dtype=float)
+    return np.where(a <= 0.0, 0.0, np.where(a >= 1.0, a - 0.5, 0.5 * a * a))
+
+
+def box_band_weights(dcol, e_lo: float, e_hi: float) -> np.ndarray:
+    """Fraction of a dispersed flat spectrum falling in a detector column.
+
+    A source pixel (unit box ``[-1/2, 1/2]`` along the dispersion axis) whose
+    spectrum is flat inside the band spreads its light uniformly over dispersed
+    positions ``[e_lo, e_hi]`` (band edges in pixels from the source position).
+    Returns, for columns at offset ``dcol`` (integer or float; column ``dcol``
+    covers ``[dcol - 1/2, dcol + 1/2]``), the integral of the box-convolved band
+    profile, whose plateau is 1 per column. ``sum(weights) = e_hi - e_lo``.
+    """
+    d = np.asarray(dcol, dtype=float)
+
+    def cdf(t):  # integral of (box * band) up to t
+        return _ramp_integral(t + 0.5 - e_lo) - _ramp_integral(t + 0.5 - e_hi)
+
+    return cdf(d + 0.5) - cdf(d - 0.5)
+
+
+def _psi(t):
+    """``t Phi(t) + phi(t)``: antiderivative of the normal CDF."""
+    return t * ndtr(t) + np.exp(-0.5 * t * t) / np.sqrt(2.0 * np.pi)
+
+
+def box_gauss_cdf(u, sigma):
+    """CDF at ``u`` of a unit box ``[-1/2, 1/2]`` convolved with N(0, sigma).
+
+    ``sigma`` may be an array broadcasting with ``u``; values below 1e-4 are
+    floored (a pure box).
+    """
+    s = np.maximum(np.asarray(sigma, dtype=float), 1e-4)
+    u = np.asarray(u, dtype=float)
+    return s * (_psi((u + 0.5) / s) - _psi((u - 0.5) / s))
+
+
+def band_fraction(wave_um, sigma_um, lo_um: float, hi_um: float) -> np.ndarray:
+    """Fraction of a Gaussian line (centre ``wave_um``, width ``sigma_um``) inside the band."""
+    s = np.maximum(np.asarray(sigma_um, dtype=float), 1e-7)
+    w = np.asarray(wave_um, dtype=float)
+    return ndtr((hi_um - w) / s) - ndtr((lo_um - w) / s)
+
+
+def overlap_matrix(n_in: int, p_in: float, offset_in: float, n_out: int, p_out: float) -> np.ndarray:
+    """Flux-conserving 1D pixel-overlap ("drizzle, pixfrac = 1") operator.
+
+    Input pixel ``i`` of size ``p_in`` is centred at ``(i - (n_in - 1)/2 + offset_in) p_in``,
+    output pixel ``o`` at ``(o - (n_out - 1)/2) p_out`` (both in arcsec from the
+    field centre). ``W[o, i]`` is the fraction of input pixel ``i`` overlapping
+    output pixel ``o``; columns sum to 1 for inputs inside the output field.
+
+    Returns
+    -------
+    ndarray
+        ``(n_out, n_in)``.
+    """
+    ci = (np.arange(n_in) - (n_in - 1) / 2.0 + offset_in) * p_in
+    co = (np.arange(n_out) - (n_out - 1) / 2.0) * p_out
+    lo = np.maximum(ci[None, :] - 0.5 * p_in, co[:, None] - 0.5 * p_out)
+    hi = np.minimum(ci[None, :] + 0.5 * p_in, co[:, None] + 0.5 * p_out)
+    return np.clip(hi - lo, 0.0, None) / p_in
+
+
+def counts_per_flux(wave_um, dispersion_um: float, throughput: float) -> np.ndarray:
+    """Detected e- s^-1 per unit dispersed flux density per pixel.
+
+    A dispersed pixel holding ``f`` [erg s^-1 cm^-2 um^-1] (flux ``f * dispersion``)
+    yields ``f * dispersion * area * throughput * lambda / (h c)`` e- s^-1.
+    """
+    w = np.asarray(wave_um, dtype=float)
+    return dispersion_um * JWST_AREA_CM2 * throughput * w / H_C_ERG_UM

@@ -1,0 +1,201 @@
+"""Noise models: validation, target integrated [OIII]5007 S/N, exposure-time model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mocksim.errors import MocksimInputError
+from mocksim.instruments import NoiseSpec, get_instrument
+from mocksim.instruments.noise import load_sensitivity_table
+from mocksim.scene import EmissionScene, SceneComponent
+
+
+def blob_scene(inst, *, z=6.0, fov=1.2, sigma_arcsec=0.15, flux=2e-17, lines=None):
+    grid = inst.scene_grid(fov)
+    x, y = grid.coords_arcsec()
+    prof = np.exp(-0.5 * (x ** 2 + y ** 2) / sigma_arcsec ** 2)
+    prof /= prof.sum()
+    ratios = lines or {"OIII5007": 1.0, "OIII4959": 1 / 2.98, "Hbeta": 0.25}
+    comp = SceneComponent("blob", {k: flux * r * prof for k, r in ratios.items()},
+                          velocity_kms=60.0 * x, sigma_kms=np.full(grid.shape, 50.0))
+    return EmissionScene(z, grid, [comp])
+
+
+@pytest.fixture(scope="module")
+def g395m():
+    return get_instrument("nirspec-ifu-g395m", psf="none")
+
+
+# --------------------------------------------------------------- validation
+@pytest.mark.parametrize("kwargs, key", [
+    ({"model": "loud"}, "noise.model"),
+    ({"model": "snr"}, "noise.snr_oiii"),
+    ({"model": "snr", "snr_oiii": 0.0}, "noise.snr_oiii"),
+    ({"model": "snr", "snr_oiii": -3}, "noise.snr_oiii"),
+    ({"model": "exposure"}, "noise.exposure_s"),
+    ({"model": "exposure", "exposure_s": -10}, "noise.exposure_s"),
+    ({"model": "exposure", "exposure_s": 100, "n_exposures": 0}, "noise.n_exposures"),
+    ({"model": "none", "read_noise_e": -1}, "noise.read_noise_e"),
+])
+def test_noisespec_validation(kwargs, key):
+    with pytest.raises(MocksimInputError, match=key.replace(".", r"\.")):
+        NoiseSpec(**kwargs)
+
+
+def test_noisespec_from_dict():
+    spec = NoiseSpec.from_dict({"model": "SNR", "snr_oiii": 12})
+    assert spec.model == "snr" and spec.snr_oiii == 12.0
+    assert NoiseSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(MocksimInputError, match=r"noise\.snr"):
+        NoiseSpec.from_dict({"model": "snr", "snr": 10})
+
+
+def test_snr_mode_needs_oiii_in_scene_and_coverage(g395m):
+    no_oiii = blob_scene(g395m, lines={"Hbeta": 1.0})
+    with pytest.raises(MocksimInputError, match=r"noise\.snr_oiii"):
+        g395m.observe(no_oiii, NoiseSpec("snr", snr_oiii=10), np.random.default_rng(0))
+    low_z = blob_scene(g395m, z=3.0)  # [OIII]5007 at 2.00 um, outside 2.87-5.27
+    with pytest.raises(ValueError, match=r"noise\.snr_oiii.*OIII5007.*2\.87–5\.27"):
+        g395m.observe(low_z, NoiseSpec("snr", snr_oiii=10), np.random.default_rng(0))
+
+
+# -------------------------------------------------------------- none model
+def test_none_model_is_noiseless_with_positive_errors(g395m):
+    sc = blob_scene(g395m)
+    clean = g395m.render_noiseless(sc)
+    obs = g395m.observe(sc)  # no rng needed
+    assert np.array_equal(obs.data, clean)
+    assert np.all(obs.error > 0) and np.all(np.isfinite(obs.error))
+    assert obs.error.max() == pytest.approx(1e-3 * clean.max())
+    # with an exposure time the error cube is the exposure model's, still noise-free data
+    obs_t = g395m.observe(sc, NoiseSpec("none", exposure_s=1e4))
+    ref = g395m.observe(sc, NoiseSpec("exposure", exposure_s=1e4), np.random.default_rng(1))
+    assert np.array_equal(obs_t.data, clean)
+    assert np.allclose(obs_t.error, ref.error, rtol=1e-12)
+
+
+def test_rng_is_the_only_randomness(g395m):
+    sc = blob_scene(g395m, fov=0.6)
+    spec = NoiseSpec("snr", snr_oiii=10)
+    a = g395m.observe(sc, spec, np.random.default_rng(5)).data
+    b = g395m.observe(sc, spec, np.random.default_rng(5)).data
+    c = g395m.observe(sc, spec, np.random.default_rng(6)).data
+    assert np.array_equal(a, b) and not np.allclose(a, c, rtol=1e-3, atol=0)
+    with pytest.raises(TypeError, match="rng"):
+        g395m.observe(sc, spec, None)
+
+
+# --------------------------------------------------------------- S/N mode
+def test_snr_mode_integrated_oiii_snr_matches_target(g395m):
+    sc = blob_scene(g395m)
+    spec = NoiseSpec("snr", snr_oiii=15.0)
+    parts = {"OIII5007": None}
+    native = g395m.render_native(sc, parts=parts)
+    ap = g395m.snr_aperture(sc, spec, parts["OIII5007"])
+    assert ap.flux_ap / ap.flux_total >= 0.9
+    assert ap.flux_ap / sc.total_line_flux("OIII5007") == pytest.approx(ap.flux_ap / ap.flux_total,
+                                                                         rel=1e-6)
+    rng = np.random.default_rng(2024)
+    n = 1000
+    est = np.empty(n)
+    resid = []
+    for i in range(n):
+        data, err, info = g395m.add_noise(native, sc, spec, rng, snr_aperture=ap)
+        est[i] = ap.estimate_flux(data)
+        if i < 60:
+            resid.append((data - native)[500:900])
+    assert info["snr_oiii_expected"] == pytest.approx(15.0, rel=1e-9)
+    assert est.mean() == pytest.approx(ap.flux_ap, abs=3 * est.std() / np.sqrt(n))
+    assert ap.flux_ap / est.std() == pytest.approx(15.0, rel=0.05)
+    # the error cube is the scatter of (noisy - noiseless)
+    assert np.std(resid) == pytest.approx(err.mean(), rel=0.05)
+    # and the S/N is the same when measured on full observations
+    obs = g395m.observe(sc, spec, np.random.default_rng(1))
+    assert obs.meta["snr_oiii_expected"] == pytest.approx(15.0, rel=1e-9)
+    assert np.allclose(obs.error, err)
+
+
+def test_fixed_aperture_radius(g395m):
+    sc = blob_scene(g395m, fov=1.1)  # odd number of spaxels: centroid on a spaxel centre
+    ap = g395m.snr_aperture(sc, NoiseSpec("snr", snr_oiii=5, snr_aperture_arcsec=0.25))
+    assert ap.radius_arcsec == 0.25
+    assert ap.n_spaxels == 21  # spaxel centres within 2.5 spaxels of the (central) centroid
+
+
+# ---------------------------------------------------------- exposure mode
+def test_sensitivity_table_units():
+    """1 uJy at 4 um gives 25.4 m^2 x f_nu / (h lambda) photons/s/um; throughput 0.3-0.8."""
+    w, s = load_sensitivity_table()["g395m"]
+    h = 6.62607015e-27
+    ideal = 25.4e4 * 1e-29 / (h * 4.0)  # photons s^-1 um^-1 (per micron of lambda)
+    eff = np.interp(4.0, w, s) / ideal
+    assert 0.3 < eff < 0.8
+
+
+def test_exposure_background_only_error_by_hand(g395m):
+    """Independent unit bookkeeping for an empty voxel: zodiacal + read noise only."""
+    from mocksim.instruments.lsf import dispersion_um_per_pix
+
+    sc = blob_scene(g395m, fov=0.6, flux=1e-40)
+    t, rn, nexp, bg = 1e4, 6.0, 4, 0.2
+    err = g395m.observe(sc, NoiseSpec("none", exposure_s=t, read_noise_e=rn, n_exposures=nexp,
+                                      background_mjysr=bg)).error
+    k = int(np.argmin(np.abs(g395m.wave_um - 4.0)))
+    lam = g395m.wave_um[k]
+    w, s = load_sensitivity_table()["g395m"]
+    sens = np.interp(lam, w, s)  # e-/s per uJy per um (gain 1)
+    dlds = float(dispersion_um_per_pix("g395m", lam))
+    npix = max(0.0018 / dlds, 1.0)
+    bg_ujy = bg * 1e6 * 1e6 * (0.1 / 206264.806) ** 2  # MJy/sr -> uJy per 0.1" spaxel
+    electrons = bg_ujy * sens * npix * dlds * t
+    sig_ujy = np.sqrt(electrons + npix * nexp * rn ** 2) / (sens * npix * dlds * t)
+    sig_flam = sig_ujy * 1e-29 * 2.99792458e14 / lam ** 2  # erg s-1 cm-2 um-1
+    assert err[k, 0, 0] == pytest.approx(sig_flam, rel=1e-3)
+
+
+def test_exposure_error_cube_matches_scatter(g395m):
+    sc = blob_scene(g395m, fov=1.0, flux=3e-16)
+    spec = NoiseSpec("exposure", exposure_s=3600.0)
+    native = g395m.render_native(sc)
+    rng = np.random.default_rng(7)
+    draws = np.stack([g395m.add_noise(native, sc, spec, rng)[0][300:800] for _ in range(150)])
+    err = g395m.add_noise(native, sc, spec, rng)[1][300:800]
+    ratio = (draws - native[300:800]).std(axis=0) / err
+    assert ratio.mean() == pytest.approx(1.0, abs=0.05)
+    assert err.max() / err.min() > 1.5  # source Poisson noise makes it non-uniform
+
+
+def _snr_exp(inst, sc, **kw):
+    return inst.observe(sc, NoiseSpec("none", **kw)).meta["snr_oiii_expected"]
+
+
+def test_exposure_snr_scaling(g395m):
+    sc = blob_scene(g395m, flux=5e-18)
+    # background(+source)-limited: S/N ~ sqrt(t)
+    r0 = _snr_exp(g395m, sc, exposure_s=4e4, read_noise_e=0.0) / _snr_exp(
+        g395m, sc, exposure_s=1e4, read_noise_e=0.0)
+    assert r0 == pytest.approx(2.0, rel=1e-6)
+    r1 = _snr_exp(g395m, sc, exposure_s=4e6) / _snr_exp(g395m, sc, exposure_s=1e6)
+    assert r1 == pytest.approx(2.0, rel=0.03)
+    # read-noise-limited (short exposures): S/N ~ t
+    r2 = _snr_exp(g395m, sc, exposure_s=40.0, read_noise_e=15.0) / _snr_exp(
+        g395m, sc, exposure_s=10.0, read_noise_e=15.0)
+    assert 3.5 < r2 <= 4.0
+    # brighter background -> lower S/N
+    assert _snr_exp(g395m, sc, exposure_s=1e4, background_mjysr=2.0) < _snr_exp(
+        g395m, sc, exposure_s=1e4)
+
+
+def test_exposure_snr_empirical(g395m):
+    sc = blob_scene(g395m, flux=2e-17)
+    spec = NoiseSpec("exposure", exposure_s=2e4)
+    parts = {"OIII5007": None}
+    native = g395m.render_native(sc, parts=parts)
+    ap = g395m.snr_aperture(sc, spec, parts["OIII5007"])
+    rng = np.random.default_rng(99)
+    est = []
+    for _ in range(600):
+        data, _, info = g395m.add_noise(native, sc, spec, rng, snr_aperture=ap)
+        est.append(ap.estimate_flux(data))
+    assert ap.flux_ap / np.std(est) == pytest.approx(info["snr_oiii_expected"], rel=0.07)
+    assert 1.0 < info["snr_oiii_expected"] < 1e3
