@@ -166,6 +166,15 @@ def test_flux_conservation(psf_kind, point):
         assert img.max() < 0.8 * img.sum()
 
 
+def test_single_and_double_precision_agree():
+    fast = get_instrument("nirspec-ifu-g395m", psf=jwst_psf())
+    exact = get_instrument("nirspec-ifu-g395m", psf=jwst_psf(), single_precision_fft=False)
+    sc = blob_scene(fast, fov=1.5, sigma_arcsec=0.2, v_kms=50.0)
+    a, b = fast.render_noiseless(sc), exact.render_noiseless(sc)
+    assert np.max(np.abs(a - b)) < 1e-5 * b.max()
+    assert a.sum() == pytest.approx(b.sum(), rel=1e-6)
+
+
 def test_line_outside_coverage_is_dropped_and_continuum_flat():
     inst = get_instrument("nirspec-ifu-g395m", psf="none")
     sc = blob_scene(inst, z=2.0, lines={"OIII5007": 1.0}, continuum=1e-18)  # 1.5 um: not covered

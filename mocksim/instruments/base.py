@@ -101,6 +101,50 @@ def make_instrument(name: str, **options) -> "Instrument":
     return factory(**options)
 
 
+def check_range(key, value, lo, hi):
+    """Return ``float(value)`` or raise MocksimInputError naming ``key`` and ``[lo, hi]``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise MocksimInputError(f"{key}: {value!r} is not a number") from None
+    if not (np.isfinite(v) and lo <= v <= hi):
+        raise MocksimInputError(f"{key}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
+    return v
+
+
+class NoPSF:
+    """Identity PSF (``psf="none"``): kernel ``[[1.0]]``."""
+
+    spec = "none"
+
+    def kernel(self, wave_um, pixscale_arcsec, size=None):
+        return np.ones((1, 1))
+
+    def fwhm_arcsec(self, wave_um):
+        return 0.0
+
+
+def resolve_psf(psf, family: str):
+    """PSF model and its spec label from a spec string or a PSF-like object.
+
+    ``"none"`` gives :class:`NoPSF`; other strings go to
+    :func:`mocksim.psf.make_psf` with ``family``; objects need ``kernel`` and
+    ``fwhm_arcsec`` methods.
+    """
+    if isinstance(psf, str):
+        if psf.strip().lower() == "none":
+            return NoPSF(), "none"
+        try:
+            from ..psf import make_psf
+        except ImportError as exc:  # pragma: no cover - depends on the psf subpackage
+            raise MocksimInputError(
+                f"instrument.psf: {psf!r} needs mocksim.psf, which is not available ({exc})") from exc
+        return make_psf(psf, family=family), psf
+    if hasattr(psf, "kernel") and hasattr(psf, "fwhm_arcsec"):
+        return psf, getattr(psf, "spec", type(psf).__name__)
+    raise MocksimInputError(f"instrument.psf: expected a PSF spec string or PSF model, got {psf!r}")
+
+
 def _line_obj(line) -> Line:
     if isinstance(line, Line):
         return line

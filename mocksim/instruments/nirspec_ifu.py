@@ -22,9 +22,13 @@ Gaussian width ``sqrt((lambda sigma_v / c)^2 + sigma_LSF(lambda)^2)``; the Gauss
 is integrated over every channel (erf differences) only for channels within
 ``nsigma_window`` (6) sigma of the line; the sub-cube is convolved (batched FFT)
 with the PSF kernel at the line's observed wavelength on the fine grid (kernels
-cached per 1 nm and pixel scale), block-summed into spaxels and divided by the
-channel width. Units: erg s^-1 cm^-2 um^-1 per spaxel. A continuum map (flat
-f_lambda) is convolved with the PSF at the band centre and added to every channel.
+cached per 1 nm and pixel scale, capped at ``kernel_max_arcsec`` = 2'' full width
+and renormalised: at 3.5 um about 4 % of the JWST PSF light lies beyond +-1''),
+block-summed into spaxels and divided by the channel width. Units:
+erg s^-1 cm^-2 um^-1 per spaxel. To save FFTs, the per-line sub-cube is first
+split exactly (to ``svd_rtol``) into a few spectral basis vectors times images,
+and only the images are convolved. A continuum map (flat f_lambda) is convolved
+with the PSF at the band centre and added to every channel.
 
 Optional resampling (``resample_pixscale_arcsec``, e.g. 0.05''): the native noisy
 cube is resampled with a separable, flux-conserving linear-interpolation
@@ -45,7 +49,7 @@ from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from ..observation import Observation
 from . import lsf as _lsf
-from .base import Instrument, register_instrument
+from .base import Instrument, check_range as _check_range, register_instrument, resolve_psf
 from .noise import (NIRSPEC_GAIN_E_PER_DN, NoiseSpec, apply_noise, line_snr_aperture,
                     load_sensitivity_table, resampling_matrix)
 
@@ -58,33 +62,6 @@ CUBEPARS = {
     "g395h": ("g395h", "f290lp", 0.0007, 2.87, 5.27),
 }
 BUNIT = "erg s-1 cm-2 um-1"
-
-
-class _NoPSF:
-    """Identity PSF (``psf="none"``): kernel ``[[1.0]]``."""
-
-    spec = "none"
-
-    def kernel(self, wave_um, pixscale_arcsec, size=None):
-        return np.ones((1, 1))
-
-    def fwhm_arcsec(self, wave_um):
-        return 0.0
-
-
-def _resolve_psf(psf):
-    if isinstance(psf, str):
-        if psf.strip().lower() == "none":
-            return _NoPSF(), "none"
-        try:
-            from ..psf import make_psf
-        except ImportError as exc:  # pragma: no cover - depends on the psf subpackage
-            raise MocksimInputError(
-                f"instrument.psf: {psf!r} needs mocksim.psf, which is not available ({exc})") from exc
-        return make_psf(psf, family="nirspec-ifu"), psf
-    if hasattr(psf, "kernel") and hasattr(psf, "fwhm_arcsec"):
-        return psf, getattr(psf, "spec", type(psf).__name__)
-    raise MocksimInputError(f"instrument.psf: expected a PSF spec string or PSF model, got {psf!r}")
 
 
 class NIRSpecIFU(Instrument):
@@ -163,7 +140,7 @@ class NIRSpecIFU(Instrument):
             svd_rtol = 1e-7 if self.single_precision_fft else 1e-10
         self.svd_rtol = _check_range("instrument.svd_rtol", svd_rtol, 0.0, 1e-3)
         self._fft_dtype = np.float32 if self.single_precision_fft else np.float64
-        self.psf, self.psf_spec = _resolve_psf(psf)
+        self.psf, self.psf_spec = resolve_psf(psf, family="nirspec-ifu")
         n = int(np.floor((hi - lo) / step + 1e-6))
         self.wave_edges_um = lo + step * np.arange(n + 1)
         self.wave_um = 0.5 * (self.wave_edges_um[1:] + self.wave_edges_um[:-1])
@@ -494,16 +471,6 @@ def _low_rank(sub: np.ndarray, rtol: float):
         return None, sub
     basis = u[:, :r]
     return basis, basis.T @ sub
-
-
-def _check_range(key, value, lo, hi):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MocksimInputError(f"{key}: {value!r} is not a number") from None
-    if not (np.isfinite(v) and lo <= v <= hi):
-        raise MocksimInputError(f"{key}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
-    return v
 
 
 def _register_presets() -> None:

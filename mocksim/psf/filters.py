@@ -47,7 +47,9 @@ NIRISS_BROADENING_SIGMA_ARCSEC = 0.0202
 #: NIRCam broadening, Gaussian sigma [arcsec]. stpsf's charge-diffusion
 #: constant for the NIRCam short-wave channel (constants.py NIRCAM_SW,
 #: 0.0062"). stpsf uses 0.018" for the long-wave channel, but our pure-optics
-#: FWHM already exceeds the JDox table by 2-4 % in F277W-F444W and adding
-#: 0.018" would push it to 7-13 % over, so the SW value is used at all
-#: wavelengths [documented choice; see tests/test_psf.py].
+#: monochromatic FWHM at the pivots already exceeds the JDox table by
+#: +1.6 / +4.1 / +2.9 % (F277W / F356W / F444W) and 0.018" would give
+#: +8.9 / +8.6 / +5.8 %, outside the 5 % acceptance; with 0.0062" it is
+#: +2.5 / +4.7 / +3.3 %. The SW value is therefore used at all wavelengths
+#: [documented choice; see tests/test_psf.py].
 NIRCAM_BROADENING_SIGMA_ARCSEC = 0.0062

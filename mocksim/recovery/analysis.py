@@ -12,7 +12,7 @@ import numpy as np
 
 from ..cosmology import kpc_per_arcsec
 from ..lines import LINES
-from .binning import annular_bins, measure_geometry, sum_in_bins, voronoi_bins
+from .binning import annular_bins, measure_geometry, sn_mask, sum_in_bins, voronoi_bins
 from .gradient import GradientFit, fit_linear_gradient
 from .linefit import fit_cube, lines_in_coverage
 from .metallicity import infer_metallicity
@@ -93,9 +93,10 @@ def make_bins(obs, line_maps, config: dict, geometry: Geometry):
     q = geometry.axis_ratio if elliptical else 1.0
     pa = geometry.pa_deg if elliptical else 0.0
     if binning == "voronoi":
-        return voronoi_bins(line_maps.flux["OIII5007"], line_maps.flux_err["OIII5007"],
-                            config.get("target_sn", 10.0), pixscale_arcsec=pix,
-                            center_xy=geometry.center_xy, axis_ratio=q, pa_deg=pa)
+        sig, noise = line_maps.flux["OIII5007"], line_maps.flux_err["OIII5007"]
+        return voronoi_bins(sig, noise, config.get("target_sn", 10.0), pixscale_arcsec=pix,
+                            mask=sn_mask(sig, noise, 1.0), center_xy=geometry.center_xy, axis_ratio=q,
+                            pa_deg=pa, noise_correlation=obs.noise_correlation)
     return annular_bins((ny, nx), geometry.center_xy, pix, width_arcsec=width, r_max_arcsec=r_max,
                         axis_ratio=q, pa_deg=pa, weights=line_maps.flux.get("OIII5007"))
 

@@ -75,7 +75,7 @@ def usable_ratios(flux, err, used, min_snr=3.0):
 
 
 def forward_fit(obs, recovery, make_scene: Callable[[float, float], object], *,
-                x0=None, min_snr: float = 3.0) -> ForwardFit:
+                x0=None, min_snr: float = 3.0, extract=None) -> ForwardFit:
     """Fit (12+log(O/H)_0, gradient) by forward-modelling the observation.
 
     Parameters
@@ -91,6 +91,9 @@ def forward_fit(obs, recovery, make_scene: Callable[[float, float], object], *,
         Starting point; default: the linear fit's values.
     min_snr : float
         Ratios are used only where both lines reach this S/N in every used bin.
+    extract : callable, optional
+        ``extract(obs, lines) -> LineMaps``; default :func:`~mocksim.recovery.linefit.fit_cube`
+        (the grism mode passes its own line-map extraction).
 
     Returns
     -------
@@ -101,13 +104,13 @@ def forward_fit(obs, recovery, make_scene: Callable[[float, float], object], *,
     if used.sum() < 2 or not names:
         return ForwardFit(np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0, 1, names)
     data, sigma = _log_ratios(recovery.binned_flux, recovery.binned_err, names, used)
-    lines = list(recovery.line_maps.lines)
+    lines = sorted({ln for name in names for ln in RATIOS[name][0] + RATIOS[name][1]})
 
     def model(theta):
         scene = make_scene(float(theta[0]), float(theta[1]))
         cube = obs.instrument.render_noiseless(scene)
         mobs = dataclasses.replace(obs, data=cube)
-        lm = fit_cube(mobs, lines)
+        lm = (extract or fit_cube)(mobs, lines)
         flux, err = sum_in_bins(lm.flux, lm.flux_err, recovery.bins, obs.noise_correlation)
         return _log_ratios(flux, err, names, used)[0]
 
