@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--oversample", type=int, default=4, help="output oversampling of the detector pixel")
     s.add_argument("--out", default=None, help="write the PSF to this FITS file")
     s.set_defaults(func=_cmd_psf)
+
+    from .models_command import add_models_parser
+
+    add_models_parser(sub)
     return p
 
 

@@ -481,7 +481,7 @@ class SlitlessGrism(Instrument):
             sig_um = lam * np.concatenate([p[3] for p in parts]) / C_KMS
             for fi, filt in enumerate(self.filters):
                 w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
-                keep_px = np.abs(w) > 1e-12 * max(float(np.sum(np.abs(w))), 1e-300)
+                keep_px = np.abs(w) > 1e-10 * max(float(np.sum(np.abs(w))), 1e-300)
                 if not keep_px.any():
                     continue
                 ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]

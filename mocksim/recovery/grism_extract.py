@@ -350,11 +350,11 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
                 reg_rows.append(sparse.coo_matrix((vv, (rr, cc)), shape=(nq, U + K)))
         reg = sparse.vstack(reg_rows).tocsr()
         full = sparse.bmat([[nmat, None], [None, sparse.csc_matrix((K, K))]], format="csc") + (reg.T @ reg).tocsc()
-        lu = splu(full.tocsc())
+        lu = splu(full.tocsc(), permc_spec="MMD_AT_PLUS_A")
         sol = lu.solve(np.concatenate([rhs, np.zeros(K)]))
         var = np.empty(U)
-        for s0 in range(0, U, 512):
-            s1 = min(s0 + 512, U)
+        for s0 in range(0, U, 1024):
+            s1 = min(s0 + 1024, U)
             e = np.zeros((U + K, s1 - s0))
             e[np.arange(s0, s1), np.arange(s1 - s0)] = 1.0
             var[s0:s1] = lu.solve(e)[np.arange(s0, s1), np.arange(s1 - s0)]
