@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def scenario(**kw):
-    pop = {"n": 1, "redshift": 6.0, "re_kpc": 2.0, "log_oh_center": 8.3, "gradient_dex_per_kpc": -0.2,
+    pop = {"n": 1, "redshift": 6.0, "re_kpc": 2.0, "log_oh_center": 8.6, "gradient_dex_per_kpc": -0.2,
            "inclination_deg": 0.0, "hbeta_flux_cgs": 2e-17, "v_rot_kms": 0.0, "sigma_kms": 50.0}
     pop.update(kw.pop("population", {}))
     d = {"name": kw.pop("name", "t"), "seed": kw.pop("seed", 3), "population": pop,
@@ -36,9 +36,9 @@ def test_identity_noise_free_no_psf(tmp_path):
 
 @pytest.mark.slow
 def test_beam_smearing_flattens_and_forward_fit_corrects(tmp_path):
-    scn = scenario(population={"re_kpc": 0.5, "gradient_dex_per_kpc": -0.3, "log_oh_center": 8.3},
+    scn = scenario(population={"re_kpc": 0.5, "gradient_dex_per_kpc": -0.3, "log_oh_center": 8.7},
                    instrument={"name": "nirspec-ifu-g395m", "psf": "jwst", "fov_arcsec": 1.6},
-                   noise={"model": "snr", "snr_oiii": 50.0},
+                   noise={"model": "snr", "snr_oiii": 50.0, "snr_definition": "peak_re"},
                    recovery={"calibration": "curti20", "gradient_fit": "both", "min_snr": 3.0})
     res = run_scenario(scn, tmp_path / "out", progress=False)
     r = res.arrays["recovered"]
@@ -98,10 +98,14 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case):
     section = {"negative radius": "[population]", "unknown instrument": "[instrument]",
                "unknown calibration": "[recovery]", "line outside coverage": "[recovery]"}[case]
     field = line.split("=")[0].strip()
-    lines = [ln for ln in text.splitlines() if not ln.startswith(field + " ")
-             or section == "[recovery]" and field == "lines"]
-    idx = lines.index(section)
-    lines.insert(idx + 1, line)
+    lines, current = [], None
+    for ln in text.splitlines():
+        if ln.startswith("["):
+            current = ln.strip()
+        if current == section and ln.startswith(field + " "):
+            continue  # replaced below
+        lines.append(ln)
+    lines.insert(lines.index(section) + 1, line)
     path = tmp_path / "bad.toml"
     path.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"

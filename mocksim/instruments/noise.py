@@ -20,6 +20,12 @@ LSF-convolved, native spaxels, flux density [erg s^-1 cm^-2 um^-1]) and
 
 ``model="snr"`` draws uniform Gaussian noise (the same sigma for every native
 spaxel and channel) with sigma chosen so that this S/N equals ``snr_oiii``.
+
+``snr_definition = "peak_re"`` instead follows seed 001 (Sect. 6, Table 4): the
+S/N is the *average per-spaxel S/N within the effective radius in the brightest
+channel* of [OIII]5007, i.e. ``sigma = mean_{A50}(M_kmax) / snr_oiii`` where
+``A50`` are the spaxels inside the radius enclosing half the line flux (at least
+one spaxel) and ``kmax`` the channel where their summed flux peaks.
 :class:`LineSNRAperture` implements the definition and is public so tests and
 recovery code can measure it.
 
@@ -68,6 +74,9 @@ from .lsf import read_csv_table
 
 SENSITIVITY_TABLE = Path(__file__).resolve().parent / "data" / "nirspec_ifu_sensitivity.csv"
 NOISE_MODELS = ("none", "snr", "exposure")
+#: "integrated": seed 000 (total [OIII]5007 S/N); "peak_re": seed 001 (mean per-spaxel
+#: S/N within Re in the brightest [OIII]5007 channel).
+SNR_DEFINITIONS = ("integrated", "peak_re")
 C_UM_S = 2.99792458e14  #: speed of light [micron / s]
 ARCSEC_PER_RAD = 206264.80624709636
 NIRSPEC_DETECTOR_PIXSCALE = 0.10435  #: NIRSpec detector pixel [arcsec] (stpsf, SIAF)
@@ -122,6 +131,7 @@ class NoiseSpec:
     snr_aperture_arcsec: float | None = None
     snr_enclosed_fraction: float = 0.9
     floor_fraction: float = 1e-3
+    snr_definition: str = "integrated"
 
     def __post_init__(self):
         model = str(self.model).strip().lower() if self.model is not None else "none"
@@ -153,6 +163,9 @@ class NoiseSpec:
             raise MocksimInputError(
                 f"noise.snr_enclosed_fraction: {self.snr_enclosed_fraction!r} is outside (0, 1]")
         object.__setattr__(self, "snr_enclosed_fraction", f)
+        if self.snr_definition not in SNR_DEFINITIONS:
+            raise MocksimInputError(f"noise.snr_definition: {self.snr_definition!r} is not one of "
+                                    f"{', '.join(SNR_DEFINITIONS)}")
         object.__setattr__(self, "floor_fraction", _positive("noise.floor_fraction", self.floor_fraction))
 
     @classmethod
@@ -198,6 +211,7 @@ class LineSNRAperture:
     flux_total: float
     radius_arcsec: float
     centre_pix: tuple[float, float]
+    peak_mean_re: float = float("nan")
 
     @property
     def n_spaxels(self) -> int:
@@ -223,8 +237,10 @@ class LineSNRAperture:
             var = float(np.sum(p ** 2 * var_k)) / (p @ p) ** 2
         return self.flux_ap / np.sqrt(var)
 
-    def sigma_for_snr(self, snr: float) -> float:
-        """Uniform per-voxel sigma [flux density] giving integrated S/N ``snr``."""
+    def sigma_for_snr(self, snr: float, definition: str = "integrated") -> float:
+        """Uniform per-voxel sigma [flux density] giving S/N ``snr`` (see module docstring)."""
+        if definition == "peak_re":
+            return self.peak_mean_re / snr
         p = self.profile_per_um
         return self.flux_ap * np.sqrt(p @ p) / (snr * np.sqrt(self.n_spaxels))
 
@@ -270,8 +286,15 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
         mask[int(round(yc)), int(round(xc))] = True
     spec = line_cube[:, mask].sum(axis=1)
     f_ap = float(np.sum(spec * dw))
+    # seed-001 definition: mean over spaxels within the half-light radius, brightest channel
+    order = np.argsort(r, axis=None)
+    csum = np.cumsum(m.ravel()[order])
+    r50 = float(r.ravel()[order][min(int(np.searchsorted(csum, 0.5 * total)), order.size - 1)])
+    m50 = r <= r50 * (1 + 1e-9) + 1e-12
+    kmax = int(np.argmax(line_cube[:, m50].sum(axis=1)))
+    peak_mean = float(line_cube[kmax][m50].mean())
     return LineSNRAperture(mask=mask, profile_per_um=spec / f_ap, flux_ap=f_ap, flux_total=total,
-                           radius_arcsec=radius, centre_pix=(yc, xc))
+                           radius_arcsec=radius, centre_pix=(yc, xc), peak_mean_re=peak_mean)
 
 
 # ---------------------------------------------------------------- exposure
@@ -387,7 +410,7 @@ def apply_noise(cube: np.ndarray, spec: NoiseSpec | None, rng, *, snr_aperture=N
     if use_snr:
         if snr_aperture is None:
             raise MocksimInputError("noise.snr_oiii: this instrument cannot define the [OIII]5007 S/N")
-        sigma = snr_aperture.sigma_for_snr(spec.snr_oiii)
+        sigma = snr_aperture.sigma_for_snr(spec.snr_oiii, spec.snr_definition)
         error = np.full(cube.shape, sigma)
         info["sigma_uniform"] = float(sigma)
     elif use_exp:

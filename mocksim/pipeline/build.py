@@ -32,10 +32,7 @@ def _cached_instrument(name, psf, opts):
 
 def build_noise(scn) -> NoiseSpec:
     """Noise model from ``[noise]``."""
-    try:
-        return NoiseSpec(**scn.noise)
-    except TypeError as exc:
-        raise MocksimInputError(f"noise: {exc}") from None
+    return NoiseSpec.from_dict(scn.noise)
 
 
 def build_galaxy(scn, params: dict) -> DiskGalaxy:

@@ -1,6 +1,7 @@
 """Simulate and recover one galaxy of a scenario (the unit of parallel work)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -65,8 +66,10 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
                        center_offset_arcsec=((g.center_xy[0] - (obs.shape[1] - 1) / 2) * obs.pixscale_arcsec,
                                              (g.center_xy[1] - (obs.shape[0] - 1) / 2) * obs.pixscale_arcsec))
 
-        def make_scene(z0, grad):
-            return replace(base, profile=LinearProfile(z0, grad)).render(grid, calib, lines=lines)
+        def make_scene(z0, grad, model_lines):
+            with warnings.catch_warnings():  # domain-edge notes were already given for the data
+                warnings.simplefilter("ignore", UserWarning)
+                return replace(base, profile=LinearProfile(z0, grad)).render(grid, calib, lines=model_lines)
 
         rec.forward = forward_fit(obs, rec, make_scene, min_snr=scn.recovery["min_snr"])
 

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import least_squares
 
+from ..lines import LINE_GROUPS
 from .binning import sum_in_bins
 from .linefit import fit_cube
 
@@ -74,7 +75,7 @@ def usable_ratios(flux, err, used, min_snr=3.0):
     return tuple(out)
 
 
-def forward_fit(obs, recovery, make_scene: Callable[[float, float], object], *,
+def forward_fit(obs, recovery, make_scene: Callable[..., object], *,
                 x0=None, min_snr: float = 3.0, extract=None) -> ForwardFit:
     """Fit (12+log(O/H)_0, gradient) by forward-modelling the observation.
 
@@ -85,8 +86,9 @@ def forward_fit(obs, recovery, make_scene: Callable[[float, float], object], *,
     recovery : GalaxyRecovery
         The direct analysis of ``obs`` (bins, binned fluxes, line list, starting point).
     make_scene : callable
-        ``make_scene(log_oh_center, gradient_dex_per_kpc) -> EmissionScene`` for the
-        model galaxy (geometry and kinematics fixed by the caller).
+        ``make_scene(log_oh_center, gradient_dex_per_kpc, lines) -> EmissionScene`` for
+        the model galaxy (geometry and kinematics fixed by the caller), rendering only
+        ``lines``.
     x0 : tuple, optional
         Starting point; default: the linear fit's values.
     min_snr : float
@@ -104,10 +106,13 @@ def forward_fit(obs, recovery, make_scene: Callable[[float, float], object], *,
     if used.sum() < 2 or not names:
         return ForwardFit(np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0, 1, names)
     data, sigma = _log_ratios(recovery.binned_flux, recovery.binned_err, names, used)
-    lines = sorted({ln for name in names for ln in RATIOS[name][0] + RATIOS[name][1]})
+    wanted = {ln for name in names for ln in RATIOS[name][0] + RATIOS[name][1]}
+    # whole line groups: tied doublets must be present in the model as in the data
+    lines = sorted({ln for grp in LINE_GROUPS.values() if wanted & set(grp) for ln in grp}
+                   & set(recovery.line_maps.lines) | wanted)
 
     def model(theta):
-        scene = make_scene(float(theta[0]), float(theta[1]))
+        scene = make_scene(float(theta[0]), float(theta[1]), lines)
         cube = obs.instrument.render_noiseless(scene)
         mobs = dataclasses.replace(obs, data=cube)
         lm = (extract or fit_cube)(mobs, lines)

@@ -27,10 +27,11 @@ Algorithm
 3. **Line maps** per filter, jointly over that filter's beams (e.g. GR150R + GR150C):
    each line map is a free image on the footprint, shifted by the line's dispersion
    offset. Doublets with fixed ratios (:data:`~mocksim.recovery.linefit.TIED_LINES`:
-   [OIII]4959 = 5007/2.98, ...) are one map with a two-spike kernel. Lines closer than
-   ``min_separation_px`` to a brighter line (e.g. [NII] next to Halpha at R~150) are
-   not separable: they are absorbed in that line's map and listed in
-   ``LineMaps.blends``. To avoid deconvolving sub-pixel shifts, each map is defined on
+   [OIII]4959 = 5007/2.98, ...) are one map with a two-spike kernel. Lines not asked
+   for, and lines closer than ``min_separation_px`` to a brighter mapped line (e.g.
+   [NII] next to Halpha at R~150, listed in ``LineMaps.blends``), are modelled as the
+   direct image times one free flux (grizli-like templates) so that their light does
+   not leak into the maps; they are not reported. To avoid deconvolving sub-pixel shifts, each map is defined on
    its own grid, offset along the dispersion axis by the fractional part of the
    line's column offset (as drizzle does), so every line lands on whole dispersed
    columns; with two orthogonal grisms the cross-dispersion direction then needs a
@@ -67,7 +68,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage, sparse
-from scipy.sparse.linalg import splu
 
 from ..errors import MocksimInputError
 from ..instruments.grism_config import box_band_weights, overlap_matrix
@@ -75,7 +75,7 @@ from ..lines import C_KMS, LINE_GROUPS, LINES
 from ..observation import Observation
 from .linefit import TIED_LINES, LineMaps
 
-__all__ = ["extract_line_maps", "map_observation", "LINE_PRIORITY"]
+__all__ = ["extract_line_maps", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
 
 #: Order in which blended lines keep their own map (the first of a close pair wins).
 LINE_PRIORITY = ("Halpha", "OIII5007", "Hbeta", "OII3727", "NII6584", "SII6731", "NeIII3869",
@@ -106,27 +106,34 @@ def _segment(det, det_err, nsigma, rel, grow):
     return tgt, neigh
 
 
-def _line_setup(filt_band, z, col_off, candidates, min_sep):
-    """Maps (parent -> [(line, ratio, offset)]), blends and all lines needing a mask."""
+def _line_setup(filt_band, z, col_off, primary, min_sep):
+    """Line models of one filter.
+
+    Returns ``(models, blends, in_band)``: ``models`` maps a parent line to
+    ``{"kind": "map" | "template", "parts": [(line, ratio, column offset), ...]}``
+    (parent first, then its tied doublet partners); ``blends`` maps a mapped line to
+    the lines within ``min_sep`` of it, which are modelled as templates instead;
+    ``in_band`` lists every line of LINES inside the band.
+    """
     lo, hi = filt_band
-    in_band = [ln for ln in candidates if lo <= LINES[ln].observed_um(z) <= hi]
+    in_band = [ln for ln in LINES if lo <= LINES[ln].observed_um(z) <= hi]
     children = {ln: TIED_LINES[ln] for ln in in_band if ln in TIED_LINES and TIED_LINES[ln][0] in in_band}
-    free = sorted([ln for ln in in_band if ln not in children], key=_priority)
-    maps, blends = {}, {}
+    free = [ln for ln in in_band if ln not in children]
+    free.sort(key=lambda ln: (ln not in primary, _priority(ln)))
+    models, blends = {}, {}
     for ln in free:
         off = col_off(LINES[ln].observed_um(z))
-        host = next((p for p in maps if abs(col_off(LINES[p].observed_um(z)) - off) < min_sep), None)
-        if host is None:
-            maps[ln] = [(ln, 1.0, off)]
-        else:
-            blends.setdefault(host, []).append(ln)
+        kind = "map" if ln in primary else "template"
+        if kind == "map":
+            host = next((p for p, m in models.items()
+                         if m["kind"] == "map" and abs(m["parts"][0][2] - off) < min_sep), None)
+            if host is not None:  # unresolved from a brighter mapped line
+                kind = "template"
+                blends.setdefault(host, []).append(ln)
+        models[ln] = {"kind": kind, "parts": [(ln, 1.0, off)]}
     for ch, (par, ratio) in children.items():
-        if par in maps:
-            maps[par].append((ch, ratio, col_off(LINES[ch].observed_um(z))))
-        else:
-            host = next(h for h, lst in blends.items() if par in lst)
-            blends[host].append(ch)
-    return maps, blends, [ln for ln in LINES if lo <= LINES[ln].observed_um(z) <= hi]
+        models[par]["parts"].append((ch, ratio, col_off(LINES[ch].observed_um(z))))
+    return models, blends, in_band
 
 
 def _fit_continuum(y, e, wc, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3):
@@ -163,29 +170,194 @@ def _fit_continuum(y, e, wc, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1
     return model
 
 
-def _interp_weights(pos):
-    """Linear-interpolation (box-overlap) split of unit boxes at ``pos`` over integer pixels."""
-    i0 = np.floor(pos).astype(int)
-    f = pos - i0
-    return (i0, 1.0 - f), (i0 + 1, f)
+def _shift_stencil(o: float, order: int = 4):
+    """Flux-conserving shift of cell averages by a sub-pixel amount.
+
+    Map cell ``i`` is centred at data coordinate ``i + o`` (``|o| < 1``). Returns
+    ``(taps, weights)`` such that data cell ``j`` receives ``sum_t w_t M[j + t]``.
+    The cumulative flux ``Phi`` is known exactly at map cell edges; it is
+    interpolated with a Lagrange polynomial through ``order`` edges (2: uniform
+    flux inside each cell, i.e. box-overlap weights; 4: cubic, third-order
+    accurate, PPM-like) and differenced at the data cell edges. Weights sum to 1.
+    """
+    if abs(o) < 1e-12:
+        return np.array([0]), np.array([1.0])
+    span = np.arange(-4, 5)
+
+    def phi_coeffs(u):  # Phi(u) = sum_i a_i M_i (+ flux left of the span)
+        k0 = int(np.floor(u - 0.5))
+        ks = np.arange(k0 - order // 2 + 1, k0 + order // 2 + 1)
+        xk = ks + 0.5
+        a = np.zeros(span.size)
+        for m, km in enumerate(ks):
+            lm = np.prod([(u - xk[q]) / (xk[m] - xk[q]) for q in range(ks.size) if q != m])
+            a += lm * (span <= km)
+        return a
+
+    u_lo = -o - 0.5
+    w = phi_coeffs(u_lo + 1.0) - phi_coeffs(u_lo)
+    keep = np.abs(w) > 1e-14
+    return span[keep], w[keep]
+
+
+def _spd_solve(full, rhs_list):
+    """Cholesky solve of a dense SPD matrix; returns (solutions, diag of the inverse)."""
+    from scipy.linalg import cho_factor, cho_solve, lapack
+
+    jitter = 0.0
+    scale = float(np.mean(np.diag(full))) or 1.0
+    for _ in range(6):
+        try:
+            c, low = cho_factor(full + jitter * scale * np.eye(full.shape[0]), lower=True, check_finite=False)
+            break
+        except np.linalg.LinAlgError:
+            jitter = 1e-12 if jitter == 0 else jitter * 100
+    else:  # pragma: no cover - regularised systems are positive definite
+        raise np.linalg.LinAlgError("grism line-map normal matrix is not positive definite")
+    sols = [cho_solve((c, low), r, check_finite=False) for r in rhs_list]
+    linv = lapack.dtrtri(np.tril(c), lower=1)[0]
+    return sols, np.einsum("ij,ij->j", linv, linv)
+
+
+def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, checker_reg):
+    """Joint weighted least squares of one filter's line maps (module docstring, step 3).
+
+    Returns ``(values, variances, sky_offsets, chi2_nu, corr)``: per map-kind model
+    ``(npix,)`` solutions in data units (flux / D per pixel) with their variances, the
+    map grids' sky offsets ``(ox, oy)`` [pixels], the reduced chi^2 and the
+    large-area noise-correlation factor of each map.
+    """
+    n = tgt.shape[0]
+    sidx = np.flatnonzero(tgt.ravel())
+    jj, ii = np.divmod(sidx, n)
+    npix = sidx.size
+    grs = {beams[b]["grism"] for b in bsel}
+    has_r, has_c = "R" in grs, "C" in grs
+    names = list(models)
+    kinds = [models[p]["kind"] for p in names]
+    maps = [p for p, k in zip(names, kinds) if k == "map"]
+    temps = [p for p, k in zip(names, kinds) if k == "template"]
+    K, T = len(maps), len(temps)
+    U = K * npix + T
+    rows, cols, vals, sky = [], [], [], {}
+    for par in names:
+        off = models[par]["parts"][0][2]
+        frac = off - np.round(off)
+        ox, oy = (-frac if has_r else 0.0), (-frac if has_c else 0.0)
+        sky[par] = (ox, oy)
+        if models[par]["kind"] == "map":
+            col_of = maps.index(par) * npix + np.arange(npix)
+            amp = np.ones(npix)
+        else:
+            col_of = np.full(npix, K * npix + temps.index(par))
+            pk = ndimage.map_coordinates(prior_img, [jj + oy, ii + ox], order=1, mode="nearest")
+            amp = pk / pk.sum() if pk.sum() > 0 else np.full(npix, 1.0 / npix)
+        for lb, b in enumerate(bsel):
+            g = beams[b]["grism"]
+            a0, c0, o_cross = (ii, jj, oy) if g == "R" else (jj, ii, ox)
+            o_along = ox if g == "R" else oy
+            ct, cw = _shift_stencil(o_cross)
+            for _, ratio, loff in models[par]["parts"]:
+                shift = int(np.round(o_along + loff))
+                at, aw = _shift_stencil(o_along + loff - shift)
+                for tc, wc_ in zip(ct, cw):
+                    cr = c0 - tc
+                    for ta, wa in zip(at, aw):
+                        co = a0 + shift - ta
+                        wv = ratio * wc_ * wa * amp
+                        ok = (np.abs(wv) > 1e-12) & (cr >= 0) & (cr < n) & (co >= 0) & (co < n_disp)
+                        rows.append(((lb * n + cr) * n_disp + co)[ok])
+                        cols.append(col_of[ok])
+                        vals.append(wv[ok])
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    used, rinv = np.unique(rows, return_inverse=True)
+    yv = resid[bsel].reshape(-1)[used]
+    ev = err[bsel].reshape(-1)[used]
+    good = np.isfinite(yv) & np.isfinite(ev) & (ev > 0)
+    wv = np.where(good, 1.0 / np.where(good, ev, 1.0) ** 2, 0.0)
+    yv = np.where(good, yv, 0.0)
+    amat = sparse.csr_matrix((vals, (rinv, cols)), shape=(used.size, U))
+    aw = amat.multiply(wv[:, None]).tocsr()
+    nmat = (amat.T @ aw).toarray()
+    rhs = aw.T @ yv
+    diag = np.diag(nmat)[:K * npix]
+    dref = float(np.median(diag[diag > 0])) if np.any(diag > 0) else 1.0
+    # regularisation: maps -> a_k x direct image (a_k extra unknowns), checkerboard damping
+    full = np.zeros((U + K, U + K))
+    full[:U, :U] = nmat
+    for k, par in enumerate(maps):
+        ox, oy = sky[par]
+        pk = ndimage.map_coordinates(prior_img, [jj + oy, ii + ox], order=1, mode="nearest")
+        pk = pk / pk.sum() if pk.sum() > 0 else np.full(npix, 1.0 / npix)
+        lam = reg * dref
+        blk = slice(k * npix, (k + 1) * npix)
+        full[blk, blk] += lam * np.eye(npix)
+        full[blk, U + k] -= lam * pk
+        full[U + k, blk] -= lam * pk
+        full[U + k, U + k] += lam * (pk @ pk)
+    if has_r and has_c and checker_reg > 0 and K:
+        lut = -np.ones(n * n, int)
+        lut[sidx] = np.arange(npix)
+        quad = np.array([lut[sidx], lut[np.minimum(sidx + 1, n * n - 1)], lut[np.minimum(sidx + n, n * n - 1)],
+                         lut[np.minimum(sidx + n + 1, n * n - 1)]])
+        okq = (ii < n - 1) & (jj < n - 1) & np.all(quad >= 0, axis=0)
+        q = quad[:, okq]
+        sgn = np.array([1.0, -1.0, -1.0, 1.0]) * 0.25
+        cb = sparse.coo_matrix((np.tile(sgn, q.shape[1]), (np.repeat(np.arange(q.shape[1]), 4), q.T.ravel())),
+                               shape=(q.shape[1], npix)).tocsr()
+        ctc = (cb.T @ cb).toarray() * (checker_reg * dref)
+        for k in range(K):
+            blk = slice(k * npix, (k + 1) * npix)
+            full[blk, blk] += ctc
+    ones = np.zeros((U + K, K))
+    for k in range(K):
+        ones[k * npix:(k + 1) * npix, k] = 1.0
+    (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones])
+    res = yv - amat @ sol[:U]
+    chi2 = float(np.sum(wv * res ** 2)) / max(int(good.sum()) - U, 1)
+    values = {par: sol[k * npix:(k + 1) * npix] for k, par in enumerate(maps)}
+    variances = {par: np.clip(var[k * npix:(k + 1) * npix], 0.0, None) for k, par in enumerate(maps)}
+    true_var = {par: float(ones[:, k] @ z1[:, k]) for k, par in enumerate(maps)}
+    return values, variances, sky, chi2, true_var
+
+
+def _overlapping(models, tgt, grism) -> bool:
+    """Whether two line models' images overlap along the dispersion (single grism)."""
+    fp = tgt if grism == "R" else tgt.T
+    ext = max((np.ptp(np.flatnonzero(r)) for r in fp if r.any()), default=0) + 2.0
+    offs = [[o for _, _, o in m["parts"]] for m in models.values()]
+    for a in range(len(offs)):
+        for b in range(a + 1, len(offs)):
+            if min(abs(x - y) for x in offs[a] for y in offs[b]) < ext:
+                return True
+    return False
+
+
+#: Lines mapped by default; every other line in a band is modelled as a
+#: direct-image template with one free flux (and not reported).
+DEFAULT_MAP_LINES = ("OII3727", "OII3729", "NeIII3869", "Hgamma", "Hbeta", "OIII4959", "OIII5007",
+                     "NII6548", "Halpha", "NII6584", "SII6716", "SII6731")
 
 
 def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: str = "pixel",
                       footprint=None, footprint_nsigma: float = 2.0, footprint_rel: float = 1e-3,
                       footprint_grow_px: int = 2, min_separation_px: float = 2.0,
                       regularization: float = 1e-3, checker_regularization: float = 1e-2,
-                      v_max_kms: float = 500.0, max_unknowns: int = 6000) -> LineMaps:
+                      v_max_kms: float = 500.0, max_unknowns: int = 3000,
+                      blend_mode: str = "auto") -> LineMaps:
     """Extract emission-line maps from a slitless observation (see module docstring).
 
     Parameters
     ----------
     obs : Observation
         ``kind="grism"`` observation from :mod:`mocksim.instruments.grism` (or the same
-        layout with model data, as in forward fits: only ``obs.data``/``obs.error`` and
-        ``obs.extras`` are read).
+        layout with model data, as in forward fits: only ``obs.data``/``obs.error``,
+        ``obs.redshift`` and ``obs.extras`` are read).
     lines : sequence of str, optional
-        Lines to map (default: all of :data:`mocksim.lines.LINES` inside a filter band at
-        the systemic redshift). All lines in a band are masked for the continuum fit.
+        Lines to map (default :data:`DEFAULT_MAP_LINES`), where inside a filter band
+        at the systemic redshift. Every other line of :data:`mocksim.lines.LINES` in a
+        band is still modelled, as the direct image times one free flux, so that it
+        does not leak into the maps.
     map_pixscale_arcsec : float, optional
         Output pixel [arcsec]; default ``obs.extras["map_pixscale_arcsec"]``.
     continuum : {"pixel", "none"}
@@ -201,7 +373,14 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
     v_max_kms : float
         Velocity half-range of the line windows masked in the continuum fit [km/s].
     max_unknowns : int
-        Cap on (maps x footprint pixels); the footprint threshold is raised to fit.
+        Cap on (maps x footprint pixels) per filter; the footprint threshold is
+        raised until it fits.
+    blend_mode : {"auto", "joint", "per-line"}
+        ``"joint"``: all maps of a filter solved together; ``"per-line"``: one map at a
+        time with every other line as a direct-image template (grizli's
+        ``drizzle_fit_lines``); ``"auto"``: per-line only for a single grism
+        orientation whose line images overlap within the footprint (there the joint
+        problem is degenerate), else joint.
 
     Returns
     -------
@@ -223,23 +402,24 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
         raise MocksimInputError("obs.data: shape does not match obs.extras['beams'/'geometry']")
     if continuum not in ("pixel", "none"):
         raise MocksimInputError(f"continuum: {continuum!r} is not one of pixel, none")
+    if blend_mode not in ("auto", "joint", "per-line"):
+        raise MocksimInputError(f"blend_mode: {blend_mode!r} is not one of auto, joint, per-line")
+    primary = set(DEFAULT_MAP_LINES if lines is None else lines)
+    unknown = primary - set(LINES)
+    if unknown:
+        raise MocksimInputError(f"lines: unknown line(s) {sorted(unknown)}; known: {', '.join(LINES)}")
     p_det = float(geo["pixscale_arcsec"])
     p_map = float(map_pixscale_arcsec or ex.get("map_pixscale_arcsec") or p_det)
 
     def col_off(lam):
         return (lam - w0) / disp + marg
 
-    cand = list(LINES) if lines is None else [ln for ln in LINES if ln in set(lines)]
-    if lines is not None:
-        unknown = set(lines) - set(LINES)
-        if unknown:
-            raise MocksimInputError(f"lines: unknown line(s) {sorted(unknown)}")
     filters = []
     for bm in beams:
         if bm["filter"] not in [f for f, _ in filters]:
             filters.append((bm["filter"], tuple(bm["band_um"])))
-    setup = {f: _line_setup(band, z, col_off, cand, min_separation_px) for f, band in filters}
-    kmax = max([len(s[0]) for s in setup.values()] + [1])
+    setup = {f: _line_setup(band, z, col_off, primary, min_separation_px) for f, band in filters}
+    kmax = max([sum(m["kind"] == "map" for m in s[0].values()) for s in setup.values()] + [1])
 
     # 1. segmentation
     det, det_err = np.asarray(ex["direct_image"], float), np.asarray(ex["direct_error"], float)
@@ -257,140 +437,72 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
 
     # 2. continuum
     resid = data.copy()
-    cont_mask = tgt | neigh
-    for b, bm in enumerate(beams):
-        band = tuple(bm["band_um"])
-        maps, blends, masked_lines = setup[bm["filter"]]
-        tr = bm["grism"] == "C"
-        if continuum == "pixel":
+    if continuum == "pixel":
+        cont_mask = tgt | neigh
+        for b, bm in enumerate(beams):
+            band = tuple(bm["band_um"])
+            tr = bm["grism"] == "C"
             wc = box_band_weights(np.arange(n_disp)[None, :] - np.arange(n)[:, None], *col_off(np.array(band)))
             prior = np.asarray(ex["direct_images"][bm["filter"]], float)
-            offs = [col_off(LINES[ln].observed_um(z)) for ln in masked_lines]
+            offs = [col_off(LINES[ln].observed_um(z)) for ln in setup[bm["filter"]][2]]
             pad = 2.0 + v_max_kms / C_KMS * band[1] / disp
             resid[b] -= _fit_continuum(data[b], err[b], wc, cont_mask.T if tr else cont_mask,
                                        tgt.T if tr else tgt, prior.T if tr else prior, offs, pad)
 
-    # 3. line maps per filter
+    # 3. line maps per filter, 4. drizzle
     n_out = max(int(round(n * p_det / p_map)), 1)
-    flux, flux_err, chi2_maps, chi2_group, offsets, blends_all = {}, {}, [], {}, {}, {}
-    corr = {}
     sidx = np.flatnonzero(tgt.ravel())
-    jj, ii = np.divmod(sidx, n)
-    npix = sidx.size
-    for f, band in filters:
-        maps, blends, _ = setup[f]
+    flux, flux_err, chi2_maps, chi2_group, offsets, blends_all, corr = {}, {}, [], {}, {}, {}, {}
+    modes = {}
+    for f, _ in filters:
+        models, blends, _ = setup[f]
         blends_all.update(blends)
-        if not maps:
+        if not models:
             continue
         bsel = [b for b, bm in enumerate(beams) if bm["filter"] == f]
-        grs = {beams[b]["grism"] for b in bsel}
-        has_r, has_c = "R" in grs, "C" in grs
-        names = list(maps)
-        K = len(names)
-        U = K * npix
-        rows, cols, vals = [], [], []
-        sky = {}
-        for k, par in enumerate(names):
-            off = maps[par][0][2]
-            frac = off - np.round(off)
-            ox, oy = (-frac if has_r else 0.0), (-frac if has_c else 0.0)
-            sky[par] = (ox, oy)
-            for lb, b in enumerate(bsel):
-                g = beams[b]["grism"]
-                along = (ii + ox) if g == "R" else (jj + oy)
-                cross = (jj + oy) if g == "R" else (ii + ox)
-                for _, ratio, loff in maps[par]:
-                    for (cr, wcr) in _interp_weights(cross):
-                        for (co, wco) in _interp_weights(along + loff):
-                            wv = ratio * wcr * wco
-                            ok = (wv > 1e-12) & (cr >= 0) & (cr < n) & (co >= 0) & (co < n_disp)
-                            rows.append(((lb * n + cr) * n_disp + co)[ok])
-                            cols.append((k * npix + np.arange(npix))[ok])
-                            vals.append(wv[ok])
-        rows = np.concatenate(rows)
-        cols = np.concatenate(cols)
-        vals = np.concatenate(vals)
-        used, rinv = np.unique(rows, return_inverse=True)
-        yv = resid[bsel].reshape(-1)[used]
-        ev = err[bsel].reshape(-1)[used]
-        good = np.isfinite(yv) & np.isfinite(ev) & (ev > 0)
-        wv = np.where(good, 1.0 / np.where(good, ev, 1.0) ** 2, 0.0)
-        yv = np.where(good, yv, 0.0)
-        amat = sparse.csr_matrix((vals, (rinv, cols)), shape=(used.size, U))
-        aw = amat.multiply(wv[:, None]).tocsr()
-        nmat = (amat.T @ aw).tocsc()
-        rhs = aw.T @ yv
-        diag = nmat.diagonal()
-        dref = float(np.median(diag[diag > 0])) if np.any(diag > 0) else 1.0
-        # prior towards a_k x direct image (a_k are unknowns U..U+K-1)
         prior_img = np.clip(np.asarray(ex["direct_images"][f], float), 0.0, None)
-        reg_rows = []
-        for k, par in enumerate(names):
-            ox, oy = sky[par]
-            pk = ndimage.map_coordinates(prior_img, [jj + oy, ii + ox], order=1, mode="nearest")
-            pk = pk / pk.sum() if pk.sum() > 0 else np.full(npix, 1.0 / npix)
-            lam = np.sqrt(regularization * dref)
-            r = sparse.coo_matrix((np.concatenate([np.full(npix, lam), -lam * pk]),
-                                   (np.concatenate([np.arange(npix)] * 2),
-                                    np.concatenate([k * npix + np.arange(npix), np.full(npix, U + k)]))),
-                                  shape=(npix, U + K))
-            reg_rows.append(r)
-        if has_r and has_c and checker_regularization > 0:
-            lut = -np.ones(n * n, int)
-            lut[sidx] = np.arange(npix)
-            quad = [lut[sidx], lut[np.minimum(sidx + 1, n * n - 1)], lut[np.minimum(sidx + n, n * n - 1)],
-                    lut[np.minimum(sidx + n + 1, n * n - 1)]]
-            okq = (ii < n - 1) & (jj < n - 1) & np.all(np.array(quad) >= 0, axis=0)
-            nq = int(okq.sum())
-            lam = np.sqrt(checker_regularization * dref)
-            for k in range(K):
-                rr = np.repeat(np.arange(nq), 4)
-                cc = k * npix + np.stack([q[okq] for q in quad], axis=1).ravel()
-                vv = np.tile(np.array([1.0, -1.0, -1.0, 1.0]) * 0.25 * lam, nq)
-                reg_rows.append(sparse.coo_matrix((vv, (rr, cc)), shape=(nq, U + K)))
-        reg = sparse.vstack(reg_rows).tocsr()
-        full = sparse.bmat([[nmat, None], [None, sparse.csc_matrix((K, K))]], format="csc") + (reg.T @ reg).tocsc()
-        lu = splu(full.tocsc(), permc_spec="MMD_AT_PLUS_A")
-        sol = lu.solve(np.concatenate([rhs, np.zeros(K)]))
-        var = np.empty(U)
-        for s0 in range(0, U, 1024):
-            s1 = min(s0 + 1024, U)
-            e = np.zeros((U + K, s1 - s0))
-            e[np.arange(s0, s1), np.arange(s1 - s0)] = 1.0
-            var[s0:s1] = lu.solve(e)[np.arange(s0, s1), np.arange(s1 - s0)]
-        res = yv - amat @ sol[:U]
-        dof = max(int(good.sum()) - U, 1)
-        chi2 = float(np.sum(wv * res ** 2)) / dof
-        cover_src = tgt.astype(float)
-        for k, par in enumerate(names):
+        mode = blend_mode
+        if mode == "auto":
+            single = len({beams[b]["grism"] for b in bsel}) == 1
+            mode = "per-line" if single and _overlapping(models, tgt, beams[bsel[0]]["grism"]) else "joint"
+        if mode == "joint":
+            values, variances, sky, chi2, true_var = _solve_filter(
+                resid, err, beams, bsel, models, tgt, prior_img, n_disp, regularization, checker_regularization)
+        else:  # grizli-like: one free map at a time, the other lines as direct-image templates
+            values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
+            for par in [p for p, m in models.items() if m["kind"] == "map"]:
+                one = {p: {**m, "kind": "map" if p == par else "template"} for p, m in models.items()}
+                v1, var1, sky1, c1, t1 = _solve_filter(resid, err, beams, bsel, one, tgt, prior_img, n_disp,
+                                                        regularization, checker_regularization)
+                values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
+                chi2s.append(c1)
+            chi2 = float(np.mean(chi2s)) if chi2s else np.nan
+        modes[f] = mode
+        for par, val in values.items():
             ox, oy = sky[par]
             m_img = np.zeros((n, n))
             v_img = np.zeros((n, n))
             # data are flux / D per pixel: map values x D are fluxes per pixel
-            m_img.ravel()[sidx] = sol[k * npix:(k + 1) * npix] * disp
-            v_img.ravel()[sidx] = np.clip(var[k * npix:(k + 1) * npix], 0.0, None) * disp ** 2
+            m_img.ravel()[sidx] = val * disp
+            v_img.ravel()[sidx] = variances[par] * disp ** 2
             wy = overlap_matrix(n, p_det, oy, n_out, p_map)
             wx = overlap_matrix(n, p_det, ox, n_out, p_map)
             out = wy @ m_img @ wx.T
             vout = (wy ** 2) @ v_img @ (wx ** 2).T
-            cover = wy @ cover_src @ wx.T
-            out[cover <= 1e-9] = np.nan
+            bad = (wy @ tgt.astype(float) @ wx.T) <= 1e-9
+            out[bad] = np.nan
             eout = np.sqrt(vout)
-            eout[cover <= 1e-9] = np.nan
+            eout[bad] = np.nan
             offsets[par] = (ox, oy)
-            for ln, ratio, _ in maps[par]:
+            naive = float(np.nansum(vout)) / disp ** 2
+            corr[par] = float(np.sqrt(true_var[par] / naive)) if naive > 0 and true_var[par] > 0 else 1.0
+            for ln, ratio, _ in models[par]["parts"]:
                 flux[ln] = out * ratio
                 flux_err[ln] = eout * ratio
-            # exact large-area noise correlation from the solution covariance
-            ones = np.zeros(U + K)
-            ones[k * npix:(k + 1) * npix] = 1.0
-            true_var = float(ones @ lu.solve(ones))
-            naive = float(np.nansum(vout)) / disp ** 2
-            corr[par] = float(np.sqrt(true_var / naive)) if naive > 0 and true_var > 0 else 1.0
             cmap = np.where(np.isfinite(out), chi2, np.nan)
             chi2_maps.append(cmap)
             for gname, glines in LINE_GROUPS.items():
-                if any(ln in glines for ln, _, _ in maps[par]):
+                if any(ln in glines for ln, _, _ in models[par]["parts"]):
                     chi2_group[gname] = cmap
     fitted = [ln for ln in LINES if ln in flux]
     groups = [g for g, gl in LINE_GROUPS.items() if any(ln in fitted for ln in gl)]
@@ -408,12 +520,13 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
     lm.shape = (n_out, n_out)
     lm.center_xy = ((n_out - 1) / 2.0, (n_out - 1) / 2.0)
     ref = "OIII5007" if "OIII5007" in corr else (next(iter(corr)) if corr else None)
-    lm.noise_correlation = corr.get(ref, 1.0) if ref else 1.0
+    lm.noise_correlation = corr[ref] if ref else 1.0
     lm.noise_correlation_lines = corr
     lm.blends = blends_all
     lm.footprint = tgt
     lm.map_offsets_px = offsets
     lm.kinematics = "not measured in grism mode (zeros)"
+    lm.solve_mode = modes
     return lm
 
 

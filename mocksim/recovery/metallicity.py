@@ -73,10 +73,10 @@ __all__ = ["MetallicityResult", "infer_metallicity", "LOGOH_PAD_DEX", "METHODS"]
 METHODS = ("grid", "emcee")
 LOGOH_PAD_DEX = 0.1  #: default prior extends this far beyond the validity range [dex]
 _LN10 = np.log(10.0)
-_GH_X, _GH_W = np.polynomial.hermite.hermgauss(12)
+_GH_X, _GH_W = np.polynomial.hermite.hermgauss(8)
 _GH_LOGW = np.log(_GH_W) + _GH_X**2
-_COARSE_DZ, _COARSE_DA = 0.02, 0.1
-_NZ_FINE, _NA_FINE = 61, 31
+_COARSE_DZ, _COARSE_DA = 0.03, 0.15
+_NZ_FINE, _NA_FINE = 41, 21
 _SUPPORT_DLOGP = 13.0
 _EDGE_FRAC, _MODE_MASS, _DIP_FRAC = 0.10, 0.10, 0.5
 

@@ -117,14 +117,19 @@ def find_centroid(image, *, method: str = "daofind", fwhm_pix: float = 2.0, erro
 
     sigma = _noise_level(img, error)
     thr = nsigma * sigma if sigma > 0 else 1e-3 * np.max(np.abs(img))
-    finder = DAOStarFinder(threshold=thr, fwhm=fwhm_pix, sharplo=-np.inf, sharphi=np.inf,
-                           roundlo=-np.inf, roundhi=np.inf, exclude_border=False)
+    try:  # photutils >= 3.0
+        finder = DAOStarFinder(threshold=thr, fwhm=fwhm_pix, sharpness_range=None,
+                               roundness_range=None, exclude_border=False)
+    except TypeError:  # older photutils
+        finder = DAOStarFinder(threshold=thr, fwhm=fwhm_pix, sharplo=-np.inf, sharphi=np.inf,
+                               roundlo=-np.inf, roundhi=np.inf, exclude_border=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tab = finder(img, mask=~mask)
     if tab is not None and len(tab):
-        x = np.asarray(tab["xcentroid"], float)
-        y = np.asarray(tab["ycentroid"], float)
+        cols = tab.colnames
+        x = np.asarray(tab["x_centroid" if "x_centroid" in cols else "xcentroid"], float)
+        y = np.asarray(tab["y_centroid" if "y_centroid" in cols else "ycentroid"], float)
         d = np.hypot(x - peak[0], y - peak[1])
         d = np.where(np.isfinite(d), d, np.inf)
         k = int(np.argmin(d))
@@ -172,7 +177,8 @@ def _affine_matrix(rotate, deproject, axis_ratio, pa_deg):
 
 
 def resample_centered(image, center_xy, half: int, scale: float = 1.0, *, variance=None,
-                      rotate: bool = False, deproject: bool = False, axis_ratio=None, pa_deg=None):
+                      rotate: bool = False, deproject: bool = False, axis_ratio=None, pa_deg=None,
+                      interp: str = "overlap"):
     """Resample a map onto a ``(2 half + 1)^2`` grid centred on ``center_xy``.
 
     Parameters
@@ -193,6 +199,11 @@ def resample_centered(image, center_xy, half: int, scale: float = 1.0, *, varian
         by ``1 / axis_ratio`` (output pixels then sample the disk plane).
     axis_ratio, pa_deg : float, optional
         Needed with ``rotate`` / ``deproject``.
+    interp : {"overlap", "bilinear"}
+        Without rotation/deprojection: exact pixel-overlap rebinning (flux
+        conserved exactly, piecewise-constant surface brightness) or bilinear
+        interpolation of the surface brightness (always used with rotation or
+        deprojection).
 
     Returns
     -------
@@ -205,7 +216,9 @@ def resample_centered(image, center_xy, half: int, scale: float = 1.0, *, varian
     cx, cy = (float(v) for v in center_xy)
     bad = ~np.isfinite(img)
     M = _affine_matrix(rotate, deproject, axis_ratio, pa_deg)
-    if np.allclose(M, np.eye(2)):
+    if interp not in ("overlap", "bilinear"):
+        raise MocksimInputError(f"interp: {interp!r}; allowed: 'overlap', 'bilinear'")
+    if np.allclose(M, np.eye(2)) and interp == "overlap":
         ox, oy = overlap_matrix(nx, cx, half, scale), overlap_matrix(ny, cy, half, scale)
         out = oy @ np.where(bad, 0.0, img) @ ox.T
         cover = np.outer(oy.sum(1), ox.sum(1)) / scale ** 2

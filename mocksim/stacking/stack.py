@@ -242,8 +242,14 @@ def stack_population(line_maps, err_maps, redshifts, pixscale_arcsec, config: St
             raise MocksimInputError("stack.centroid: 'truth' needs the true centres")
         cen = np.asarray(centers, float).reshape(n, 2)
     else:
-        cen = np.array([find_centroid(m[OIII], method=cfg.centroid, fwhm_pix=cfg.centroid_fwhm_pix,
-                                      error=e[OIII]) for m, e in zip(line_maps, err_maps)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            cen = np.array([find_centroid(m[OIII], method=cfg.centroid, fwhm_pix=cfg.centroid_fwhm_pix,
+                                          error=e[OIII]) for m, e in zip(line_maps, err_maps)])
+        n_fb = sum("DAOStarFinder" in str(w.message) for w in caught)
+        if n_fb:
+            warnings.warn(f"stack: DAOStarFinder found no source for {n_fb} of {n} galaxies; their "
+                          "centroids are the Gaussian-smoothed peaks", RuntimeWarning, stacklevel=2)
     if cfg.weight == "oiii":
         w = (_as_array("oiii_flux", oiii_flux, n) if oiii_flux is not None else
              np.array([_integrated_oiii(np.asarray(m[OIII], float), c, cfg.r_max_arcsec / p)
