@@ -1,0 +1,63 @@
+"""CLI: psf command FWHM against JDox, models command JSON, help texts."""
+import json
+
+import pytest
+
+from mocksim.cli import main
+
+
+@pytest.mark.parametrize("filt, jdox", [("F277W", 0.092), ("F356W", 0.116), ("F444W", 0.145)])
+def test_psf_command_fwhm_matches_jdox(capsys, tmp_path, filt, jdox, monkeypatch):
+    monkeypatch.setenv("MOCKSIM_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / f"{filt}.fits"
+    assert main(["psf", filt, "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    fwhm = float(last.split()[-1])
+    assert fwhm == pytest.approx(jdox, rel=0.05)
+    from astropy.io import fits
+
+    with fits.open(out) as h:
+        assert abs(h[0].data.sum() - 1.0) < 1e-6
+        assert h[0].header["PIXELSCL"] == pytest.approx(0.063 / 4)
+
+
+def test_psf_command_unknown_target_exits_2(capsys):
+    assert main(["psf", "F999Z"]) == 2
+    assert "target" in capsys.readouterr().err
+
+
+def test_models_ffb_json_reproduces_seed000_numbers(capsys, tmp_path):
+    assert main(["models", "ffb", "--z", "6", "--eps", "0.05", "0.2", "--json",
+                 "--plot", str(tmp_path / "f.png")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["z_ism_zsun"] == pytest.approx([0.04, 0.15], abs=0.006)
+    assert d["eta"] == pytest.approx([18.0, 4.0], abs=0.3)
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_models_bad_eps_exits_2(capsys):
+    assert main(["models", "ffb", "--z", "6", "--eps", "1.5"]) == 2
+    assert "--eps" in capsys.readouterr().err
+
+
+def test_models_evolution_fit_on_file(tmp_path, capsys):
+    import numpy as np
+
+    from analytic_models import double_power_law
+
+    z = np.linspace(0.5, 9, 25)
+    g = double_power_law(z)
+    path = tmp_path / "g.csv"
+    path.write_text("z,grad,grad_err\n" + "\n".join(f"{a},{b},0.03" for a, b in zip(z, g)))
+    assert main(["models", "evolution", "--fit", str(path), "--steps", "600", "--burn", "200", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    pred = np.array(d["fit_gradient"])
+    assert np.allclose(pred, d["published_gradient"], atol=0.06)
+
+
+@pytest.mark.parametrize("cmd", [["--help"], ["run", "--help"], ["psf", "--help"], ["models", "ffb", "--help"]])
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(cmd)
+    assert e.value.code == 0
+    assert "usage: mocksim" in capsys.readouterr().out
