@@ -119,3 +119,23 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case):
 def test_console_script_help():
     proc = subprocess.run([sys.executable, "-m", "mocksim", "run", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--save-cubes" in proc.stdout
+
+
+def test_ffb_profile_galaxies_record_intrinsic_model_gradient(tmp_path):
+    from analytic_models import FFBModel
+
+    scn = scenario_from_dict({
+        "name": "ffb", "seed": 1,
+        "population": {"n": 1, "profile": "ffb", "ffb_eps": 0.2, "redshift": 6.0, "re_kpc": 0.53,
+                       "hbeta_flux_cgs": 3e-17},
+        "instrument": {"name": "nirspec-ifu-prism", "psf": "none", "fov_arcsec": 1.6},
+        "noise": {"model": "none"}, "recovery": {"calibration": "sanders24"}})
+    res = run_scenario(scn, tmp_path / "o", progress=False)
+    t, r = res.arrays["truth"], res.arrays["recovered"]
+    model = FFBModel(z=6.0, eps=0.2, re_kpc=0.53)
+    rr = np.linspace(0, 2 * 0.53, 64)
+    slope = np.polyfit(rr, model.profile(rr), 1)[0]
+    assert t["log_oh_center"][0] == pytest.approx(float(model.profile(0.0)), abs=1e-9)
+    assert t["gradient_dex_per_kpc"][0] == pytest.approx(slope, abs=1e-9)
+    assert slope < -0.1  # FFB profiles fall steeply (seed 000 Figure 7)
+    assert r["linear_gradient"][0] < 0

@@ -11,7 +11,7 @@ from ..geometry import axis_ratio_from_inclination
 from ..lines import LINES
 from ..recovery.analysis import Geometry, analyse
 from ..recovery.forward import forward_fit
-from .build import build_galaxy, build_instrument, build_noise
+from .build import build_galaxy, build_instrument, build_noise, build_profile
 
 
 @dataclass
@@ -47,7 +47,10 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
     params = scn.draw_galaxy(index)
     inst = build_instrument(scn)
     noise = build_noise(scn)
-    galaxy = build_galaxy(scn, params)
+    profile, z0, grad = build_profile(scn, params)
+    if scn.profile != "linear":  # record the model's intrinsic values as the truth
+        params = dict(params, log_oh_center=z0, gradient_dex_per_kpc=grad)
+    galaxy = build_galaxy(scn, params, profile)
     calib = scn.recovery["calibration"]
     lo, hi = inst.wave_range_um
     lines = [ln for ln in LINES if lo <= LINES[ln].observed_um(galaxy.redshift) <= hi]

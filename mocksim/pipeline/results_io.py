@@ -62,6 +62,7 @@ def write_results(path, arrays: dict, scn) -> None:
             f.attrs["instrument"] = scn.instrument["name"]
             f.attrs["calibration"] = scn.recovery["calibration"]
             f.attrs["gradient_fit"] = scn.recovery["gradient_fit"]
+            f.attrs["profile"] = scn.profile
             for group, data in arrays.items():
                 g = f.create_group(group)
                 for k, v in data.items():

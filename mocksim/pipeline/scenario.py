@@ -38,10 +38,24 @@ POPULATION_KEYS = {
     "center_dx_arcsec": (0.0, -5.0, 5.0),
     "center_dy_arcsec": (0.0, -5.0, 5.0),
     "sfr_msun_yr": (None, 0.0, 1e5),
+    # analytic-model profiles (profile = "ffb" / "erb08"); defaults from seed 000 / Erb 2008
+    "ffb_eps": (0.1, 0.0, 1.0),
+    "ffb_f_sn": (0.2, 0.0, 1.0),
+    "ffb_z_in": (0.01, 0.0, 10.0),
+    "ffb_z_sn": (3.0, 0.0, 100.0),
+    "ffb_f_out": (0.95, 0.0, 1.0),
+    "ffb_log_mh": (None, 8.0, 14.0),
+    "erb08_fgas0": (0.5, 0.0, 1.0),
+    "erb08_f_i": (0.0, 0.0, 100.0),
+    "erb08_f_o": (0.0, 0.0, 100.0),
+    "erb08_y": (0.019, 0.0, 0.2),
 }
-_OPEN_LOW = {"redshift", "re_kpc", "hbeta_flux_cgs", "r_turn_kpc", "av_scale_kpc", "sfr_msun_yr"}
+MODEL_KEYS = {"ffb": tuple(k for k in POPULATION_KEYS if k.startswith("ffb_")),
+              "erb08": tuple(k for k in POPULATION_KEYS if k.startswith("erb08_"))}
+_OPEN_LOW = {"redshift", "re_kpc", "hbeta_flux_cgs", "r_turn_kpc", "av_scale_kpc", "sfr_msun_yr",
+             "ffb_eps", "erb08_fgas0", "erb08_y"}
 POPULATION_OTHER = {"n", "dust_law", "clumps", "companions", "profile"}
-PROFILES = ("linear",)
+PROFILES = ("linear", "ffb", "erb08")
 
 NOISE_MODELS = ("none", "snr", "exposure")
 BINNINGS = ("annuli", "elliptical", "voronoi")
@@ -114,7 +128,10 @@ class Scenario:
         """Population parameters of galaxy ``index`` (deterministic given the seed)."""
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, 0)))
         out = {}
+        skip = {k for kind, keys in MODEL_KEYS.items() if kind != self.profile for k in keys}
         for key in POPULATION_KEYS:  # fixed order => reproducible streams
+            if key in skip:
+                continue
             spec = self.population.get(key)
             if spec is None:
                 out[key] = None
@@ -202,6 +219,12 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
     profile = pop.get("profile", "linear")
     if profile not in PROFILES:
         raise MocksimInputError(f"population.profile: {profile!r}; allowed: {', '.join(PROFILES)}")
+    for kind, keys in MODEL_KEYS.items():
+        if kind != profile:
+            for k in keys:
+                if k in pop:
+                    raise MocksimInputError(f"population.{k}: only used with profile = \"{kind}\" "
+                                            f"(this scenario has profile = \"{profile}\")")
     from ..galaxy.components import clumps_from_config, companions_from_config
 
     clumps = list(pop.get("clumps", []))
