@@ -127,32 +127,35 @@ def test_stack_recentres_galaxies():
 # ---------------------------------------------------------------- noise of the stack
 def test_mean_stack_profile_noise_scales_as_one_over_sqrt_n():
     """N identical galaxies with independent noise: the annulus fluxes of the mean
-    stack scatter as 1/sqrt(N) (N = 4, 16, 64), and the bootstrap errors follow."""
+    stack scatter as 1/sqrt(N) (N = 4, 16, 64), and the bootstrap errors follow.
+
+    Found (150 realisations, 5 annuli x 2 lines): scatter ratios 4/16 and 16/64
+    within a few % of 2; bootstrap ratios ~1.9 (the bootstrap of n galaxies is
+    low by sqrt((n - 1)/n)); bootstrap error / true scatter ~0.9-1.0.
+    """
     truth, e, _ = disk(0.6, 6.0, -0.2, 7.7)
     sig = 0.004
     c = cfg(method="mean", weight="none", centroid="truth", bootstrap=0)
+    cb = cfg(method="mean", weight="none", centroid="truth", bootstrap=300)
     scat, boot = {}, {}
     rng = np.random.default_rng(11)
     for n in (4, 16, 64):
         sums = []
-        for rep in range(60):
+        for rep in range(150):
             L = [{k: v + rng.normal(0, sig, v.shape) for k, v in truth.items()} for _ in range(n)]
             E = [{k: np.full(v.shape, sig) for k, v in truth.items()} for _ in range(n)]
             res = stack_population(L, E, np.full(n, 6.0), PIX, c, centers=np.full((n, 2), 15.0))
-            sums.append(res.flux["Hbeta"])
-        scat[n] = np.std(sums, axis=0, ddof=1)  # per annulus
-        rb = stack_population(L, E, np.full(n, 6.0), PIX, cfg(method="mean", weight="none", centroid="truth",
-                                                            bootstrap=300), centers=np.full((n, 2), 15.0), rng=3)
-        boot[n] = rb.flux_err["Hbeta"]
+            sums.append(np.concatenate([res.flux["Hbeta"], res.flux["OIII5007"]]))
+        scat[n] = np.std(sums, axis=0, ddof=1)  # per annulus and line (10 independent numbers)
+        rb = stack_population(L, E, np.full(n, 6.0), PIX, cb, centers=np.full((n, 2), 15.0), rng=3)
+        boot[n] = np.concatenate([rb.flux_err["Hbeta"], rb.flux_err["OIII5007"]])
     for a, b in ((4, 16), (16, 64)):
         ratio = np.mean(scat[a] / scat[b])  # expected sqrt(b / a) = 2
         assert ratio == pytest.approx(2.0, rel=0.15), (a, b, ratio)
         bratio = np.mean(boot[a] / boot[b])
-        assert bratio == pytest.approx(2.0, rel=0.25), (a, b, bratio)
-    # the bootstrap error matches the true scatter of the stack (within ~25 %; bootstrap
-    # of n galaxies underestimates by sqrt((n-1)/n), 13 % at n = 4)
+        assert bratio == pytest.approx(2.0, rel=0.2), (a, b, bratio)
     for n in (16, 64):
-        assert np.mean(boot[n] / scat[n]) == pytest.approx(1.0, rel=0.25), n
+        assert np.mean(boot[n] / scat[n]) == pytest.approx(1.0, rel=0.2), n
 
 
 # ---------------------------------------------------------------- science of the stack

@@ -91,65 +91,17 @@ import functools
 
 import numpy as np
 from scipy.signal import fftconvolve
-from scipy.special import erf
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from ..observation import Observation
-from ..scene import SceneComponent
 from .base import Instrument, register_instrument
-from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, JWST_AREA_CM2, H_C_ERG_UM,
-                           band_fraction, box_band_weights, box_gauss_cdf, counts_per_flux)
+from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, H_C_ERG_UM, JWST_AREA_CM2, band_fraction,
+                           box_gauss_cdf, check_neighbours, check_number, continuum_matrix,
+                           counts_per_flux, exposure_sigma, neighbour_components)
 from .noise import NoiseSpec, line_snr_aperture
 
 BUNIT = "erg s-1 cm-2 um-1"
-#: neighbour keys -> default (None = required)
-NEIGHBOUR_KEYS = {"dx_arcsec": None, "dy_arcsec": None, "fwhm_arcsec": 0.2, "continuum_flam": 0.0,
-                  "line": "Halpha", "redshift": None, "line_flux": 0.0, "sigma_kms": 50.0}
-
-
-def _num(key, value, lo, hi):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MocksimInputError(f"{key}: {value!r} is not a number") from None
-    if not (np.isfinite(v) and lo <= v <= hi):
-        raise MocksimInputError(f"{key}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
-    return v
-
-
-def _check_neighbours(neighbours, fov) -> list[dict]:
-    if neighbours is None:
-        return []
-    if isinstance(neighbours, dict) or not hasattr(neighbours, "__iter__"):
-        raise MocksimInputError("instrument.neighbours: expected a list of tables")
-    out = []
-    for k, nb in enumerate(neighbours):
-        key = f"instrument.neighbours[{k}]"
-        if not isinstance(nb, dict):
-            raise MocksimInputError(f"{key}: expected a table, got {nb!r}")
-        bad = sorted(set(nb) - set(NEIGHBOUR_KEYS))
-        if bad:
-            raise MocksimInputError(f"{key}.{bad[0]}: unknown key; allowed: {', '.join(NEIGHBOUR_KEYS)}")
-        d = {**NEIGHBOUR_KEYS, **nb}
-        for req in ("dx_arcsec", "dy_arcsec"):
-            if d[req] is None:
-                raise MocksimInputError(f"{key}.{req}: required")
-        half = 0.5 * fov
-        d["dx_arcsec"] = _num(f"{key}.dx_arcsec", d["dx_arcsec"], -half, half)
-        d["dy_arcsec"] = _num(f"{key}.dy_arcsec", d["dy_arcsec"], -half, half)
-        d["fwhm_arcsec"] = _num(f"{key}.fwhm_arcsec", d["fwhm_arcsec"], 1e-3, 5.0)
-        d["continuum_flam"] = _num(f"{key}.continuum_flam", d["continuum_flam"], 0.0, 1e-10)
-        d["line_flux"] = _num(f"{key}.line_flux", d["line_flux"], 0.0, 1e-10)
-        d["sigma_kms"] = _num(f"{key}.sigma_kms", d["sigma_kms"], 0.0, 1000.0)
-        if d["line"] not in LINES:
-            raise MocksimInputError(f"{key}.line: unknown line {d['line']!r}; known: {', '.join(LINES)}")
-        if d["line_flux"] > 0:
-            if d["redshift"] is None:
-                raise MocksimInputError(f"{key}.redshift: required when line_flux > 0")
-            d["redshift"] = _num(f"{key}.redshift", d["redshift"], 0.0, 20.0)
-        out.append(d)
-    return out
 
 
 def _resolve_psf(psf, family):
@@ -252,15 +204,15 @@ class SlitlessGrism(Instrument):
                 or int(oversample) % 2 == 0 or not 1 <= int(oversample) <= 15:
             raise MocksimInputError(f"instrument.oversample: {oversample!r} must be an odd integer in [1, 15]")
         self.oversample = int(oversample)
-        self.fov_arcsec = float(_num("instrument.fov_arcsec", fov_arcsec, fam.pixscale_arcsec, 20.0))
+        self.fov_arcsec = float(check_number("instrument.fov_arcsec", fov_arcsec, fam.pixscale_arcsec, 20.0))
         self.n_spaxels(self.fov_arcsec)
-        self.map_pixscale_arcsec = _num("instrument.map_pixscale_arcsec",
+        self.map_pixscale_arcsec = check_number("instrument.map_pixscale_arcsec",
                                         fam.map_pixscale_arcsec if map_pixscale_arcsec is None
                                         else map_pixscale_arcsec, 0.005, 0.5)
-        self.exposure_s = None if exposure_s is None else _num("instrument.exposure_s", exposure_s, 1.0, 1e8)
-        self.neighbours = _check_neighbours(neighbours, self.fov_arcsec)
-        self.kernel_max_arcsec = _num("instrument.kernel_max_arcsec", kernel_max_arcsec, 0.1, 20.0)
-        self.v_max_kms = _num("instrument.v_max_kms", v_max_kms, 0.0, 5000.0)
+        self.exposure_s = None if exposure_s is None else check_number("instrument.exposure_s", exposure_s, 1.0, 1e8)
+        self.neighbours = check_neighbours(neighbours, self.fov_arcsec)
+        self.kernel_max_arcsec = check_number("instrument.kernel_max_arcsec", kernel_max_arcsec, 0.1, 20.0)
+        self.v_max_kms = check_number("instrument.v_max_kms", v_max_kms, 0.0, 5000.0)
         self.throughput = {f.name: self._per_filter("throughput", throughput, f, f.throughput, 1e-3, 1.0)
                            for f in self.filters}
         self.background_e_s = {f.name: self._per_filter("background_e_s", background_e_s, f,
@@ -281,7 +233,7 @@ class SlitlessGrism(Instrument):
             if filt.name not in up:
                 return default
             value = up[filt.name]
-        return _num(f"instrument.{key}", value, lo, hi)
+        return check_number(f"instrument.{key}", value, lo, hi)
 
     # ------------------------------------------------------------- geometry
     def beam_names(self) -> list[str]:
@@ -321,7 +273,7 @@ class SlitlessGrism(Instrument):
 
     def continuum_matrix(self, n: int, filt) -> np.ndarray:
         """``(n, n_disp)`` flat-spectrum dispersion weights ``W[a, X]`` of one filter."""
-        return _continuum_matrix(n, self.n_dispersed(n), *self.band_edges_px(filt))
+        return continuum_matrix(n, self.n_dispersed(n), *self.band_edges_px(filt))
 
     def geometry(self, n: int) -> dict:
         """Geometry record stored in ``Observation.extras["geometry"]``."""
@@ -368,24 +320,7 @@ class SlitlessGrism(Instrument):
 
     # ------------------------------------------------------------ rendering
     def _components(self, scene) -> list:
-        comps = list(scene.components)
-        if not self.neighbours:
-            return comps
-        x, y = scene.grid.coords_arcsec()
-        h = 0.5 * scene.grid.pixscale_arcsec
-        for k, nb in enumerate(self.neighbours):
-            s = nb["fwhm_arcsec"] * FWHM_TO_SIGMA * np.sqrt(2.0)
-            px = 0.5 * (erf((x - nb["dx_arcsec"] + h) / s) - erf((x - nb["dx_arcsec"] - h) / s))
-            py = 0.5 * (erf((y - nb["dy_arcsec"] + h) / s) - erf((y - nb["dy_arcsec"] - h) / s))
-            prof = px * py
-            lines, v = {}, 0.0
-            if nb["line_flux"] > 0:
-                lines[nb["line"]] = nb["line_flux"] * prof
-                v = C_KMS * ((1.0 + nb["redshift"]) / (1.0 + scene.redshift) - 1.0)
-            cont = nb["continuum_flam"] * prof if nb["continuum_flam"] > 0 else None
-            comps.append(SceneComponent(f"neighbour{k}", lines, np.full(prof.shape, v),
-                                        np.full(prof.shape, nb["sigma_kms"]), cont))
-        return comps
+        return list(scene.components) + neighbour_components(scene.grid, scene.redshift, self.neighbours)
 
     def _convolve(self, img: np.ndarray, wave_um: float, pixscale: float, transpose=False):
         k = self._kernel(wave_um, pixscale)
@@ -570,17 +505,14 @@ class SlitlessGrism(Instrument):
                 direct_err[f.name] = np.full((n, n), sig * self.dispersion_um / f.width_um)
         elif use_exp:
             t = self._beam_time(spec)
-            wave = self.wave_grid(n)
             ron2 = spec.n_exposures * spec.read_noise_e ** 2
             error = np.empty_like(beams)
             for bi, (f, _) in enumerate(self.beams):
-                k = counts_per_flux(wave, self.dispersion_um, self.throughput[f.name])[None, :]
-                var = np.clip(beams[bi], 0, None) * k * t + self.background_e_s[f.name] * t + ron2
-                error[bi] = np.sqrt(var) / (k * t)
+                rate = counts_per_flux(self.wave_grid(n), self.dispersion_um, self.throughput[f.name])[None, :]
+                error[bi] = exposure_sigma(beams[bi], rate, self.background_e_s[f.name], t, ron2)
             for f in self.filters:
-                k = f.width_um * JWST_AREA_CM2 * self.throughput[f.name] * f.pivot_um / H_C_ERG_UM
-                var = np.clip(direct[f.name], 0, None) * k * t + self.background_e_s[f.name] * t + ron2
-                direct_err[f.name] = np.sqrt(var) / (k * t)
+                rate = f.width_um * JWST_AREA_CM2 * self.throughput[f.name] * f.pivot_um / H_C_ERG_UM
+                direct_err[f.name] = exposure_sigma(direct[f.name], rate, self.background_e_s[f.name], t, ron2)
             info["exposure_per_beam_s"] = float(t)
         else:
             peak = float(np.max(np.abs(beams))) if beams.size else 0.0
@@ -657,14 +589,6 @@ class SlitlessGrism(Instrument):
 
     def __repr__(self) -> str:
         return f"<SlitlessGrism {self.name} grisms={''.join(self.grisms)}>"
-
-
-@functools.lru_cache(maxsize=32)
-def _continuum_matrix(n: int, n_disp: int, e_lo: float, e_hi: float) -> np.ndarray:
-    d = np.arange(n_disp)[None, :] - np.arange(n)[:, None]
-    m = box_band_weights(d, e_lo, e_hi)
-    m.flags.writeable = False
-    return m
 
 
 def _register_presets() -> None:

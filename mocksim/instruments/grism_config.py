@@ -64,10 +64,14 @@ Line-map pixel scale (seed 000, Sect. 2.1): maps drizzled with ``pixfrac = 1`` t
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import erf, ndtr
+
+from ..errors import MocksimInputError
+from ..lines import C_KMS, LINES
 
 H_C_ERG_UM = 6.62607015e-27 * 2.99792458e14  #: Planck constant x c [erg um]
 JWST_AREA_CM2 = 25.4e4  #: JWST collecting area [cm^2]
@@ -244,3 +248,104 @@ def counts_per_flux(wave_um, dispersion_um: float, throughput: float) -> np.ndar
     """
     w = np.asarray(wave_um, dtype=float)
     return dispersion_um * JWST_AREA_CM2 * throughput * w / H_C_ERG_UM
+
+
+# --------------------------------------------------------------- neighbours
+#: neighbour option keys -> default (None = required)
+NEIGHBOUR_KEYS = {"dx_arcsec": None, "dy_arcsec": None, "fwhm_arcsec": 0.2, "continuum_flam": 0.0,
+                  "line": "Halpha", "redshift": None, "line_flux": 0.0, "sigma_kms": 50.0}
+
+
+def check_number(key, value, lo, hi):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise MocksimInputError(f"{key}: {value!r} is not a number") from None
+    if not (np.isfinite(v) and lo <= v <= hi):
+        raise MocksimInputError(f"{key}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
+    return v
+
+
+def check_neighbours(neighbours, fov) -> list[dict]:
+    if neighbours is None:
+        return []
+    if isinstance(neighbours, dict) or not hasattr(neighbours, "__iter__"):
+        raise MocksimInputError("instrument.neighbours: expected a list of tables")
+    out = []
+    for k, nb in enumerate(neighbours):
+        key = f"instrument.neighbours[{k}]"
+        if not isinstance(nb, dict):
+            raise MocksimInputError(f"{key}: expected a table, got {nb!r}")
+        bad = sorted(set(nb) - set(NEIGHBOUR_KEYS))
+        if bad:
+            raise MocksimInputError(f"{key}.{bad[0]}: unknown key; allowed: {', '.join(NEIGHBOUR_KEYS)}")
+        d = {**NEIGHBOUR_KEYS, **nb}
+        for req in ("dx_arcsec", "dy_arcsec"):
+            if d[req] is None:
+                raise MocksimInputError(f"{key}.{req}: required")
+        half = 0.5 * fov
+        d["dx_arcsec"] = check_number(f"{key}.dx_arcsec", d["dx_arcsec"], -half, half)
+        d["dy_arcsec"] = check_number(f"{key}.dy_arcsec", d["dy_arcsec"], -half, half)
+        d["fwhm_arcsec"] = check_number(f"{key}.fwhm_arcsec", d["fwhm_arcsec"], 1e-3, 5.0)
+        d["continuum_flam"] = check_number(f"{key}.continuum_flam", d["continuum_flam"], 0.0, 1e-10)
+        d["line_flux"] = check_number(f"{key}.line_flux", d["line_flux"], 0.0, 1e-10)
+        d["sigma_kms"] = check_number(f"{key}.sigma_kms", d["sigma_kms"], 0.0, 1000.0)
+        if d["line"] not in LINES:
+            raise MocksimInputError(f"{key}.line: unknown line {d['line']!r}; known: {', '.join(LINES)}")
+        if d["line_flux"] > 0:
+            if d["redshift"] is None:
+                raise MocksimInputError(f"{key}.redshift: required when line_flux > 0")
+            d["redshift"] = check_number(f"{key}.redshift", d["redshift"], 0.0, 20.0)
+        out.append(d)
+    return out
+
+
+def neighbour_components(grid, redshift: float, neighbours) -> list:
+    """Scene components of validated neighbours on ``grid`` (fine sky grid).
+
+    Each is a circular Gaussian (pixel-integrated), flat continuum
+    ``continuum_flam x profile`` and one line at its own redshift, encoded as a
+    constant velocity offset ``c ((1 + z_nb) / (1 + z) - 1)`` so that
+    ``lambda_rest (1 + z)(1 + v / c) = lambda_rest (1 + z_nb)`` exactly.
+    """
+    from ..scene import SceneComponent
+
+    out = []
+    if not neighbours:
+        return out
+    x, y = grid.coords_arcsec()
+    h = 0.5 * grid.pixscale_arcsec
+    for k, nb in enumerate(neighbours):
+        s = nb["fwhm_arcsec"] * FWHM_TO_SIGMA * np.sqrt(2.0)
+        px = 0.5 * (erf((x - nb["dx_arcsec"] + h) / s) - erf((x - nb["dx_arcsec"] - h) / s))
+        py = 0.5 * (erf((y - nb["dy_arcsec"] + h) / s) - erf((y - nb["dy_arcsec"] - h) / s))
+        prof = px * py
+        lines, v = {}, 0.0
+        if nb["line_flux"] > 0:
+            lines[nb["line"]] = nb["line_flux"] * prof
+            v = C_KMS * ((1.0 + nb["redshift"]) / (1.0 + redshift) - 1.0)
+        cont = nb["continuum_flam"] * prof if nb["continuum_flam"] > 0 else None
+        out.append(SceneComponent(f"neighbour{k}", lines, np.full(prof.shape, v),
+                                  np.full(prof.shape, nb["sigma_kms"]), cont))
+    return out
+
+
+# -------------------------------------------------------------------- noise
+def exposure_sigma(expected, rate, background_e_s: float, t_s: float, ron2: float) -> np.ndarray:
+    """1-sigma error [input units] of pixels with noise-free values ``expected``.
+
+    ``rate`` converts a value to detected e- s^-1; the variance in electrons is
+    ``max(expected, 0) rate t + B t + ron2`` (Gaussian approximation of the
+    Poisson source and background terms, ``ron2 = n_exposures x read_noise^2``).
+    """
+    var = np.clip(expected, 0.0, None) * rate * t_s + background_e_s * t_s + ron2
+    return np.sqrt(var) / (rate * t_s)
+
+
+@functools.lru_cache(maxsize=32)
+def continuum_matrix(n: int, n_disp: int, e_lo: float, e_hi: float) -> np.ndarray:
+    """``(n, n_disp)`` weights of a flat spectrum dispersed from along-pixel ``a`` to column ``X``."""
+    d = np.arange(n_disp)[None, :] - np.arange(n)[:, None]
+    m = box_band_weights(d, e_lo, e_hi)
+    m.flags.writeable = False
+    return m

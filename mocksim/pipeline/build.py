@@ -13,10 +13,12 @@ from ..instruments import NoiseSpec, get_instrument
 _INSTRUMENT_KEYS = ("name", "psf")
 
 
-def build_instrument(scn):
-    """Instrument preset from ``[instrument]`` (``name``, ``psf`` and preset options)."""
-    opts = {k: v for k, v in scn.instrument.items() if k not in _INSTRUMENT_KEYS}
-    return _cached_instrument(scn.instrument["name"], scn.instrument.get("psf", "jwst"),
+def build_instrument(scn, index: int = 0):
+    """Instrument preset from ``[instrument]`` (``name``, ``psf`` and preset options),
+    with the grid cell's overrides for galaxy ``index``."""
+    inst = scn.instrument_for(index)
+    opts = {k: v for k, v in inst.items() if k not in _INSTRUMENT_KEYS}
+    return _cached_instrument(inst["name"], inst.get("psf", "jwst"),
                               tuple(sorted((k, _hashable(v)) for k, v in opts.items())))
 
 
@@ -32,9 +34,9 @@ def _cached_instrument(name, psf, opts):
         raise MocksimInputError(f"instrument: unsupported option for {name!r}: {exc}") from None
 
 
-def build_noise(scn) -> NoiseSpec:
-    """Noise model from ``[noise]``."""
-    return NoiseSpec.from_dict(scn.noise)
+def build_noise(scn, index: int = 0) -> NoiseSpec:
+    """Noise model from ``[noise]`` (with the grid cell's overrides for galaxy ``index``)."""
+    return NoiseSpec.from_dict(scn.noise_for(index))
 
 
 def build_profile(scn, params: dict):

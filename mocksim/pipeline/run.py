@@ -27,13 +27,13 @@ class RunResult:
 
 def preflight(scn) -> list[dict]:
     """Validate everything that can be checked before simulating; return the draws."""
-    inst = build_instrument(scn)
-    build_noise(scn)
     draws = scn.draw_all()
-    needed = list(scn.recovery["lines"])
-    if scn.noise.get("model") == "snr" and "OIII5007" not in needed:
-        needed.append("OIII5007")
     for i, p in enumerate(draws):
+        inst = build_instrument(scn, i)
+        noise = build_noise(scn, i)
+        needed = list(scn.recovery["lines"])
+        if noise.model == "snr" and "OIII5007" not in needed:
+            needed.append("OIII5007")
         build_galaxy(scn, p)
         try:
             inst.check_lines(needed, p["redshift"])

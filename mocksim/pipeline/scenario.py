@@ -67,7 +67,8 @@ RECOVERY_DEFAULTS = {
     "calibration": "curti20",
     "binning": "annuli",
     "annulus_width_arcsec": None,  # default: one spaxel
-    "r_max_arcsec": None,  # default: 3 Re (projected) or the field edge
+    "r_max_arcsec": None,  # default: the field edge
+    "r_max_re": None,  # alternative: outer radius in units of the (known or measured) Re
     "min_snr": 3.0,
     "target_sn": 10.0,
     "deproject": False,
@@ -118,6 +119,26 @@ class Scenario:
     profile: str = "linear"
     extra: dict = field(default_factory=dict)
     path: str | None = None
+    grid_cells: list = field(default_factory=list)
+    grid_keys: tuple = ()
+    realisations: int = 1
+
+    # ------------------------------------------------------------------ grid
+    def cell_of(self, index: int) -> int:
+        """Grid cell of realisation ``index`` (0 without a grid)."""
+        return index // self.realisations if self.grid_cells else 0
+
+    def cell_overrides(self, index: int) -> dict:
+        """``{"population": {...}, "instrument": {...}, "noise": {...}}`` for ``index``."""
+        if not self.grid_cells:
+            return {"population": {}, "instrument": {}, "noise": {}}
+        return self.grid_cells[self.cell_of(index)]
+
+    def instrument_for(self, index: int) -> dict:
+        return {**self.instrument, **self.cell_overrides(index)["instrument"]}
+
+    def noise_for(self, index: int) -> dict:
+        return {**self.noise, **self.cell_overrides(index)["noise"]}
 
     # ------------------------------------------------------------------ draws
     def galaxy_rng(self, index: int) -> np.random.Generator:
@@ -129,10 +150,11 @@ class Scenario:
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, 0)))
         out = {}
         skip = {k for kind, keys in MODEL_KEYS.items() if kind != self.profile for k in keys}
+        over = self.cell_overrides(index)["population"]
         for key in POPULATION_KEYS:  # fixed order => reproducible streams
             if key in skip:
                 continue
-            spec = self.population.get(key)
+            spec = over.get(key, self.population.get(key))
             if spec is None:
                 out[key] = None
                 continue
@@ -250,10 +272,69 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
     rec.update(user_rec)
     _validate_recovery(rec)
 
-    extra = {k: v for k, v in data.items() if k not in known_top}
+    extra = {k: v for k, v in data.items() if k not in known_top | {"grid"}}
+    cells, keys, reals = _expand_grid(data.get("grid"), profile)
+    if cells:
+        if "n" in data.get("population", {}) and data["population"]["n"] != len(cells) * reals:
+            raise MocksimInputError(f"population.n: with a [grid] the number of galaxies is cells x realisations "
+                                    f"= {len(cells) * reals}; drop population.n")
+        n = len(cells) * reals
     return Scenario(name=name, seed=int(seed), text=text, n=n, population=specs, instrument=inst,
                     noise=noise, recovery=rec, cosmology=cosmology, clumps=clumps, companions=companions,
-                    dust_law=dust_law, profile=profile, extra=extra, path=path)
+                    dust_law=dust_law, profile=profile, extra=extra, path=path, grid_cells=cells,
+                    grid_keys=keys, realisations=reals)
+
+
+def _expand_grid(grid, profile):
+    """Cells of a ``[grid]`` table: the product of its value lists, first key slowest.
+
+    Keys are population keys (``re_kpc``) or dotted ``instrument.<key>`` /
+    ``noise.<key>``; ``realisations`` sets the mocks per cell.
+    """
+    import itertools
+
+    if not grid:
+        return [], (), 1
+    if not isinstance(grid, dict):
+        raise MocksimInputError("grid: must be a table of key = [values...]")
+    grid = dict(grid)
+    reals = grid.pop("realisations", 1)
+    if isinstance(reals, bool) or not isinstance(reals, int) or not 1 <= reals <= 1_000_000:
+        raise MocksimInputError(f"grid.realisations: must be an integer in [1, 1000000], got {reals!r}")
+    if not grid:
+        raise MocksimInputError("grid: give at least one key with a list of values")
+    keys, values = [], []
+    for key, vals in grid.items():
+        if not isinstance(vals, list) or not vals:
+            raise MocksimInputError(f"grid.{key}: must be a non-empty list of values")
+        section, _, sub = key.partition(".")
+        if sub and section in ("instrument", "noise"):
+            pass
+        elif sub == "" and key in POPULATION_KEYS:
+            for v in vals:
+                validate_spec(f"grid.{key}", v)
+                if not is_distribution(v):
+                    _check_value(f"grid.{key}", key, float(v))
+        else:
+            raise MocksimInputError(f"grid.{key}: not a population key or instrument.<key> / noise.<key>")
+        keys.append(key)
+        values.append(vals)
+    n_cells = 1
+    for v in values:
+        n_cells *= len(v)
+    if n_cells > 1_000_000:
+        raise MocksimInputError(f"grid: {n_cells} cells is more than the allowed 1000000")
+    cells = []
+    for combo in itertools.product(*values):
+        cell = {"population": {}, "instrument": {}, "noise": {}, "values": dict(zip(keys, combo))}
+        for key, val in zip(keys, combo):
+            section, _, sub = key.partition(".")
+            if sub:
+                cell[section][sub] = val
+            else:
+                cell["population"][key] = val
+        cells.append(cell)
+    return cells, tuple(keys), reals
 
 
 def _validate_recovery(rec):
@@ -269,6 +350,8 @@ def _validate_recovery(rec):
     for key in ("min_snr", "target_sn"):
         if not isinstance(rec[key], (int, float)) or rec[key] <= 0:
             raise MocksimInputError(f"recovery.{key}: must be a number > 0, got {rec[key]!r}")
+    if rec["r_max_re"] is not None and (not isinstance(rec["r_max_re"], (int, float)) or not 0 < rec["r_max_re"] <= 20):
+        raise MocksimInputError(f"recovery.r_max_re: must be in (0, 20], got {rec['r_max_re']!r}")
     for key in ("annulus_width_arcsec", "r_max_arcsec"):
         if rec[key] is not None and (not isinstance(rec[key], (int, float)) or not 0 < rec[key] <= 10):
             raise MocksimInputError(f"recovery.{key}: must be in (0, 10] arcsec, got {rec[key]!r}")

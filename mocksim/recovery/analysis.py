@@ -87,7 +87,9 @@ def make_bins(obs, line_maps, config: dict, geometry: Geometry):
     width = config.get("annulus_width_arcsec") or pix
     half_field = 0.5 * min(ny, nx) * pix
     r_max = config.get("r_max_arcsec") or half_field
-    r_max = min(r_max, half_field)
+    if config.get("r_max_re") and geometry.re_arcsec:
+        r_max = config["r_max_re"] * geometry.re_arcsec
+    r_max = max(min(r_max, half_field), 1.5 * width)
     binning = config.get("binning", "annuli")
     elliptical = binning == "elliptical" or config.get("deproject", False)
     q = geometry.axis_ratio if elliptical else 1.0

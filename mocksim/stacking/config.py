@@ -1,7 +1,7 @@
 """The ``[stack]`` table of a scenario: :class:`StackConfig` and its validation."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -69,6 +69,13 @@ class StackConfig:
     centroid_fwhm_pix : float
         FWHM of the Gaussian kernel of the centroid finders [input pixels]
         (NIRCam PSF ~0.12'' on 0.06'' pixels -> 2).
+    centroid_search_arcsec : float or None
+        Centroids are searched within this radius of the map centre [arcsec]
+        (the stamps are centred on the detected targets); None = whole map.
+    lines : list of str
+        Lines whose stacked annulus fluxes enter 12+log(O/H) and the S/N cut
+        (seed 000 at z > 5: [OIII]5007 and Hβ only). All lines present for
+        every galaxy are stacked regardless.
     min_snr : float
         Minimum bootstrap S/N of [OIII] and Hβ for an annulus to enter the fit.
     """
@@ -91,6 +98,8 @@ class StackConfig:
     r_max_re: float = 2.0
     rescale_pix_re: float = 0.25
     centroid_fwhm_pix: float = 2.0
+    centroid_search_arcsec: float | None = 0.3
+    lines: list = field(default_factory=lambda: ["Hbeta", "OIII5007"])
     min_snr: float = 3.0
 
     def __post_init__(self):
@@ -131,6 +140,15 @@ def validate_stack_config(c: StackConfig) -> StackConfig:
     _num("min_snr", c.min_snr, 0, 1e6)
     if c.pixscale_arcsec is not None:
         _num("pixscale_arcsec", c.pixscale_arcsec, 0, 1, open_lo=True)
+    if c.centroid_search_arcsec is not None:
+        _num("centroid_search_arcsec", c.centroid_search_arcsec, 0, 10, open_lo=True)
+    from ..lines import LINES
+
+    if not isinstance(c.lines, (list, tuple)) or not {"Hbeta", "OIII5007"} <= set(c.lines) \
+            or any(ln not in LINES for ln in c.lines):
+        raise MocksimInputError(f"stack.lines: need a list of line names including 'Hbeta' and 'OIII5007' "
+                                f"(known: {', '.join(LINES)}), got {c.lines!r}")
+    c.lines = list(c.lines)
     if c.bin_edges is not None:
         e = c.bin_edges
         if not isinstance(e, (list, tuple)) or len(e) < 2 or not all(
@@ -156,8 +174,9 @@ def stack_config_from_dict(d: dict | None) -> StackConfig:
     ----------
     d : dict or None
         Keys as the attributes of :class:`StackConfig` (missing keys take the
-        defaults; ``bin_by``/``branch``/``pixscale_arcsec`` may be the string
-        ``"none"`` for None, since TOML has no null).
+        defaults; ``bin_by``, ``branch``, ``pixscale_arcsec``, ``bin_edges`` and
+        ``centroid_search_arcsec`` may be the string ``"none"`` for None, since
+        TOML has no null).
 
     Returns
     -------
@@ -173,7 +192,7 @@ def stack_config_from_dict(d: dict | None) -> StackConfig:
     unknown = sorted(set(d) - set(names))
     if unknown:
         raise MocksimInputError(f"stack: unknown key(s) {unknown}; allowed: {', '.join(names)}")
-    for key in ("bin_by", "branch", "pixscale_arcsec", "bin_edges"):
+    for key in ("bin_by", "branch", "pixscale_arcsec", "bin_edges", "centroid_search_arcsec"):
         if isinstance(d.get(key), str) and d[key].lower() == "none":
             d[key] = None
     return StackConfig(**d)

@@ -245,7 +245,9 @@ def stack_population(line_maps, err_maps, redshifts, pixscale_arcsec, config: St
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             cen = np.array([find_centroid(m[OIII], method=cfg.centroid, fwhm_pix=cfg.centroid_fwhm_pix,
-                                          error=e[OIII]) for m, e in zip(line_maps, err_maps)])
+                                          error=e[OIII], search_radius_pix=None if cfg.centroid_search_arcsec
+                                          is None else cfg.centroid_search_arcsec / p)
+                            for m, e, p in zip(line_maps, err_maps, pix)])
         n_fb = sum("DAOStarFinder" in str(w.message) for w in caught)
         if n_fb:
             warnings.warn(f"stack: DAOStarFinder found no source for {n_fb} of {n} galaxies; their "
@@ -333,9 +335,10 @@ def _measure(cubes, var, cfg, out_pix, r_max, kpa, re_med, mtg, mtg_re, z, lm, r
         flux_err = {ln: np.sqrt(annulus_sums(err_maps[ln] ** 2, bins)) for ln in lines}
         boot_flux = None
     prior = branch_prior(cfg.branch, lm, z)
-    met = profile_metallicity(flux, flux_err, cfg.calibration, method=cfg.metallicity_method,
-                              prior=prior, rng=rng)
-    used = usable_annuli(flux, flux_err, met, cfg.min_snr)
+    mlines = [ln for ln in cfg.lines if ln in flux]
+    met = profile_metallicity({ln: flux[ln] for ln in mlines}, {ln: flux_err[ln] for ln in mlines},
+                              cfg.calibration, method=cfg.metallicity_method, prior=prior, rng=rng)
+    used = usable_annuli(flux, flux_err, met, cfg.min_snr, lines=mlines)
     conv = re_med if cfg.rescale else kpa          # kpc per unit of the profile radius
     r_kpc = np.asarray(bins.radius_arcsec) * conv
     fit = fit_profile_gradient(r_kpc, met, used)
