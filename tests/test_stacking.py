@@ -81,7 +81,6 @@ def cfg(**kw):
 
 # ---------------------------------------------------------------- resampling and centroids
 def test_resample_shift_conserves_flux_and_centres():
-    rng = np.random.default_rng(0)
     m, _, (cx, cy) = disk(0.8, 6.0, 0.0, 7.7, offset=(0.37, -0.61))
     img = m["Hbeta"]
     out, var = resample_centered(img, (cx, cy), 12, 1.0, variance=np.ones_like(img))
@@ -96,7 +95,6 @@ def test_resample_shift_conserves_flux_and_centres():
     outr, _ = resample_centered(img, (cx, cy), 12, 1.0, rotate=True, deproject=True, axis_ratio=0.7, pa_deg=30)
     assert np.nansum(outr) == pytest.approx(img.sum(), rel=0.01)
     assert np.isnan(resample_centered(img, (1.0, 1.0), 12)[0][0, 0])  # off the map -> NaN
-    del rng
 
 
 @pytest.mark.parametrize("method", ["daofind", "peak"])
@@ -309,6 +307,9 @@ def test_config_defaults_follow_seed000():
     ({"calibration": "pettini04"}, "stack.calibration"),
     ({"branch": "middle"}, "stack.branch"),
     ({"pixscale_arcsec": 0}, "stack.pixscale_arcsec"),
+    ({"lines": ["OIII5007"]}, "stack.lines"),
+    ({"lines": ["Hbeta", "OIII5007", "OIII9999"]}, "stack.lines"),
+    ({"centroid_search_arcsec": -0.1}, "stack.centroid_search_arcsec"),
     ({"colour": "red"}, "stack"),
 ])
 def test_bad_stack_values_name_the_key(table, key):
@@ -328,3 +329,15 @@ def test_bad_inputs_raise():
         stack_population([{"OIII5007": m["OIII5007"]} for m in L], E, np.full(4, 6.0), PIX, cfg())
     with pytest.raises(MocksimInputError, match="redshifts"):
         stack_population(L, E, np.full(3, 6.0), PIX, cfg())
+
+
+def test_rotation_and_deprojection_of_round_disks_change_little():
+    n = 20
+    L, E, C = population(n, 0.8, -0.3, seed=12)
+    rng = np.random.default_rng(13)
+    z = np.full(n, 6.0)
+    plain = stack_population(L, E, z, PIX, cfg(centroid="truth", bootstrap=0), centers=C)
+    rot = stack_population(L, E, z, PIX, cfg(centroid="truth", bootstrap=0, rotate=True, deproject=True),
+                           centers=C, axis_ratios=np.ones(n), pa_degs=rng.uniform(0, 180, n))
+    assert rot.gradient == pytest.approx(plain.gradient, abs=0.03)
+    assert plain.gradient == pytest.approx(-0.3, abs=0.05)

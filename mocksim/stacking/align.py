@@ -79,8 +79,8 @@ def find_centroid(image, *, method: str = "daofind", fwhm_pix: float = 2.0, erro
         ``fwhm_pix`` (seed 000 §3.1); the detection closest to the ``"peak"``
         estimate is used (noise spikes of faint extended sources can outshine
         the galaxy in DAOFIND's own flux ranking). Falls back to ``"peak"``
-        (with a warning) when no detection lies within ``max(2 fwhm, 1.5)``
-        pixels of it. ``"peak"``: maximum of the map smoothed
+        (with a warning) when no detection lies within ``max(fwhm / 2, 1)``
+        pixel of it. ``"peak"``: maximum of the map smoothed
         with the same Gaussian kernel, refined by three-point Gaussian
         interpolation along x and y.
     fwhm_pix : float
@@ -133,7 +133,7 @@ def find_centroid(image, *, method: str = "daofind", fwhm_pix: float = 2.0, erro
         d = np.hypot(x - peak[0], y - peak[1])
         d = np.where(np.isfinite(d), d, np.inf)
         k = int(np.argmin(d))
-        if d[k] <= max(2.0 * fwhm_pix, 1.5):
+        if d[k] <= max(0.5 * fwhm_pix, 1.0):
             return float(x[k]), float(y[k])
     warnings.warn("find_centroid: DAOStarFinder found no source at the smoothed peak; using the peak",
                   RuntimeWarning, stacklevel=2)
