@@ -34,9 +34,13 @@ def _cached_instrument(name, psf, opts):
         raise MocksimInputError(f"instrument: unsupported option for {name!r}: {exc}") from None
 
 
-def build_noise(scn, index: int = 0) -> NoiseSpec:
-    """Noise model from ``[noise]`` (with the grid cell's overrides for galaxy ``index``)."""
-    return NoiseSpec.from_dict(scn.noise_for(index))
+def build_noise(scn, index: int = 0, params: dict | None = None) -> NoiseSpec:
+    """Noise model from ``[noise]`` (with the grid cell's overrides for galaxy ``index``);
+    a per-galaxy ``population.snr_oiii`` replaces ``noise.snr_oiii``."""
+    d = dict(scn.noise_for(index))
+    if params is not None and params.get("snr_oiii") is not None:
+        d["snr_oiii"] = params["snr_oiii"]
+    return NoiseSpec.from_dict(d)
 
 
 def build_profile(scn, params: dict):

@@ -46,7 +46,7 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
     """Draw, render, observe and analyse galaxy ``index`` of scenario ``scn``."""
     params = scn.draw_galaxy(index)
     inst = build_instrument(scn, index)
-    noise = build_noise(scn, index)
+    noise = build_noise(scn, index, params)
     profile, z0, grad = build_profile(scn, params)
     if scn.profile != "linear":  # record the model's intrinsic values as the truth
         params = dict(params, log_oh_center=z0, gradient_dex_per_kpc=grad)
@@ -84,12 +84,13 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
         "two_re_over_fwhm": 2 * galaxy.re_kpc / galaxy.kpc_per_arcsec / fwhm if fwhm > 0 else np.inf,
         "hbeta_flux_total": scene.total_line_flux("Hbeta"),
         "cell": scn.cell_of(index),
+        "map_pixscale_arcsec": obs.pixscale_arcsec,
     }
     out = GalaxyOutput(index=index, params=params, derived=derived, recovery=rec)
     if keep_products:
         out.obs, out.scene = obs, scene
-    else:
-        rec.line_maps = None  # keep worker results small
+    elif scn.stack is None:
+        rec.line_maps = None  # keep worker results small (stacking needs the maps)
     return out
 
 

@@ -100,5 +100,12 @@ def read_results(path) -> dict:
     with h5py.File(path, "r") as f:
         out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         for group in f:
-            out[group] = {k: f[group][k][()] for k in f[group]}
+            out[group] = _read_group(f[group])
+    return out
+
+
+def _read_group(g):
+    out = {}
+    for k, v in g.items():
+        out[k] = _read_group(v) if isinstance(v, h5py.Group) else v[()]
     return out

@@ -23,6 +23,7 @@ class RunResult:
     arrays: dict
     summary: dict
     outputs: list
+    stack: object | None = None
 
 
 def preflight(scn) -> list[dict]:
@@ -30,7 +31,7 @@ def preflight(scn) -> list[dict]:
     draws = scn.draw_all()
     for i, p in enumerate(draws):
         inst = build_instrument(scn, i)
-        noise = build_noise(scn, i)
+        noise = build_noise(scn, i, p)
         needed = list(scn.recovery["lines"])
         if noise.model == "snr" and "OIII5007" not in needed:
             needed.append("OIII5007")
@@ -85,8 +86,39 @@ def run_scenario(scn, out_dir=None, *, save_cubes: bool = False, workers: int = 
     bar.close()
     arrays = collect(outputs, scn)
     summ = summary(arrays, scn)
-    _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot)
-    return RunResult(out_dir=out_dir, arrays=arrays, summary=summ, outputs=outputs)
+    stack = None
+    if scn.stack is not None:
+        stack = stack_outputs(scn, outputs)
+        summ.update({"stack_gradient": stack.gradient, "stack_gradient_err": stack.gradient_err,
+                     "stack_median_true_gradient": stack.median_true_gradient, "stack_bias": stack.bias,
+                     "stack_n_galaxies": stack.n_galaxies})
+    _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot, stack)
+    return RunResult(out_dir=out_dir, arrays=arrays, summary=summ, outputs=outputs, stack=stack)
+
+
+#: spawn key reserved for the stacking bootstrap (galaxy streams use (index,))
+STACK_STREAM_KEY = 2**31 - 1
+
+
+def stack_outputs(scn, outputs):
+    """Stack the line maps of all galaxies as the scenario's ``[stack]`` table says."""
+    import numpy as np
+
+    from ..stacking import stack_population
+
+    ok = [o for o in outputs if o.recovery.line_maps is not None]
+    fl = [o.recovery.line_maps.flux for o in ok]
+    er = [o.recovery.line_maps.flux_err for o in ok]
+    p = {k: np.array([np.nan if o.params.get(k) is None else o.params[k] for o in ok], dtype=float)
+         for k in ("redshift", "gradient_dex_per_kpc", "re_kpc", "pa_deg", "log_oh_center", "log_mstar")}
+    rng = np.random.default_rng(np.random.SeedSequence(scn.seed, spawn_key=(STACK_STREAM_KEY,)))
+    return stack_population(
+        fl, er, p["redshift"], np.array([o.derived["map_pixscale_arcsec"] for o in ok]), scn.stack,
+        true_gradients=p["gradient_dex_per_kpc"], re_kpc=p["re_kpc"],
+        centers=np.array([o.recovery.geometry.center_xy for o in ok]),
+        axis_ratios=np.array([o.derived["axis_ratio"] for o in ok]), pa_degs=p["pa_deg"],
+        log_mstar=None if np.isnan(p["log_mstar"]).all() else p["log_mstar"],
+        true_log_oh_center=p["log_oh_center"], rng=rng, cosmology=scn.cosmology)
 
 
 def _bar(n, progress, name):
@@ -95,7 +127,7 @@ def _bar(n, progress, name):
     return tqdm(total=n, desc=name, unit="gal", disable=not progress or n < 2)
 
 
-def _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot):
+def _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot, stack=None):
     """Write into a staging folder, then move every file into ``out_dir``."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
@@ -105,6 +137,11 @@ def _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot):
         from .plots import overview_figure
 
         overview_figure(staging / "overview.png", outputs[:n_plot], scn)
+        if stack is not None:
+            from ..stacking import stack_figure, write_stack
+
+            write_stack(staging / "results.h5", stack)
+            stack_figure(staging / "stack.png", stack, title=f"{scn.name}: stacked [OIII]5007 and gradient")
         if save_cubes:
             from ..instruments import write_cube_fits
 
@@ -138,6 +175,11 @@ def format_table(res: RunResult, max_rows: int = 20) -> str:
     if n > max_rows:
         lines.append(f"... {n - max_rows} more galaxies in results.h5")
     s = res.summary
+    if res.stack is not None:
+        st = res.stack
+        lines.append(f"stack ({st.n_galaxies} galaxies): gradient {st.gradient:+.3f} ± {st.gradient_err:.3f} dex/kpc; "
+                     f"population median true gradient {st.median_true_gradient:+.3f}; "
+                     f"stacking bias {st.bias:+.3f}")
     if s["median_recovered_gradient"] is not None:
         lines.append(f"median true gradient {s['median_true_gradient']:+.3f} dex/kpc; median recovered "
                      f"{s['median_recovered_gradient']:+.3f}; median bias {s['median_bias']:+.3f}")

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MocksimInputError
+from ..population import (POPULATION_RELATION_KEYS, RELATION_KEY_RANGES, is_relation_spec, resolve_relations,
+                          validate_relation_spec)
 from .distributions import draw, is_distribution, validate_spec
 
 if sys.version_info >= (3, 11):
@@ -119,6 +121,8 @@ class Scenario:
     profile: str = "linear"
     extra: dict = field(default_factory=dict)
     path: str | None = None
+    relation_specs: dict = field(default_factory=dict)
+    stack: object | None = None
     grid_cells: list = field(default_factory=list)
     grid_keys: tuple = ()
     realisations: int = 1
@@ -151,6 +155,7 @@ class Scenario:
         out = {}
         skip = {k for kind, keys in MODEL_KEYS.items() if kind != self.profile for k in keys}
         over = self.cell_overrides(index)["population"]
+        relations = False
         for key in POPULATION_KEYS:  # fixed order => reproducible streams
             if key in skip:
                 continue
@@ -158,9 +163,28 @@ class Scenario:
             if spec is None:
                 out[key] = None
                 continue
+            if is_relation_spec(spec):  # "mass-size" / "mzr": resolved below
+                out[key] = spec
+                relations = True
+                continue
             val = draw(spec, rng)
             _check_value(f"population.{key}", key, val, galaxy=index if is_distribution(spec) else None)
             out[key] = float(val)
+        for key in POPULATION_RELATION_KEYS:  # drawn after the others: old streams unchanged
+            spec = over.get(key, self.relation_specs.get(key))
+            if spec is None:
+                out[key] = None
+                continue
+            val = float(draw(spec, rng))
+            lo, hi = RELATION_KEY_RANGES[key]
+            if not lo <= val <= hi:
+                raise MocksimInputError(f"population.{key}: {val!r} (galaxy {index}) is outside the allowed range "
+                                        f"[{lo:g}, {hi:g}]; truncate the distribution with low/high")
+            out[key] = val
+        if relations or out.get("axis_ratio") is not None:
+            out = resolve_relations(out, rng)
+            for key in ("re_kpc", "log_oh_center", "inclination_deg"):
+                _check_value(f"population.{key}", key, out[key], galaxy=index)
         return out
 
     def draw_all(self) -> list[dict]:
@@ -218,7 +242,7 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
     n = pop.pop("n", 1)
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000_000:
         raise MocksimInputError(f"population.n: must be an integer in [1, 10000000], got {n!r}")
-    unknown = set(pop) - set(POPULATION_KEYS) - POPULATION_OTHER
+    unknown = set(pop) - set(POPULATION_KEYS) - POPULATION_OTHER - set(POPULATION_RELATION_KEYS)
     if unknown:
         raise MocksimInputError(f"population: unknown key(s) {sorted(unknown)}; allowed: "
                                 f"{', '.join(sorted(set(POPULATION_KEYS) | POPULATION_OTHER))}")
@@ -228,6 +252,12 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
         if spec is None:
             specs[key] = None
             continue
+        if is_relation_spec(spec):
+            validate_relation_spec(key, spec)
+            if "log_mstar" not in pop:
+                raise MocksimInputError(f"population.{key}: a scaling relation needs population.log_mstar")
+            specs[key] = spec
+            continue
         validate_spec(f"population.{key}", spec)
         if not is_distribution(spec):
             _check_value(f"population.{key}", key, float(spec))
@@ -235,6 +265,16 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
             _check_value(f"population.{key}.low", key, float(spec["low"]))
             _check_value(f"population.{key}.high", key, float(spec["high"]))
         specs[key] = spec
+    relation_specs = {}
+    for key in POPULATION_RELATION_KEYS:
+        if key in pop:
+            validate_spec(f"population.{key}", pop[key])
+            if not is_distribution(pop[key]):
+                lo, hi = RELATION_KEY_RANGES[key]
+                if not lo <= float(pop[key]) <= hi:
+                    raise MocksimInputError(f"population.{key}: {pop[key]!r} is outside the allowed range "
+                                            f"[{lo:g}, {hi:g}]")
+            relation_specs[key] = pop[key]
     dust_law = pop.get("dust_law", "smc")
     if dust_law not in ("smc", "calzetti", "none"):
         raise MocksimInputError(f"population.dust_law: {dust_law!r}; allowed: smc, calzetti, none")
@@ -272,7 +312,12 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
     rec.update(user_rec)
     _validate_recovery(rec)
 
-    extra = {k: v for k, v in data.items() if k not in known_top | {"grid"}}
+    extra = {k: v for k, v in data.items() if k not in known_top | {"grid", "stack"}}
+    stack = None
+    if "stack" in data:
+        from ..stacking import stack_config_from_dict
+
+        stack = stack_config_from_dict(data["stack"])
     cells, keys, reals = _expand_grid(data.get("grid"), profile)
     if cells:
         if "n" in data.get("population", {}) and data["population"]["n"] != len(cells) * reals:
@@ -282,7 +327,7 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
     return Scenario(name=name, seed=int(seed), text=text, n=n, population=specs, instrument=inst,
                     noise=noise, recovery=rec, cosmology=cosmology, clumps=clumps, companions=companions,
                     dust_law=dust_law, profile=profile, extra=extra, path=path, grid_cells=cells,
-                    grid_keys=keys, realisations=reals)
+                    grid_keys=keys, realisations=reals, relation_specs=relation_specs, stack=stack)
 
 
 def _expand_grid(grid, profile):

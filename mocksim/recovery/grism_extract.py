@@ -505,6 +505,11 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
                 if any(ln in glines for ln, _, _ in models[par]["parts"]):
                     chi2_group[gname] = cmap
     fitted = [ln for ln in LINES if ln in flux]
+    if fitted:  # one footprint for all maps (their grids differ by sub-pixel offsets)
+        common = np.all([np.isfinite(flux[ln]) for ln in fitted], axis=0)
+        for ln in fitted:
+            flux[ln] = np.where(common, flux[ln], np.nan)
+            flux_err[ln] = np.where(common, flux_err[ln], np.nan)
     groups = [g for g, gl in LINE_GROUPS.items() if any(ln in fitted for ln in gl)]
     zeros = np.zeros((n_out, n_out))
     chi2_nu = np.full((n_out, n_out), np.nan)
