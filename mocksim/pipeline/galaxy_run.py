@@ -9,7 +9,7 @@ import numpy as np
 from ..galaxy import LinearProfile
 from ..geometry import axis_ratio_from_inclination
 from ..lines import LINES
-from ..recovery.analysis import Geometry, analyse
+from ..recovery.analysis import Geometry, analyse, line_extractor
 from ..recovery.forward import forward_fit
 from .build import build_galaxy, build_instrument, build_noise, build_profile
 
@@ -58,23 +58,24 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
     scene = galaxy.render(grid, calib, lines=lines)
     noise_rng, fit_rng = _streams(scn, index)
     obs = inst.observe(scene, noise, noise_rng)
-    geom = truth_geometry(obs, galaxy)
-    rec = analyse(obs, scn.recovery, geom, rng=fit_rng, cosmology=scn.cosmology)
+    rec = analyse(obs, scn.recovery, lambda map_obs: truth_geometry(map_obs, galaxy), rng=fit_rng,
+                  cosmology=scn.cosmology)
 
     if scn.recovery["gradient_fit"] in ("forward", "both"):
-        g = rec.geometry
+        g, mobs = rec.geometry, rec.map_obs
         re_kpc = (g.re_arcsec * galaxy.kpc_per_arcsec) if g.re_arcsec else galaxy.re_kpc
         base = replace(galaxy, re_kpc=re_kpc, pa_deg=g.pa_deg, clumps=(), companions=(),
                        inclination_deg=float(np.degrees(np.arccos(min(g.axis_ratio, 1.0)))),
-                       center_offset_arcsec=((g.center_xy[0] - (obs.shape[1] - 1) / 2) * obs.pixscale_arcsec,
-                                             (g.center_xy[1] - (obs.shape[0] - 1) / 2) * obs.pixscale_arcsec))
+                       center_offset_arcsec=((g.center_xy[0] - (mobs.shape[1] - 1) / 2) * mobs.pixscale_arcsec,
+                                             (g.center_xy[1] - (mobs.shape[0] - 1) / 2) * mobs.pixscale_arcsec))
 
         def make_scene(z0, grad, model_lines):
             with warnings.catch_warnings():  # domain-edge notes were already given for the data
                 warnings.simplefilter("ignore", UserWarning)
                 return replace(base, profile=LinearProfile(z0, grad)).render(grid, calib, lines=model_lines)
 
-        rec.forward = forward_fit(obs, rec, make_scene, min_snr=scn.recovery["min_snr"])
+        rec.forward = forward_fit(obs, rec, make_scene, min_snr=scn.recovery["min_snr"],
+                                  extract=line_extractor(obs))
 
     fwhm = inst.psf_fwhm_arcsec(LINES["OIII5007"].observed_um(galaxy.redshift))
     derived = {
@@ -84,13 +85,15 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
         "two_re_over_fwhm": 2 * galaxy.re_kpc / galaxy.kpc_per_arcsec / fwhm if fwhm > 0 else np.inf,
         "hbeta_flux_total": scene.total_line_flux("Hbeta"),
         "cell": scn.cell_of(index),
-        "map_pixscale_arcsec": obs.pixscale_arcsec,
+        "map_pixscale_arcsec": rec.map_obs.pixscale_arcsec,
     }
     out = GalaxyOutput(index=index, params=params, derived=derived, recovery=rec)
     if keep_products:
         out.obs, out.scene = obs, scene
     elif scn.stack is None:
         rec.line_maps = None  # keep worker results small (stacking needs the maps)
+    if not keep_products:
+        rec.map_obs = None
     return out
 
 

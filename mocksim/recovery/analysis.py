@@ -63,6 +63,7 @@ class GalaxyRecovery:
     bin_status: np.ndarray
     used: np.ndarray
     geometry: Geometry
+    map_obs: object | None = None
     linear: GradientFit | None = None
     forward: object | None = None
     line_maps: object | None = None
@@ -78,6 +79,31 @@ def fit_lines_for(obs, extra_lines=()):
         if ln not in lines:
             lines.append(ln)
     return fit_cube(obs, lines)
+
+
+def extract_maps(obs):
+    """Line maps of an observation and the observation that describes their grid.
+
+    IFU cubes are fitted spaxel by spaxel (:func:`fit_lines_for`); slitless-grism
+    observations go through :func:`mocksim.recovery.grism_extract.extract_line_maps`.
+    Returns ``(line_maps, map_obs)``; ``map_obs.shape``, ``pixscale_arcsec`` and
+    ``noise_correlation`` describe the maps.
+    """
+    if obs.kind == "grism":
+        from .grism_extract import extract_line_maps, map_observation
+
+        lm = extract_line_maps(obs)
+        return lm, map_observation(obs, lm)
+    return fit_lines_for(obs), obs
+
+
+def line_extractor(obs):
+    """``extract(obs_like, lines) -> LineMaps`` used by forward fits for this mode."""
+    if obs.kind == "grism":
+        from .grism_extract import extract_line_maps
+
+        return lambda o, lines: extract_line_maps(o, lines)
+    return fit_cube
 
 
 def make_bins(obs, line_maps, config: dict, geometry: Geometry):
@@ -136,8 +162,9 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
     obs : Observation
     config : dict
         The scenario's ``[recovery]`` table (see ``mocksim.pipeline.scenario``).
-    geometry : Geometry, optional
-        Known disk geometry; measured from the maps when None or when
+    geometry : Geometry or callable, optional
+        Known disk geometry, or ``geometry(map_obs) -> Geometry`` when it depends on
+        the map grid; measured from the maps when None or when
         ``config["geometry"] == "measured"``.
     rng : numpy.random.Generator, optional
         Used by the emcee method.
@@ -146,7 +173,9 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
     -------
     GalaxyRecovery
     """
-    lm = fit_lines_for(obs)
+    lm, obs = extract_maps(obs)
+    if callable(geometry):
+        geometry = geometry(obs)
     if geometry is None or config.get("geometry") == "measured":
         geometry = measured_geometry(obs, lm)
     bins = make_bins(obs, lm, config, geometry)
@@ -161,7 +190,7 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
         gradient=fit.slope, gradient_err=fit.slope_err, log_oh_center=fit.intercept,
         log_oh_center_err=fit.intercept_err, status=status, radius_kpc=r_kpc, log_oh=prof.log_oh,
         log_oh_lo=prof.log_oh_lo, log_oh_hi=prof.log_oh_hi, bin_status=prof.status, used=used,
-        geometry=geometry, linear=fit, line_maps=lm, bins=bins, binned_flux=flux, binned_err=err,
+        geometry=geometry, map_obs=obs, linear=fit, line_maps=lm, bins=bins, binned_flux=flux, binned_err=err,
     )
 
 

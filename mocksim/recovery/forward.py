@@ -111,12 +111,14 @@ def forward_fit(obs, recovery, make_scene: Callable[..., object], *,
     lines = sorted({ln for grp in LINE_GROUPS.values() if wanted & set(grp) for ln in grp}
                    & set(recovery.line_maps.lines) | wanted)
 
+    corr = recovery.map_obs.noise_correlation if recovery.map_obs is not None else obs.noise_correlation
+
     def model(theta):
         scene = make_scene(float(theta[0]), float(theta[1]), lines)
         cube = obs.instrument.render_noiseless(scene)
         mobs = dataclasses.replace(obs, data=cube)
         lm = (extract or fit_cube)(mobs, lines)
-        flux, err = sum_in_bins(lm.flux, lm.flux_err, recovery.bins, obs.noise_correlation)
+        flux, err = sum_in_bins(lm.flux, lm.flux_err, recovery.bins, corr)
         return _log_ratios(flux, err, names, used)[0]
 
     def resid(theta):
