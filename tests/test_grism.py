@@ -20,6 +20,8 @@ from mocksim.recovery.metallicity import infer_metallicity
 from mocksim.scene import EmissionScene, SceneComponent
 
 CURTI = get_calibration("curti20")
+# the disks' far outskirts (r >~ 4 kpc) fall below the calibration domain; irrelevant here
+pytestmark = pytest.mark.filterwarnings("ignore:.*outside the curti20 domain")
 
 
 # ----------------------------------------------------------------- helpers
@@ -92,6 +94,7 @@ def test_presets_and_options():
     multi = get_instrument("niriss-wfss", psf="none")
     assert [f.name for f in multi.filters] == ["F115W", "F150W", "F200W"] and len(multi.beams) == 6
     assert multi.wave_range_um == (1.01, 2.23)
+    assert multi.lines_in_coverage(2.5, ["OII3727", "Hbeta", "OIII5007"]) == ["OIII5007"]  # others in gaps
     assert NIRCAM.filters["F444W"].background_e_s == 3.0 and NIRISS.filters["F115W"].background_e_s == 0.47
     for bad, key in [(dict(grisms=("X",)), "instrument.grisms"), (dict(fov_arcsec=40), "instrument.fov_arcsec"),
                      (dict(neighbours=[{"dx_arcsec": 0.1}]), "instrument.neighbours[0].dy_arcsec"),
@@ -192,7 +195,7 @@ def test_identity_gradient_niriss_r2_r3():
 
 # ----------------------------------------------------------------- rotation
 def _rotation_gradient(name, grisms, v_rot, z, log_oh0, re):
-    inst = get_instrument(name, psf="none", fov_arcsec=2.6, grisms=grisms)
+    inst = get_instrument(name, psf="none", fov_arcsec=2.2, grisms=grisms)
     gal, sc = disk_scene(inst, z, log_oh0, -0.1, re, v_rot_kms=v_rot, inclination_deg=45.0, pa_deg=90.0)
     lm = extract_line_maps(inst.observe(sc))
     rmax = 2.5 * re / gal.kpc_per_arcsec
@@ -202,16 +205,21 @@ def _rotation_gradient(name, grisms, v_rot, z, log_oh0, re):
 
 
 def test_rotation_biases_single_grism_nircam():
-    """v_rot = 200 km/s with the major axis along the GRISMR dispersion smears the maps measurably."""
+    """v_rot = 200 km/s with the major axis along the GRISMR dispersion smears the maps measurably;
+    adding GRISMC (orthogonal dispersion) reduces the gradient bias."""
     g0, lm0 = _rotation_gradient("nircam-wfss-f356w", ("R",), 0.0, 6.0, 7.7, 1.5)
     g1, lm1 = _rotation_gradient("nircam-wfss-f356w", ("R",), 200.0, 6.0, 7.7, 1.5)
     r3_0 = np.log10(lm0.flux["OIII5007"] / lm0.flux["Hbeta"])
     r3_1 = np.log10(lm1.flux["OIII5007"] / lm1.flux["Hbeta"])
     w = lm0.flux["Hbeta"] > 0.05 * np.nanmax(lm0.flux["Hbeta"])
     rms = float(np.sqrt(np.nanmean((r3_1 - r3_0)[w] ** 2)))
-    print(f"NIRCam GRISMR: gradient static {g0:.4f}, rotating {g1:.4f}; R3-map rms change {rms:.4f} dex")
+    h0, _ = _rotation_gradient("nircam-wfss-f356w", ("R", "C"), 0.0, 6.0, 7.7, 1.5)
+    h1, _ = _rotation_gradient("nircam-wfss-f356w", ("R", "C"), 200.0, 6.0, 7.7, 1.5)
+    print(f"NIRCam GRISMR: gradient static {g0:.4f}, rotating {g1:.4f} (bias {g1 - g0:+.4f}); R3-map rms "
+          f"change {rms:.4f} dex. GRISMR+C: static {h0:.4f}, rotating {h1:.4f} (bias {h1 - h0:+.4f})")
     assert abs(g1 - g0) > 0.003
     assert rms > 0.005
+    assert abs(h1 - h0) < abs(g1 - g0)
 
 
 @pytest.mark.slow
@@ -222,8 +230,8 @@ def test_two_orthogonal_niriss_grisms_reduce_rotation_bias():
         g0, _ = _rotation_gradient("niriss-wfss-f150w", grisms, 0.0, 2.0, 8.5, 1.5)
         g1, _ = _rotation_gradient("niriss-wfss-f150w", grisms, 200.0, 2.0, 8.5, 1.5)
         out[grisms] = (g0, g1, abs(g1 - g0))
-    print("NIRISS F150W R3 gradient (static, rotating, |bias|): single R "
-          f"{out[('R',)]}, R+C {out[('R', 'C')]}")
+    for k, (g0, g1, b) in out.items():
+        print(f"NIRISS F150W {'+'.join(k)}: R3 gradient static {g0:.4f}, rotating {g1:.4f}, |bias| {b:.4f}")
     assert out[("R", "C")][2] < out[("R",)][2]
 
 
@@ -262,9 +270,10 @@ def test_map_errors_match_monte_carlo():
         o = dataclasses.replace(obs, data=clean + obs.error * rng.standard_normal(clean.shape))
         lm = extract_line_maps(o, footprint=fp)
         draws.append([lm.flux["Hbeta"], lm.flux["OIII5007"]])
-    std = np.nanstd(np.array(draws), axis=0, ddof=1)
+    draws = np.array(draws)
+    ok = np.all(np.isfinite(draws), axis=0)
     for k, line in enumerate(("Hbeta", "OIII5007")):
-        ratio = np.nanmedian(std[k] / lm.flux_err[line])
+        ratio = np.median(np.std(draws[:, k], axis=0, ddof=1)[ok[k]] / lm.flux_err[line][ok[k]])
         print(line, f"empirical / propagated error = {ratio:.3f}")
         assert abs(ratio - 1) < 0.05
 

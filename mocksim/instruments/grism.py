@@ -29,7 +29,8 @@ Gaussian line profile inside the filter's top-hat band) is placed at
 ``lambda_rest (1 + z)(1 + v/c)`` and spread along the dispersion with a unit box (the
 fine pixel) convolved with the Gaussian of the intrinsic dispersion
 ``lambda sigma_v / c`` (exact erf-type integrals over fine dispersed columns,
-vectorised over pixels). The fine dispersed image is convolved with the 2D PSF at the
+vectorised over pixels; fine pixels below 1e-10 of the line's flux are skipped). The
+fine dispersed image is convolved with the 2D PSF at the
 line's systemic wavelength (dispersion is a shift, so it commutes with the PSF; the
 PSF's own width along the dispersion axis *is* the slitless line-spread function,
 so no further LSF is applied) and block-summed to detector pixels. The continuum
@@ -96,10 +97,9 @@ from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from ..observation import Observation
 from .base import Instrument, register_instrument
-from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, H_C_ERG_UM, JWST_AREA_CM2, band_fraction,
-                           box_gauss_cdf, check_neighbours, check_number, continuum_matrix,
-                           counts_per_flux, exposure_sigma, neighbour_components)
-from .noise import NoiseSpec, line_snr_aperture
+from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, band_fraction, box_gauss_cdf, check_neighbours,
+                           check_number, continuum_matrix, grism_noise_sigma, neighbour_components)
+from .noise import NoiseSpec
 
 BUNIT = "erg s-1 cm-2 um-1"
 
@@ -206,10 +206,11 @@ class SlitlessGrism(Instrument):
         self.oversample = int(oversample)
         self.fov_arcsec = float(check_number("instrument.fov_arcsec", fov_arcsec, fam.pixscale_arcsec, 20.0))
         self.n_spaxels(self.fov_arcsec)
-        self.map_pixscale_arcsec = check_number("instrument.map_pixscale_arcsec",
-                                        fam.map_pixscale_arcsec if map_pixscale_arcsec is None
-                                        else map_pixscale_arcsec, 0.005, 0.5)
-        self.exposure_s = None if exposure_s is None else check_number("instrument.exposure_s", exposure_s, 1.0, 1e8)
+        self.map_pixscale_arcsec = check_number(
+            "instrument.map_pixscale_arcsec",
+            fam.map_pixscale_arcsec if map_pixscale_arcsec is None else map_pixscale_arcsec, 0.005, 0.5)
+        self.exposure_s = (None if exposure_s is None
+                           else check_number("instrument.exposure_s", exposure_s, 1.0, 1e8))
         self.neighbours = check_neighbours(neighbours, self.fov_arcsec)
         self.kernel_max_arcsec = check_number("instrument.kernel_max_arcsec", kernel_max_arcsec, 0.1, 20.0)
         self.v_max_kms = check_number("instrument.v_max_kms", v_max_kms, 0.0, 5000.0)
@@ -285,6 +286,11 @@ class SlitlessGrism(Instrument):
                 "column_rule": "X = along + (lambda - wave_start_um) / dispersion + margin_px",
                 "frame": "data[b] is (cross, dispersed column); cross = y for R, x for C"}
 
+    def covers(self, wave_um) -> np.ndarray:
+        """True where ``wave_um`` [micron] lies inside one of the filter bands (gaps excluded)."""
+        w = np.asarray(wave_um, dtype=float)
+        return np.any([(w >= f.lo_um) & (w <= f.hi_um) for f in self.filters], axis=0)
+
     # ------------------------------------------------------------ resolution
     def resolving_power(self, wave_um) -> np.ndarray:
         """Nominal point-source R = lambda / dlambda [dimensionless]."""
@@ -303,8 +309,7 @@ class SlitlessGrism(Instrument):
         if self.psf is None:
             return None
         key = (round(float(wave_um), 3), round(float(pixscale), 7))
-        k = self._kernels.get(key)
-        if k is None:
+        if key not in self._kernels:
             cap = 2 * int(np.ceil(0.5 * self.kernel_max_arcsec / key[1])) + 1
             size = cap
             default_size = getattr(self.psf, "default_size", None)
@@ -322,11 +327,9 @@ class SlitlessGrism(Instrument):
     def _components(self, scene) -> list:
         return list(scene.components) + neighbour_components(scene.grid, scene.redshift, self.neighbours)
 
-    def _convolve(self, img: np.ndarray, wave_um: float, pixscale: float, transpose=False):
+    def _convolve(self, img: np.ndarray, wave_um: float, pixscale: float):
         k = self._kernel(wave_um, pixscale)
-        if k is None:
-            return img
-        return fftconvolve(img, k.T if transpose else k, mode="same")
+        return img if k is None else fftconvolve(img, k, mode="same")
 
     def _disperse_line(self, idx, w, mu_off, sig_px, nfine, n_disp, kern_wave, pixscale, grism):
         """Fine-grid dispersion of one line (see module docstring); returns (coarse, col0)."""
@@ -414,7 +417,7 @@ class SlitlessGrism(Instrument):
             flux = np.concatenate([p[1] for p in parts])
             lam = lam_sys * (1.0 + np.concatenate([p[2] for p in parts]) / C_KMS)
             sig_um = lam * np.concatenate([p[3] for p in parts]) / C_KMS
-            for fi, filt in enumerate(self.filters):
+            for filt in self.filters:
                 w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
                 keep_px = np.abs(w) > 1e-10 * max(float(np.sum(np.abs(w))), 1e-300)
                 if not keep_px.any():
@@ -451,81 +454,13 @@ class SlitlessGrism(Instrument):
         return self.render_components(scene)[0]
 
     # --------------------------------------------------------------- noise
-    def _beam_time(self, spec: NoiseSpec) -> float:
-        if self.exposure_s is not None:
-            return self.exposure_s
-        if spec.exposure_s is None:
-            raise MocksimInputError("noise.exposure_s: required (> 0 s) for the exposure model "
-                                    "(or set instrument.exposure_s per beam)")
-        return spec.exposure_s / len(self.beams)
-
-    def _snr_apertures(self, kept_oiii, spec):
-        aps = []
-        for b in range(len(self.beams)):
-            if kept_oiii is None or not np.sum(kept_oiii[b]) > 0:
-                aps.append(None)
-                continue
-            aps.append(line_snr_aperture(kept_oiii[b][None], self.dispersion_um, self.pixscale_arcsec,
-                                         radius_arcsec=spec.snr_aperture_arcsec,
-                                         enclosed_fraction=spec.snr_enclosed_fraction))
-        if all(a is None for a in aps):
-            raise MocksimInputError("noise.snr_oiii: [OIII]5007 has no flux in any beam, so the "
-                                    "integrated [OIII]5007 S/N cannot be defined")
-        return aps
-
     def noise_sigma(self, beams, direct, kept_oiii, spec: NoiseSpec, n: int):
-        """1-sigma errors of the dispersed and direct images (see module docstring).
+        """1-sigma errors of the dispersed and direct images (module docstring, "Noise").
 
-        Returns
-        -------
-        error : ndarray
-            ``(n_beam, n, n_disp)``.
-        direct_err : dict
-            filter -> ``(n, n)``.
-        info : dict
-            ``noise_model``, ``sigma_uniform`` and ``snr_oiii_expected`` where defined.
+        Returns ``(error (n_beam, n, n_disp), direct_err {filter: (n, n)}, info)``; see
+        :func:`~.grism_config.grism_noise_sigma`.
         """
-        info: dict = {"noise_model": spec.model}
-        use_snr = spec.model == "snr" or (spec.model == "none" and spec.snr_oiii is not None)
-        use_exp = spec.model == "exposure" or (spec.model == "none" and not use_snr and
-                                               (spec.exposure_s is not None or self.exposure_s is not None))
-        aps = None
-        if use_snr or (kept_oiii is not None and np.sum(kept_oiii) > 0):
-            try:
-                aps = self._snr_apertures(kept_oiii, spec)
-            except MocksimInputError:
-                if use_snr:
-                    raise
-        direct_err = {}
-        if use_snr:
-            sig = np.sqrt(sum(a.sigma_for_snr(1.0) ** 2 for a in aps if a is not None)) / spec.snr_oiii
-            error = np.full(beams.shape, sig)
-            info["sigma_uniform"] = float(sig)
-            for f in self.filters:
-                direct_err[f.name] = np.full((n, n), sig * self.dispersion_um / f.width_um)
-        elif use_exp:
-            t = self._beam_time(spec)
-            ron2 = spec.n_exposures * spec.read_noise_e ** 2
-            error = np.empty_like(beams)
-            for bi, (f, _) in enumerate(self.beams):
-                rate = counts_per_flux(self.wave_grid(n), self.dispersion_um, self.throughput[f.name])[None, :]
-                error[bi] = exposure_sigma(beams[bi], rate, self.background_e_s[f.name], t, ron2)
-            for f in self.filters:
-                rate = f.width_um * JWST_AREA_CM2 * self.throughput[f.name] * f.pivot_um / H_C_ERG_UM
-                direct_err[f.name] = exposure_sigma(direct[f.name], rate, self.background_e_s[f.name], t, ron2)
-            info["exposure_per_beam_s"] = float(t)
-        else:
-            peak = float(np.max(np.abs(beams))) if beams.size else 0.0
-            floor = spec.floor_fraction * peak if peak > 0 else 1e-30
-            error = np.full(beams.shape, floor)
-            info["sigma_uniform"] = floor
-            for f in self.filters:
-                p = float(np.max(np.abs(direct[f.name])))
-                direct_err[f.name] = np.full((n, n), 1e-6 * p if p > 0 else 1e-30)
-        if aps is not None:
-            snr2 = sum(a.snr_for_sigma(error[b][None]) ** 2 for b, a in enumerate(aps) if a is not None)
-            info["snr_oiii_expected"] = float(np.sqrt(snr2))
-        return error, direct_err, info
+        return grism_noise_sigma(self, beams, direct, kept_oiii, spec, n)
 
     # ------------------------------------------------------------- observe
     def observe(self, scene, noise: NoiseSpec | dict | None = None,

@@ -349,3 +349,98 @@ def continuum_matrix(n: int, n_disp: int, e_lo: float, e_hi: float) -> np.ndarra
     m = box_band_weights(d, e_lo, e_hi)
     m.flags.writeable = False
     return m
+
+
+def _beam_time(inst, spec) -> float:
+    if inst.exposure_s is not None:
+        return inst.exposure_s
+    if spec.exposure_s is None:
+        raise MocksimInputError("noise.exposure_s: required (> 0 s) for the exposure model "
+                                "(or set instrument.exposure_s per beam)")
+    return spec.exposure_s / len(inst.beams)
+
+
+def _snr_apertures(inst, kept_oiii, spec):
+    from .noise import line_snr_aperture
+
+    aps = []
+    for b in range(len(inst.beams)):
+        if kept_oiii is None or not np.sum(kept_oiii[b]) > 0:
+            aps.append(None)
+            continue
+        aps.append(line_snr_aperture(kept_oiii[b][None], inst.dispersion_um, inst.pixscale_arcsec,
+                                     radius_arcsec=spec.snr_aperture_arcsec,
+                                     enclosed_fraction=spec.snr_enclosed_fraction))
+    if all(a is None for a in aps):
+        raise MocksimInputError("noise.snr_oiii: [OIII]5007 has no flux in any beam, so the "
+                                "integrated [OIII]5007 S/N cannot be defined")
+    return aps
+
+
+def grism_noise_sigma(inst, beams, direct, kept_oiii, spec, n: int):
+    """1-sigma errors of a :class:`~mocksim.instruments.grism.SlitlessGrism` observation.
+
+    Parameters
+    ----------
+    inst : SlitlessGrism
+    beams : ndarray
+        ``(n_beam, n, n_disp)`` noise-free dispersed images [erg s^-1 cm^-2 um^-1 per pixel].
+    direct : dict
+        filter -> ``(n, n)`` noise-free direct images (band-mean f_lambda per pixel).
+    kept_oiii : ndarray or None
+        ``(n_beam, n, n_disp)`` beams of [OIII]5007 alone (S/N definition).
+    spec : NoiseSpec
+    n : int
+        Field size [pixels].
+
+    Returns
+    -------
+    error : ndarray
+        ``(n_beam, n, n_disp)``, same units as ``beams``.
+    direct_err : dict
+        filter -> ``(n, n)``.
+    info : dict
+        ``noise_model`` and, where defined, ``sigma_uniform``, ``exposure_per_beam_s``
+        and ``snr_oiii_expected`` (the integrated [OIII]5007 S/N of these errors).
+    """
+    info: dict = {"noise_model": spec.model}
+    use_snr = spec.model == "snr" or (spec.model == "none" and spec.snr_oiii is not None)
+    use_exp = spec.model == "exposure" or (spec.model == "none" and not use_snr and
+                                           (spec.exposure_s is not None or inst.exposure_s is not None))
+    aps = None
+    if use_snr or (kept_oiii is not None and np.sum(kept_oiii) > 0):
+        try:
+            aps = _snr_apertures(inst, kept_oiii, spec)
+        except MocksimInputError:
+            if use_snr:
+                raise
+    direct_err = {}
+    if use_snr:
+        sig = np.sqrt(sum(a.sigma_for_snr(1.0) ** 2 for a in aps if a is not None)) / spec.snr_oiii
+        error = np.full(beams.shape, sig)
+        info["sigma_uniform"] = float(sig)
+        for f in inst.filters:
+            direct_err[f.name] = np.full((n, n), sig * inst.dispersion_um / f.width_um)
+    elif use_exp:
+        t = _beam_time(inst, spec)
+        ron2 = spec.n_exposures * spec.read_noise_e ** 2
+        error = np.empty_like(beams)
+        for bi, (f, _) in enumerate(inst.beams):
+            rate = counts_per_flux(inst.wave_grid(n), inst.dispersion_um, inst.throughput[f.name])[None, :]
+            error[bi] = exposure_sigma(beams[bi], rate, inst.background_e_s[f.name], t, ron2)
+        for f in inst.filters:
+            rate = f.width_um * JWST_AREA_CM2 * inst.throughput[f.name] * f.pivot_um / H_C_ERG_UM
+            direct_err[f.name] = exposure_sigma(direct[f.name], rate, inst.background_e_s[f.name], t, ron2)
+        info["exposure_per_beam_s"] = float(t)
+    else:
+        peak = float(np.max(np.abs(beams))) if beams.size else 0.0
+        floor = spec.floor_fraction * peak if peak > 0 else 1e-30
+        error = np.full(beams.shape, floor)
+        info["sigma_uniform"] = floor
+        for f in inst.filters:
+            p = float(np.max(np.abs(direct[f.name])))
+            direct_err[f.name] = np.full((n, n), 1e-6 * p if p > 0 else 1e-30)
+    if aps is not None:
+        snr2 = sum(a.snr_for_sigma(error[b][None]) ** 2 for b, a in enumerate(aps) if a is not None)
+        info["snr_oiii_expected"] = float(np.sqrt(snr2))
+    return error, direct_err, info

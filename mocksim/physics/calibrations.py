@@ -64,8 +64,9 @@ DIAGNOSTICS = ("R3", "R2", "R23", "O32", "Ne3O2", "N2", "O3N2", "S2", "RS32", "O
 
 #: Intrinsic scatter [dex of log R] adopted when the paper's value was not
 #: retrieved (sheet marks them UNVERIFIED: Sanders+24, Bian+18, Maiolino+08,
-#: Nakajima+22). 0.10 dex is the median of the published Curti+20 RMS column
-#: (0.06-0.21 dex); ASPIRE's code uses 0.05 as a placeholder for Sanders+24.
+#: Nakajima+22). 0.10 dex is close to the median (0.11) of the published
+#: Curti+20 RMS column (0.06-0.21 dex); ASPIRE's code uses 0.05 as a
+#: placeholder for Sanders+24. Override with ``get_calibration(..., scatter_dex=)``.
 DEFAULT_SIGMA_DEX = 0.10
 
 #: Roots are searched up to this far outside the validity range [dex].
@@ -85,8 +86,9 @@ class Inversion:
     Attributes
     ----------
     logoh : ndarray
-        12+log(O/H). With ``branch="auto"`` and two roots this is the LOWER-branch
-        root (the upper one is in ``logoh_upper``). Where no root exists
+        12+log(O/H). With ``branch="auto"``, two roots and no ``prior_branch``
+        this is the LOWER-branch root (the upper one is in ``logoh_upper``);
+        with a ``prior_branch`` it is the selected root. Where no root exists
         (status 1) it is the point of the search domain where the curve comes
         closest to the ratio: the turnover when the ratio exceeds the curve's
         maximum, otherwise the end of the search domain.
@@ -101,7 +103,8 @@ class Inversion:
         Number of roots in the search domain (0, 1 or 2), whatever branch was
         selected.
     logoh_upper : ndarray
-        Upper-branch root where ``n_solutions == 2``; elsewhere equal to ``logoh``.
+        Upper-branch root where ``n_solutions == 2`` and no ``prior_branch`` was
+        given; elsewhere equal to ``logoh``.
     status_upper : ndarray of int
         Status (0/2) of ``logoh_upper``; equal to ``status`` where only one value.
     """

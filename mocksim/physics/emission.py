@@ -47,7 +47,7 @@ n_e and T(OII) relation. The emissivity ratio is Osterbrock & Ferland 2006 eq. 5
 
   (j4959 + j5007) / j4363 = 7.90 exp(3.29e4 / T) / (1 + 4.5e-4 n_e T**-0.5).
 
-This gives T_e ~ 1.1e4 K at 12+log(O/H) = 8.3 and ~1.7e4 K at 7.5 for
+This gives T_e ~ 1.2e4 K at 12+log(O/H) = 8.3 and ~2.1e4 K at 7.5 for
 Sanders+24. A fixed temperature can be imposed with ``te_K``.
 """
 from __future__ import annotations
@@ -72,6 +72,7 @@ __all__ = [
     "line_ratios_to_hbeta",
     "line_scatter_dex",
     "line_sources",
+    "group_observables",
     "electron_temperature",
     "oiii_4363_5007",
 ]
@@ -180,6 +181,62 @@ def line_scatter_dex(calibration) -> dict[str, float]:
         else:
             out[name] = float(np.sqrt(sum(_diag_sigma(cal, plan, d) ** 2 for d in _LINE_DIAGS[name])))
     return out
+
+
+def group_observables(present, calibration, use_fallback_lines=False):
+    """Which observed lines enter a strong-line fit, and how they are grouped.
+
+    Doublets with a fixed intrinsic ratio are summed ([OII]3727+3729,
+    [SII]6716+6731); [OIII]4959 / [NII]6548 are used only when 5007 / 6584 are
+    absent; Balmer lines are kept individually; [OIII]4363 is never used
+    (temperature-sensitive). Metal lines the calibration does not model itself
+    (:data:`FALLBACKS`) are dropped unless ``use_fallback_lines``.
+
+    Parameters
+    ----------
+    present : iterable of str
+        Line names available.
+    calibration : str or Calibration
+    use_fallback_lines : bool
+
+    Returns
+    -------
+    groups : list of (tuple of str, str)
+        Member lines and a label ("R3", "R2", "N2", "S2", "Ne3O2", "Hbeta",
+        "Halpha/Hbeta", ...).
+    ignored : list of str
+        Lines not used, with the reason.
+    """
+    cal = get_calibration(calibration)
+    present = set(present)
+    src = line_sources(cal)
+    raw, ignored = [], []
+    for pair, lab in ((("OII3727", "OII3729"), "R2"), (("SII6716", "SII6731"), "S2")):
+        mem = tuple(m for m in pair if m in present)
+        if mem:
+            raw.append((mem, lab))
+    for first, second, lab in (("OIII5007", "OIII4959", "R3"), ("NII6584", "NII6548", "N2")):
+        if first in present:
+            raw.append(((first,), lab))
+            if second in present:
+                ignored.append(f"{second} (fixed ratio to {first}, which is used)")
+        elif second in present:
+            raw.append(((second,), lab))
+    if "NeIII3869" in present:
+        raw.append((("NeIII3869",), "Ne3O2"))
+    for n in ("Halpha", "Hbeta", "Hgamma", "Hdelta"):
+        if n in present:
+            raw.append(((n,), "Hbeta" if n == "Hbeta" else f"{n}/Hbeta"))
+    if "OIII4363" in present:
+        ignored.append("OIII4363 (temperature-sensitive; not a strong-line ratio)")
+    groups = []
+    for mem, lab in raw:
+        native = src[mem[0]] == "caseB" or all(p.startswith(cal.name + ":") for p in src[mem[0]].split("+"))
+        if native or use_fallback_lines:
+            groups.append((mem, lab))
+        else:
+            ignored.append(f"{'+'.join(mem)} (calibration {cal.name} lacks it; would use {src[mem[0]]})")
+    return groups, ignored
 
 
 # ------------------------------------------------------------------ evaluation
@@ -343,8 +400,9 @@ def line_ratios_to_hbeta(logoh, calibration, *, range_policy: str = "raise", te_
     in place where possible).
     """
     cal = get_calibration(calibration)
-    y = np.asarray(logoh, dtype=float)
-    _check_range(cal, y, range_policy)
+    y0 = np.asarray(logoh, dtype=float)
+    _check_range(cal, y0, range_policy)
+    y = y0.reshape(-1) if y0.ndim == 0 else y0  # 0-d arithmetic would return numpy scalars
     names = tuple(LINES) if lines is None else tuple(lines)
     for n in names:
         if n not in LINES:
@@ -371,7 +429,7 @@ def line_ratios_to_hbeta(logoh, calibration, *, range_policy: str = "raise", te_
 
     for n in CASE_B_TO_HBETA:
         if n in want:
-            res[n] = np.broadcast_to(np.float64(CASE_B_TO_HBETA[n]), y.shape)
+            res[n] = np.broadcast_to(np.float64(CASE_B_TO_HBETA[n]), y0.shape)
     o3 = v["R3"]
     if "OIII4363" in want:
         if te_K is None:
@@ -398,7 +456,7 @@ def line_ratios_to_hbeta(logoh, calibration, *, range_policy: str = "raise", te_
         s2 = 1.0 + SII_6716_6731
         put("SII6731", v["S2"], _HA / s2)
         put_inplace("SII6716", v["S2"], _HA * SII_6716_6731 / s2)
-    return {n: res[n] for n in names}
+    return {n: res[n] if res[n].shape == y0.shape else res[n].reshape(y0.shape) for n in names}
 
 
 _PLANS: dict[int, tuple] = {}

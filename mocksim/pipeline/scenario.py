@@ -80,6 +80,7 @@ RECOVERY_DEFAULTS = {
     "lines": ["Hbeta", "OIII5007"],
     "branch": "auto",
     "dust_law": "smc",
+    "keep_edge_bins": False,  # use bins whose posterior touches the calibration range edge
 }
 
 
@@ -390,8 +391,9 @@ def _validate_recovery(rec):
                          ("gradient_fit", GRADIENT_FITS), ("geometry", GEOMETRY)):
         if rec[key] not in allowed:
             raise MocksimInputError(f"recovery.{key}: {rec[key]!r}; allowed: {', '.join(allowed)}")
-    if not isinstance(rec["deproject"], bool):
-        raise MocksimInputError("recovery.deproject: must be true or false")
+    for key in ("deproject", "keep_edge_bins"):
+        if not isinstance(rec[key], bool):
+            raise MocksimInputError(f"recovery.{key}: must be true or false")
     for key in ("min_snr", "target_sn"):
         if not isinstance(rec[key], (int, float)) or rec[key] <= 0:
             raise MocksimInputError(f"recovery.{key}: must be a number > 0, got {rec[key]!r}")

@@ -208,8 +208,8 @@ def _usable_bins(flux, err, prof, config):
     for ln in config.get("lines", ["Hbeta", "OIII5007"]):
         if ln in flux:
             ok &= flux[ln] / err[ln] >= min_snr
-    # status 1 (posterior touches the calibration's validity edge) is kept, as in the
-    # stacking stage; 2 (too few lines) and 3 (two branches, no prior) are not
-    ok &= np.isin(prof.status, (0, 1))
+    # status 1 (posterior piles up at the calibration's validity edge: biased) only on
+    # request; 2 (too few lines) and 3 (two branches, no prior) never
+    ok &= np.isin(prof.status, (0, 1) if config.get("keep_edge_bins") else (0,))
     ok &= np.isfinite(prof.log_oh)
     return ok

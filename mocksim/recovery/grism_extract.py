@@ -1,68 +1,62 @@
 """Emission-line maps from slitless (WFSS) observations, as observers make them.
 
 :func:`extract_line_maps` turns a ``kind="grism"`` :class:`~mocksim.observation.Observation`
-(layout: :mod:`mocksim.instruments.grism`) into a
-:class:`~mocksim.recovery.linefit.LineMaps` on a drizzle-like output grid of
-``map_pixscale_arcsec`` (0.06'' NIRCam, 0.03'' NIRISS as in seed 000), so the common
-binning / metallicity / gradient code runs unchanged. It uses only what an observer
-has: the dispersed images and errors, the direct images, the dispersion solution and
-the systemic redshift.
+(layout: :mod:`mocksim.instruments.grism`) into a :class:`~mocksim.recovery.linefit.LineMaps`
+on a drizzle-like grid of ``map_pixscale_arcsec`` (0.06'' NIRCam, 0.03'' NIRISS, seed 000),
+so the common binning / metallicity / gradient code runs unchanged. It uses only what an
+observer has: dispersed images and errors, direct images, the dispersion solution and the
+systemic redshift.
 
 Algorithm
 ---------
-1. **Segmentation** of the detection (direct) image: pixels above
-   ``max(footprint_nsigma x error, footprint_rel x peak)``; the connected region
-   nearest the field centre, grown by ``footprint_grow_px``, is the target footprint
-   ``S`` (the pixels where line maps are solved for); other regions are neighbours.
-2. **Continuum** (``continuum="pixel"``): every footprint or neighbour pixel gets a flat
-   f_lambda continuum, dispersed across its filter's top-hat band with the exact
-   pixel x band weights used by the simulator. It is fitted row by row (cross-dispersion
-   line) in each beam to the columns *not* covered by the target's emission lines
-   (``+-`` footprint extent, ``v_max_kms`` and 2 px), with a weak prior
-   (``1e-3`` x the data weight) pulling it towards ``scale x`` the direct-image row
-   profile where the data do not constrain it, then subtracted. The continuum
-   model's own noise is not propagated: under a line far from the band edges it is a
-   row sum constrained by hundreds of columns. ``continuum="none"`` skips this step.
-   Neighbours' lines are not modelled (their flux stays as contamination).
-3. **Line maps** per filter, jointly over that filter's beams (e.g. GR150R + GR150C):
-   each line map is a free image on the footprint, shifted by the line's dispersion
-   offset. Doublets with fixed ratios (:data:`~mocksim.recovery.linefit.TIED_LINES`:
-   [OIII]4959 = 5007/2.98, ...) are one map with a two-spike kernel. Lines not asked
-   for, and lines closer than ``min_separation_px`` to a brighter mapped line (e.g.
-   [NII] next to Halpha at R~150, listed in ``LineMaps.blends``), are modelled as the
-   direct image times one free flux (grizli-like templates) so that their light does
-   not leak into the maps; they are not reported. To avoid deconvolving sub-pixel shifts, each map is defined on
-   its own grid, offset along the dispersion axis by the fractional part of the
-   line's column offset (as drizzle does), so every line lands on whole dispersed
-   columns; with two orthogonal grisms the cross-dispersion direction then needs a
-   linear-interpolation kernel. The weighted linear least-squares problem
-   ``min chi^2 + regularisation`` is solved with a sparse LU factorisation. The
-   regularisation, weighted ``regularization`` (1e-3) relative to the median data
-   weight, pulls each map towards ``a_k x`` the filter's direct image (``a_k`` free):
-   it only matters where the data are degenerate (overlapping lines in a single
-   grism, e.g. Hbeta/[OIII] with NIRISS R only), where it reproduces grizli's use of
-   the direct-image morphology for blended lines. With two grisms a second term
-   (``checker_regularization``) damps the 2x2 checkerboard mode that
-   cross-interpolation leaves unconstrained. Errors are the diagonal of the inverse
-   normal matrix. The velocity field is not modelled, so velocity shifts remain as
-   smearing along the dispersion axis of each grism (the physical bias of slitless
-   line maps).
-4. **Drizzle** each map to the output grid (centred on the field centre, pixel
-   ``map_pixscale_arcsec``) with exact pixel-overlap weights (pixfrac = 1), which
-   conserves flux; variances propagate with the squared weights (per pixel).
-   ``noise_correlation`` is the exact ratio of the true to the naive (independent
-   pixel) standard deviation of the [OIII]5007 (else first) map summed over the
-   footprint, from the full covariance of the solution.
+1. **Segmentation** of the detection image: pixels above ``max(footprint_nsigma x error,
+   footprint_rel x peak)``; the region nearest the field centre, grown by
+   ``footprint_grow_px``, is the target footprint ``S``; other regions are neighbours.
+2. **Continuum** (``continuum="pixel"``): each footprint or neighbour pixel has a flat
+   f_lambda spectrum dispersed across its filter's top-hat band (the simulator's exact
+   weights). It is fitted per cross-dispersion row of each beam to the columns not
+   covered by any line of the target (footprint extent +- ``v_max_kms`` + 2 px), with a
+   weak prior (1e-3 of the data weight) towards a multiple of the direct-image row
+   profile, and subtracted. Its noise is not propagated (it adds ~3-7 % to the variance
+   of footprint-wide sums, negligible per pixel). Neighbours' lines are not modelled and
+   remain as contamination.
+3. **Line maps**, per filter and jointly over the filter's beams: every requested line
+   (``lines``) is a free image on ``S``; doublets with fixed ratios
+   (:data:`~mocksim.recovery.linefit.TIED_LINES`) share one map with a two-line kernel.
+   Other lines in the band, and requested lines closer than ``min_separation_px`` to a
+   brighter mapped line (``LineMaps.blends``; e.g. [NII] next to Halpha at R ~ 150),
+   are direct-image templates with one free flux each (as grizli models its spectra), so
+   their light does not leak into the maps; they are not reported. Each map lives on its
+   own grid, offset by the fractional part of the line's dispersion offset along each
+   dispersion axis, so lines land on whole columns (no deconvolution of sub-pixel shifts,
+   as in drizzling); with two orthogonal grisms the remaining cross-dispersion offset is
+   modelled with a flux-conserving cubic shift stencil (:func:`_shift_stencil`). The
+   weighted linear least-squares problem is solved by Cholesky (dense, or per
+   cross-dispersion row plus a Schur complement for the few global unknowns when there
+   is a single grism orientation); errors are the diagonal of the inverse normal matrix. Regularisation, relative to the median data
+   weight: ``regularization`` (1e-3) pulls each map towards ``a_k x`` the direct image
+   (only decisive where the data are degenerate) and ``checker_regularization`` (1e-2,
+   two grisms only) damps the 2x2 checkerboard that cross-interpolation leaves free.
+   Overlapping lines in a *single* grism (e.g. NIRISS Hbeta/[OIII] with GR150R only) are
+   degenerate; there ``blend_mode="auto"`` solves one map at a time with the other
+   lines as templates, i.e. grizli's ``drizzle_fit_lines`` (biased where the line
+   morphologies differ from the direct image). The velocity field is not modelled:
+   velocity shifts remain as smearing along each grism's dispersion axis.
+4. **Drizzle** each map to the output grid (centred on the field centre) with exact
+   pixel-overlap weights (pixfrac = 1; flux conserving); variances propagate with the
+   squared weights; all maps share one NaN mask outside the footprint.
+   ``noise_correlation`` is the exact true / naive standard deviation of the [OIII]5007
+   (else first) map summed over the footprint, from the solution's covariance.
 
-Returned :class:`LineMaps`: ``flux``/``flux_err`` [erg s^-1 cm^-2 per map pixel],
-NaN outside the footprint; ``velocity_kms``/``sigma_kms`` (and their errors) are
-**zeros: kinematics are not measured in grism mode**; ``chi2_nu`` the reduced chi^2 of
-each filter's line fit broadcast over its footprint (mean over filters);
-``chi2_nu_group`` per line group. Extra attributes: ``pixscale_arcsec`` (map pixel),
-``noise_correlation``, ``shape``, ``center_xy`` (field centre in map pixels),
-``blends``, ``footprint`` (detector grid), ``map_offsets_px``. :func:`map_observation`
-wraps the maps in an Observation-like object (``shape``, ``pixscale_arcsec``,
-``noise_correlation``, ``redshift``) for the binning code.
+Returned :class:`LineMaps`: ``flux``/``flux_err`` [erg s^-1 cm^-2 per map pixel];
+``velocity_kms``/``sigma_kms`` and their errors are **zeros: kinematics are not measured
+in grism mode**; ``chi2_nu`` is each filter's reduced chi^2 over its footprint (mean over
+filters), also per line group in ``chi2_nu_group``. Extra attributes: ``pixscale_arcsec``
+(map pixel), ``noise_correlation`` (and per line ``noise_correlation_lines``), ``shape``,
+``center_xy`` (field centre in map pixels), ``blends``, ``footprint`` (detector grid),
+``map_offsets_px``, ``solve_mode``. :func:`map_observation` wraps them in an
+Observation (``shape``, ``pixscale_arcsec``, ``noise_correlation`` of the maps) for the
+binning code.
 """
 from __future__ import annotations
 
@@ -200,23 +194,58 @@ def _shift_stencil(o: float, order: int = 4):
     return span[keep], w[keep]
 
 
-def _spd_solve(full, rhs_list):
-    """Cholesky solve of a dense SPD matrix; returns (solutions, diag of the inverse)."""
-    from scipy.linalg import cho_factor, cho_solve, lapack
+def _cholesky(mat):
+    from scipy.linalg import cho_factor
 
-    jitter = 0.0
-    scale = float(np.mean(np.diag(full))) or 1.0
-    for _ in range(6):
+    scale = float(np.mean(np.diag(mat))) or 1.0
+    for jitter in (0.0, 1e-12, 1e-10, 1e-8, 1e-6):
         try:
-            c, low = cho_factor(full + jitter * scale * np.eye(full.shape[0]), lower=True, check_finite=False)
-            break
+            return cho_factor(mat + jitter * scale * np.eye(mat.shape[0]), lower=True, check_finite=False)
         except np.linalg.LinAlgError:
-            jitter = 1e-12 if jitter == 0 else jitter * 100
-    else:  # pragma: no cover - regularised systems are positive definite
-        raise np.linalg.LinAlgError("grism line-map normal matrix is not positive definite")
-    sols = [cho_solve((c, low), r, check_finite=False) for r in rhs_list]
-    linv = lapack.dtrtri(np.tril(c), lower=1)[0]
-    return sols, np.einsum("ij,ij->j", linv, linv)
+            continue
+    raise np.linalg.LinAlgError("grism line-map normal matrix is not positive definite")  # pragma: no cover
+
+
+def _inv_diag(cf):
+    from scipy.linalg import lapack
+
+    linv = lapack.dtrtri(np.tril(cf[0]), lower=1)[0]
+    return np.einsum("ij,ij->j", linv, linv)
+
+
+def _spd_solve(full, rhs_list, groups=None):
+    """Solve a dense SPD system; returns (solutions, diagonal of the inverse).
+
+    With ``groups`` (one id per leading unknown), the leading block is taken to be
+    block-diagonal over those ids (true for a single grism orientation, where only
+    unknowns on the same cross-dispersion row share data) and the trailing unknowns a
+    dense border; the solve then uses the Schur complement of the border, exactly.
+    """
+    from scipy.linalg import cho_solve
+
+    if groups is None:
+        cf = _cholesky(full)
+        return [cho_solve(cf, r, check_finite=False) for r in rhs_list], _inv_diag(cf)
+    nl = groups.size
+    c = full[:nl, nl:]
+    binv_c = np.zeros_like(c)
+    binv_r = [np.zeros_like(r[:nl], dtype=float) for r in rhs_list]
+    dinv = np.zeros(nl)
+    for gid in np.unique(groups):
+        idx = np.flatnonzero(groups == gid)
+        cf = _cholesky(full[np.ix_(idx, idx)])
+        binv_c[idx] = cho_solve(cf, c[idx], check_finite=False)
+        for br, r in zip(binv_r, rhs_list):
+            br[idx] = cho_solve(cf, r[idx], check_finite=False)
+        dinv[idx] = _inv_diag(cf)
+    schur = _cholesky(full[nl:, nl:] - c.T @ binv_c)
+    sols = []
+    for br, r in zip(binv_r, rhs_list):
+        xg = cho_solve(schur, r[nl:] - c.T @ br, check_finite=False)
+        sols.append(np.concatenate([br - binv_c @ xg, xg]))
+    w = cho_solve(schur, binv_c.T, check_finite=False)
+    diag = np.concatenate([dinv + np.einsum("ij,ji->i", binv_c, w), _inv_diag(schur)])
+    return sols, diag
 
 
 def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, checker_reg):
@@ -312,7 +341,10 @@ def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, 
     ones = np.zeros((U + K, K))
     for k in range(K):
         ones[k * npix:(k + 1) * npix, k] = 1.0
-    (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones])
+    groups = None
+    if len(grs) == 1:  # single orientation: unknowns couple only along cross-dispersion rows
+        groups = np.tile(jj if has_r else ii, K)
+    (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones], groups)
     res = yv - amat @ sol[:U]
     chi2 = float(np.sum(wv * res ** 2)) / max(int(good.sum()) - U, 1)
     values = {par: sol[k * npix:(k + 1) * npix] for k, par in enumerate(maps)}
@@ -544,6 +576,8 @@ def map_observation(obs, line_maps) -> Observation:
     ``obs.shape``, ``pixscale_arcsec`` and ``noise_correlation`` describe the map grid.
     """
     names = list(line_maps.lines)
+    if not names:
+        raise MocksimInputError("line_maps: no line was mapped (no line inside a filter band)")
     data = np.stack([line_maps.flux[ln] for ln in names])
     error = np.stack([line_maps.flux_err[ln] for ln in names])
     wave = np.array([LINES[ln].observed_um(obs.redshift) for ln in names])

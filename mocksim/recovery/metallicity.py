@@ -1,60 +1,56 @@
 """Bayesian strong-line metallicity (and A_V) per bin: seed 000 Eq. 1.
 
-Likelihood (seed 000, Eq. 1; Li et al. 2025, following Wang+17, Li+22)::
+Likelihood (seed 000 Eq. 1, Li et al. 2025, after Wang+17 and Li+22)::
 
     L ∝ prod_i N_i^-1/2 exp(-1/2 (f_i - R_i f_Hb)^2 / (sigma_i^2 + f_Hb^2 sigma_Ri^2))
 
-``f_i``, ``sigma_i``: dereddened flux and error of line (group) i, dereddened
-with the SMC law (default) and the free A_V; ``R_i``: expected ratio to Hbeta
-(Case B for Balmer lines, the calibration for metal lines, via
-:func:`mocksim.physics.emission.line_ratios_to_hbeta`); ``sigma_Ri = R_i ln(10)
-sigma_dex``, with ``sigma_dex`` the calibration's intrinsic scatter
-(:func:`mocksim.physics.emission.line_scatter_dex`); ``f_Hb`` the dereddened
-Hbeta flux. Dividing numerator and denominator by the transmission T_i shows
-the exponent equals the observed-space one, ``(F_i - R_i f_Hb T_i)^2 /
-(sigma_obs,i^2 + (R_i f_Hb T_i sigma')^2)``. Eq. 1 is written "∝" and omits the
-Gaussian normalisation; because the variance depends on f_Hb (and A_V) we keep
-the observed-space normalisation ``N_i = 2 pi (sigma_obs,i^2 + (R_i f_Hb T_i
-sigma')^2)`` (``normalize_likelihood=True``, default; False = the literal Eq. 1).
+f_i, sigma_i: flux and error of line (group) i dereddened with the chosen law
+(SMC by default) and the free A_V; R_i: intrinsic ratio to Hbeta (Case B for
+Balmer lines, the calibration for metal lines:
+:func:`mocksim.physics.emission.line_ratios_to_hbeta`); sigma_Ri = R_i ln(10)
+sigma_dex with sigma_dex the calibration's intrinsic scatter
+(:func:`mocksim.physics.emission.line_scatter_dex`); f_Hb: dereddened Hbeta
+flux. Dividing by the transmission T_i shows that the exponent equals the
+observed-space one, (F_i - R_i f_Hb T_i)^2 / (sigma_obs,i^2 + (R_i f_Hb T_i
+sigma')^2). Eq. 1 is written "∝"; because the variance depends on f_Hb and A_V
+we keep the observed-space Gaussian normalisation N_i = 2 pi (sigma_obs,i^2 +
+(R_i f_Hb T_i sigma')^2) (``normalize_likelihood=True``; False = literal Eq. 1).
 
-Priors: flat in 12+log(O/H) over ``logoh_range`` (default: the calibration's
-validity range padded by :data:`LOGOH_PAD_DEX` = 0.1 dex on each side; the
-polynomials are extrapolated by at most that much), flat in A_V over
-``av_range``, flat in f_Hb > 0. A_V is free only where >= 2 Balmer lines have
-S/N > ``snr_balmer_min`` (3), otherwise fixed at ``av_fixed`` (0).
+Priors: flat in 12+log(O/H) over ``logoh_range`` (default: validity range
+padded by :data:`LOGOH_PAD_DEX` = 0.1 dex each side, i.e. at most 0.1 dex of
+polynomial extrapolation), flat in A_V over ``av_range``, flat in f_Hb > 0.
+A_V is free only where >= 2 Balmer lines have S/N > ``snr_balmer_min`` (3);
+elsewhere it is fixed at ``av_fixed`` (0).
 
-Lines used: Balmer lines individually; [OIII]5007 ([OIII]4959 only if 5007 is
-absent); [OII]3727+3729 summed (errors in quadrature), same for [SII];
-[NII]6584 (6548 only if 6584 absent); [NeIII]3869. [OIII]4363 is never used
-(temperature-sensitive, not part of the strong-line calibrations). Metal lines
-whose ratio the calibration does not provide (see
-:data:`mocksim.physics.emission.FALLBACKS`) are skipped unless
-``use_fallback_lines=True``. Intrinsic scatters of different lines are treated
-as independent (diagonal likelihood, as in Eq. 1).
+Lines: Balmer lines individually; [OIII]5007 (4959 only if 5007 is absent);
+[OII]3727+3729 summed (errors in quadrature), likewise [SII]; [NII]6584 (6548
+only if 6584 is absent); [NeIII]3869. [OIII]4363 is never used. Metal lines the
+calibration does not provide (:data:`mocksim.physics.emission.FALLBACKS`) are
+skipped unless ``use_fallback_lines``. Scatters of different lines are treated as
+independent (diagonal likelihood, as Eq. 1).
 
 Methods
 -------
-"grid"  (fast, deterministic) - posterior on a (12+log(O/H), A_V) grid with f_Hb
-    marginalised by adaptive Gauss-Hermite quadrature (12 nodes centred on the
-    conditional weighted-least-squares f_Hb). A coarse pass (0.02 dex x 0.1 mag,
-    Laplace approximation in f_Hb) locates the region holding the posterior
-    (log posterior within 13 of its maximum); a fine pass evaluates the exact
-    integrand on 81 x 21 nodes covering it (spacing <= 0.02 dex, typically
-    0.003-0.01 dex). Percentiles come from the trapezoid CDF of the marginal.
-"emcee" - affine-invariant MCMC in (12+log(O/H), A_V, f_Hb) per bin, walkers
-    initialised from the coarse-pass posterior, seeded from ``rng``.
+"grid" (deterministic): posterior on a (12+log(O/H), A_V) grid; f_Hb is
+    marginalised with 8-node adaptive Gauss-Hermite quadrature centred on its
+    conditional mode (Balmer terms, quadratic in f_Hb, are summed in closed
+    form). A coarse pass (0.03 dex x 0.15 mag, Laplace approximation in f_Hb)
+    finds the region where log posterior > max - 13; a fine pass evaluates the
+    quadrature on 41 x 21 nodes spanning it. Quantiles invert the CDF of the
+    piecewise-linear marginal. Agrees with brute-force integration to < 0.001 dex.
+"emcee": affine-invariant MCMC in (12+log(O/H), A_V, f_Hb) per bin; walkers
+    start from the coarse-pass posterior; seeded from ``rng``.
 
-Status codes (``MetallicityResult.status``)
--------------------------------------------
-0 ok. 1 posterior piles up at the edge of ``logoh_range`` (marginal density at
-an edge >= 10 % of its peak) or its median lies outside the calibration validity
-range. 2 insufficient lines/SNR: no Balmer line, no metal line with S/N >=
-``snr_min`` or fewer than two lines with S/N >= ``snr_min`` (results are still
-computed when at least one Balmer and one metal line are present, else NaN).
-3 bimodal: the only metal line is double valued with >= 10 % of the posterior
-on each side of its turnover (e.g. R3 alone, no ``branch_prior``), or the
-marginal has two peaks separated by a dip below half the smaller one, each
-holding >= 10 % of the probability. Precedence 2 > 3 > 1.
+Status codes
+------------
+0 ok. 1 the marginal density at an edge of the prior range is >= 10 % of its
+peak (posterior truncated) or the median lies outside the validity range.
+2 insufficient lines/SNR: no Balmer line, no metal line with S/N >= ``snr_min``
+or fewer than two lines with S/N >= ``snr_min``; values are still computed if
+one Balmer and one metal line exist, else NaN. 3 bimodal: a single metal line
+whose ratio is double valued, with >= 10 % of the posterior on each side of the
+turnover (R3 alone without ``branch_prior``), or two peaks separated by a dip
+below half the smaller one, each side holding >= 10 %. Precedence 2 > 3 > 1.
 """
 from __future__ import annotations
 
@@ -66,7 +62,7 @@ from ..errors import MocksimInputError
 from ..lines import CASE_B_TO_HBETA, LINES
 from ..physics import dust as _dust
 from ..physics.calibrations import get_calibration
-from ..physics.emission import line_ratios_to_hbeta, line_scatter_dex, line_sources
+from ..physics.emission import group_observables, line_ratios_to_hbeta, line_scatter_dex
 
 __all__ = ["MetallicityResult", "infer_metallicity", "LOGOH_PAD_DEX", "METHODS"]
 
@@ -83,31 +79,18 @@ _EDGE_FRAC, _MODE_MASS, _DIP_FRAC = 0.10, 0.10, 0.5
 
 @dataclass
 class MetallicityResult:
-    """Per-bin posterior summaries (arrays of shape (nbin,)).
+    """Per-bin posterior summaries; arrays have shape (nbin,).
 
-    Attributes
-    ----------
-    log_oh, log_oh_lo, log_oh_hi : ndarray
-        Median and 16th/84th percentiles of 12+log(O/H) [dex].
-    av, av_lo, av_hi : ndarray
-        Same for A_V [mag] (all equal to the fixed value where A_V was not fitted).
-    status : ndarray of int
-        0 ok, 1 edge/extrapolated, 2 insufficient lines/SNR, 3 bimodal.
-    diagnostics : tuple of str
-        Ratios that entered the likelihood (e.g. "R3", "R2", "Hgamma/Hbeta").
-    method : str
-        "grid" or "emcee".
-    samples : list or None
-        With ``keep_samples``: per bin, a dict ``{"logoh": x, "pdf": p}`` (grid)
-        or a 1D array of 12+log(O/H) samples (emcee).
-    av_fitted : ndarray of bool
-        Whether A_V was free in that bin.
-    lines_used, lines_ignored : tuple
-        Observables used (doublets as "OII3727+OII3729") and lines skipped, with
-        the reason.
-    calibration : str
-    logoh_range : tuple of float
-        Prior range in 12+log(O/H).
+    log_oh, log_oh_lo, log_oh_hi: median, 16th and 84th percentiles of
+    12+log(O/H) [dex]. av, av_lo, av_hi: same for A_V [mag] (the fixed value
+    where A_V was not fitted, see ``av_fitted``). status: 0 ok, 1 edge or
+    extrapolated, 2 insufficient lines/SNR, 3 bimodal (module docstring).
+    diagnostics: ratios in the likelihood ("R3", "R2", "Hgamma/Hbeta", ...).
+    method: "grid" or "emcee". samples (``keep_samples``): per bin
+    ``{"logoh": x, "pdf": p}`` (grid) or 12+log(O/H) samples (emcee).
+    lines_used / lines_ignored: observables used ("OII3727+OII3729") and lines
+    skipped with the reason. logoh_range: prior range. extra: dust law,
+    likelihood normalisation, intrinsic scatters used [dex].
     """
 
     log_oh: np.ndarray
@@ -134,7 +117,6 @@ class _Model:
 
     def __init__(self, fluxes, errors, cal, dust_law, use_fallback_lines):
         self.cal = cal
-        self.law = dust_law
         unknown = [k for k in fluxes if k not in LINES]
         if unknown:
             raise MocksimInputError(f"fluxes: unknown line(s) {unknown}; known: {', '.join(LINES)}")
@@ -158,45 +140,15 @@ class _Model:
         if nbin is None:
             raise MocksimInputError("fluxes: no lines given")
         self.nbin = nbin
-        src = line_sources(cal)
+        groups, ignored = group_observables(arrs, cal, use_fallback_lines)
         scat = line_scatter_dex(cal)
-        ignored = []
-        groups = []
-        present = set(arrs)
-        for pair in (("OII3727", "OII3729"), ("SII6716", "SII6731")):
-            mem = tuple(m for m in pair if m in present)
-            if mem:
-                groups.append(mem)
-        for first, second in (("OIII5007", "OIII4959"), ("NII6584", "NII6548")):
-            if first in present:
-                groups.append((first,))
-                if second in present:
-                    ignored.append(f"{second} (fixed ratio to {first}, which is used)")
-            elif second in present:
-                groups.append((second,))
-        for n in ("NeIII3869", "Halpha", "Hbeta", "Hgamma", "Hdelta"):
-            if n in present:
-                groups.append((n,))
-        if "OIII4363" in present:
-            ignored.append("OIII4363 (temperature-sensitive; not a strong-line ratio)")
-        diag_of = {"OII": "R2", "SII": "S2", "OIII": "R3", "NII": "N2", "NeIII": "Ne3O2"}
         self.obs = []
-        for mem in groups:
-            balmer = mem[0] in CASE_B_TO_HBETA
-            if not balmer:
-                parts = src[mem[0]].split("+")
-                if not all(p.startswith(cal.name + ":") for p in parts) and not use_fallback_lines:
-                    ignored.append(f"{'+'.join(mem)} (calibration {cal.name} lacks it; would use {src[mem[0]]})")
-                    continue
+        for mem, label in groups:
             f = sum(arrs[m][0] for m in mem)
             e = np.sqrt(sum(arrs[m][1] ** 2 for m in mem))
             ok = np.logical_and.reduce([arrs[m][2] for m in mem])
-            prefix = None if balmer else max((p for p in diag_of if mem[0].startswith(p)), key=len)
-            label = f"{mem[0]}/Hbeta" if balmer else diag_of[prefix]
-            if balmer and mem[0] == "Hbeta":
-                label = "Hbeta"
-            self.obs.append(dict(members=mem, balmer=balmer, flux=f, err=e, ok=ok, label=label,
-                                 sfrac=_LN10 * scat[mem[0]]))
+            self.obs.append(dict(members=mem, balmer=mem[0] in CASE_B_TO_HBETA, flux=f, err=e, ok=ok,
+                                 label=label, sfrac=_LN10 * scat[mem[0]]))
         if not self.obs:
             raise MocksimInputError("fluxes: none of the given lines can be used with calibration " + cal.name)
         self.ignored = tuple(ignored)
@@ -235,13 +187,17 @@ class _Model:
 def _metal_ll(a, s2, m, b, c, f, normalize):
     """sum_j log N(a_j | b_j f, s2_j + c_j (b_j f)^2) without 2 pi; trailing J axis,
     ``f`` lacks it."""
-    bf = b * f[..., None]
-    var = s2 + c * bf * bf
-    r = a - bf
-    t = r * r / var
+    var = b * f[..., None]
+    r = a - var
+    var *= var
+    var *= c
+    var += s2  # s2 + c (b f)^2, built in place
+    r *= r
+    r /= var
     if normalize:
-        t += np.log(var)
-    return -0.5 * np.einsum("...j,...j->...", t, np.broadcast_to(m, t.shape))
+        r += np.log(var, out=var)
+    r *= m
+    return -0.5 * r.sum(axis=-1)
 
 
 def _log_marginal(model, a, s2, m, R, T, normalize, exact):
@@ -333,14 +289,10 @@ def _shape_flags(x, p, cdf, lo, hi, turn):
     return edge, bimodal
 
 
-def _single_turnover(model, lo, hi):
-    """Turnover (interior maximum) of the model ratio when exactly one metal observable."""
-    metal = [j for j in range(model.J) if not model.is_balmer[j]]
-    if len(metal) != 1:
-        return None
+def _turnover(model, j, lo, hi):
+    """Interior maximum of observable j's model ratio over [lo, hi], or None."""
     z = np.linspace(lo, hi, 2001)
-    r = model.ratios(z)[:, metal[0]]
-    i = int(np.argmax(r))
+    i = int(np.argmax(model.ratios(z)[:, j]))
     return float(z[i]) if 0 < i < len(z) - 1 else None
 
 
@@ -354,39 +306,37 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
 
     Parameters
     ----------
-    fluxes, errors : dict of str -> array_like, shape (nbin,)
-        Observed (attenuated) line fluxes and 1-sigma errors, any consistent
-        unit; keys are mocksim line names. NaN marks a missing value.
+    fluxes, errors : dict of str -> array_like (nbin,)
+        Observed (attenuated) fluxes and 1-sigma errors, any common unit; keys
+        are mocksim line names; NaN marks a missing value; errors must be > 0.
     calibration : str or Calibration
     method : {"grid", "emcee"}
-    fit_av : None, bool
+    fit_av : None or bool
         None: A_V free where >= 2 Balmer lines have S/N > ``snr_balmer_min``;
-        True: always free; False: fixed at ``av_fixed``.
+        True: always free; False: fixed at ``av_fixed`` [mag].
     dust_law : {"smc", "calzetti", "none"}
     logoh_range : (float, float), optional
-        Flat prior range in 12+log(O/H); default validity range +/- 0.1 dex. Must
-        lie inside the calibration search domain (validity +/- 0.3 dex).
+        Flat prior in 12+log(O/H); default validity +/- 0.1 dex; must lie in the
+        calibration search domain (validity +/- 0.3 dex).
     av_range : (float, float)
-        Flat prior range of A_V [mag].
+        Flat prior on A_V [mag].
     rng : None, int or numpy.random.Generator
-        Seeds emcee (method "emcee").
+        Seeds emcee.
     nwalkers, nsteps, nburn : int
-        emcee settings (samples kept: nwalkers * (nsteps - nburn) per bin).
+        emcee settings; nwalkers * (nsteps - nburn) samples are kept per bin.
     branch_prior : None, "lower", "upper", float or array (nbin,)
-        Restrict the prior to one side of the calibration's R3 turnover; a number
-        (e.g. an MZR prediction) selects the side containing it.
-    av_fixed : float
-        A_V [mag] used where A_V is not fitted.
+        Restrict the prior to one side of the calibration's R3 turnover; a
+        number (e.g. an MZR prediction of 12+log(O/H)) picks the side holding it.
     snr_min, snr_balmer_min : float
         S/N thresholds for status 2 and for freeing A_V.
     use_fallback_lines : bool
         Also use metal lines the calibration lacks (modelled with the fallback).
     normalize_likelihood : bool
-        Keep the Gaussian normalisation (default); False = literal Eq. 1.
+        Keep the Gaussian normalisation (default) or use the literal Eq. 1.
     keep_samples : bool
         Store per-bin marginal pdfs (grid) or 12+log(O/H) samples (emcee).
     chunk_elements : int
-        Memory knob for the grid method (elements per temporary array).
+        Grid method memory knob (elements per temporary array).
 
     Returns
     -------
@@ -459,20 +409,23 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
     coarse = _coarse_pass(model, zlo, zhi, free, (a_lo, a_hi), av_fixed, normalize_likelihood,
                           computable, chunk_elements)
     turn_cache = {}
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    metal_idx = np.flatnonzero(~model.is_balmer)
     for i_grp in coarse["groups"]:
         idx = i_grp["idx"]
         if method == "grid":
             out = _fine_pass(model, i_grp, normalize_likelihood, chunk_elements)
         else:
-            out = _emcee_pass(model, i_grp, normalize_likelihood, rng, nwalkers, nsteps, nburn)
+            out = _emcee_pass(model, i_grp, normalize_likelihood, gen, nwalkers, nsteps, nburn)
         for k in res:
             res[k][idx] = out[k]
         for n, ib in enumerate(idx):
-            key = (zlo[ib], zhi[ib])
-            if key not in turn_cache:
-                turn_cache[key] = _single_turnover(model, *key) if branch_prior is None else None
+            present = metal_idx[model.m[ib, metal_idx] > 0]
+            key = (int(present[0]), zlo[ib], zhi[ib]) if present.size == 1 else None
+            if key is not None and key not in turn_cache:  # single metal line: double valued?
+                turn_cache[key] = _turnover(model, *key)
             x, p, cdf = out["x"][n], out["p"][n], out["cdf"][n]
-            edge, bim = _shape_flags(x, p, cdf, zlo[ib], zhi[ib], turn_cache[key])
+            edge, bim = _shape_flags(x, p, cdf, zlo[ib], zhi[ib], turn_cache.get(key))
             outside = not (cal.valid_range[0] <= out["z"][n] <= cal.valid_range[1])
             status[ib] = 3 if bim else (1 if (edge or outside) else 0)
             if keep_samples:
@@ -487,8 +440,6 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
         extra={"dust_law": law, "normalize_likelihood": normalize_likelihood,
                "sigma_dex": {o["label"]: o["sfrac"] / _LN10 for o in model.obs if not o["balmer"]}},
     )
-
-
 
 
 # --------------------------------------------------------------------------- passes
@@ -545,10 +496,9 @@ def _fine_pass(model, g, normalize, chunk):
     return dict(z=z, zlo=zlo, zhi=zhi, a=a, alo=alo, ahi=ahi, x=Z, p=pz, cdf=cdf)
 
 
-def _emcee_pass(model, g, normalize, rng, nwalkers, nsteps, nburn):
+def _emcee_pass(model, g, normalize, gen, nwalkers, nsteps, nburn):
     import emcee
 
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     free = g["free"]
     av_lo, av_hi = g["av_range"]
     keys = ("z", "zlo", "zhi", "a", "alo", "ahi")

@@ -1,0 +1,18 @@
+"""Calibration engine: large grids of mocks -> beam-smearing correction curves.
+
+* :func:`run_grid` (:mod:`.engine`) runs every realisation of a scenario in chunks on
+  local processes or Dask, resumably (:mod:`.store`), and writes ``results.h5``.
+* :func:`compute_products` (:mod:`.curves`) turns a grid into per-cell correction
+  factors and fitted curves ``f(2Re/FWHM; |gradient|)``; :func:`fit_property_bias`
+  does the same for stacking biases.
+* :mod:`.correct` provides ``mocksim correct`` (:func:`add_correct_parser`).
+"""
+from .correct import Curves, add_correct_parser, correct_gradient, load_curves
+from .curves import (CalibrationProducts, CurveFit, cell_table, compute_products, fit_correction_curves,
+                     fit_curve, fit_property_bias, hill, stacking_bias_points)
+from .engine import GridResult, parse_scheduler, run_chunk, run_grid
+
+__all__ = ["run_grid", "run_chunk", "GridResult", "parse_scheduler", "compute_products", "cell_table",
+           "fit_curve", "fit_correction_curves", "fit_property_bias", "stacking_bias_points", "hill",
+           "CurveFit", "CalibrationProducts", "Curves", "load_curves", "correct_gradient",
+           "add_correct_parser"]
