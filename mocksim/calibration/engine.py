@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import MocksimInputError
 from ..pipeline.results_io import collect, read_results, summary, write_summary
 from ..pipeline.run import preflight
@@ -43,6 +45,8 @@ class GridResult:
         Realisations simulated now / taken from an interrupted run.
     elapsed_s : float
         Wall time of the simulation stage [s].
+    cpu_s : float
+        Worker CPU time of the simulation stage [s].
     products : object or None
         :class:`mocksim.calibration.curves.CalibrationProducts` (grid scenarios).
     """
@@ -55,7 +59,13 @@ class GridResult:
     n_resumed: int
     elapsed_s: float
     products: object = None
+    cpu_s: float = 0.0
     outputs: list = field(default_factory=list)
+
+    @property
+    def cpu_s_per_realisation(self) -> float:
+        """Worker CPU time per simulated realisation [s] (independent of machine load)."""
+        return self.cpu_s / self.n_run if self.n_run else float("nan")
 
     @property
     def throughput(self) -> float:
@@ -153,14 +163,17 @@ def _single_thread_env():
 
 
 def run_chunk(scn, start: int, stop: int) -> dict:
-    """Simulate realisations ``[start, stop)``; the arrays of :func:`results_io.collect`.
+    """Simulate realisations ``[start, stop)``.
+
+    Returns ``{"arrays": results_io.collect(...), "cpu_s": worker CPU time [s]}``.
 
     The unit of work sent to executors (module-level so it pickles).
     """
     from ..pipeline.galaxy_run import process_galaxy
 
+    t0 = time.process_time()
     outputs = [process_galaxy(scn, i, keep_products=False) for i in range(start, stop)]
-    return collect(outputs, scn)
+    return {"arrays": collect(outputs, scn), "cpu_s": time.process_time() - t0}
 
 
 # ------------------------------------------------------------------ main entry
@@ -227,6 +240,7 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
                disable=not progress or scn.n < 2)
     t0 = time.perf_counter()
     last = t0
+    cpu_s = 0.0
     executor = None
     ok = False
     try:
@@ -236,7 +250,9 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
                 futures = {executor.submit(run_chunk, scn, a, b): (a, b) for a, b in todo}
             for fut in executor.as_completed(list(futures)):
                 a, b = futures[fut]
-                store.write_chunk(a, b, fut.result())
+                out = fut.result()
+                cpu_s += out["cpu_s"]
+                store.write_chunk(a, b, out["arrays"])
                 bar.update(b - a)
                 if time.perf_counter() - last > consolidate_every_s:
                     _consolidate(store, results_path, scn, complete=False)
@@ -251,7 +267,9 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
                 _consolidate(store, results_path, scn, complete=False)
     elapsed = time.perf_counter() - t0
 
-    arrays, _ = store.load_all()
+    arrays, index = store.load_all()
+    if not np.array_equal(index, np.arange(scn.n)):  # pragma: no cover - defensive
+        raise RuntimeError(f"calibration store: {index.size} of {scn.n} realisations found after the run")
     prods = None
     if products and scn.grid_cells:
         from .curves import compute_products
@@ -265,7 +283,8 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
         prods.write_files(out_dir)
     store.cleanup()
     return GridResult(out_dir=out_dir, results_path=results_path, arrays=arrays, summary=summ,
-                      n_run=scn.n - n_resumed, n_resumed=n_resumed, elapsed_s=elapsed, products=prods)
+                      n_run=scn.n - n_resumed, n_resumed=n_resumed, elapsed_s=elapsed, products=prods,
+                      cpu_s=cpu_s)
 
 
 def _consolidate(store, results_path, scn, *, complete):

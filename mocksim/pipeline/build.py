@@ -1,6 +1,7 @@
 """Turn a validated :class:`Scenario` into pipeline objects (instrument, noise, galaxies)."""
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from ..errors import MocksimInputError
@@ -18,18 +19,15 @@ def build_instrument(scn, index: int = 0):
     with the grid cell's overrides for galaxy ``index``."""
     inst = scn.instrument_for(index)
     opts = {k: v for k, v in inst.items() if k not in _INSTRUMENT_KEYS}
-    return _cached_instrument(inst["name"], inst.get("psf", "jwst"),
-                              tuple(sorted((k, _hashable(v)) for k, v in opts.items())))
-
-
-def _hashable(v):
-    return tuple(v) if isinstance(v, list) else v
+    return _cached_instrument(inst["name"], inst.get("psf", "jwst"), json.dumps(opts, sort_keys=True))
 
 
 @lru_cache(maxsize=16)
-def _cached_instrument(name, psf, opts):
+def _cached_instrument(name, psf, opts_json):
+    opts = {k: tuple(v) if isinstance(v, list) and not any(isinstance(x, dict) for x in v) else v
+            for k, v in json.loads(opts_json).items()}
     try:
-        return get_instrument(name, psf=psf, **dict(opts))
+        return get_instrument(name, psf=psf, **opts)
     except TypeError as exc:
         raise MocksimInputError(f"instrument: unsupported option for {name!r}: {exc}") from None
 

@@ -72,7 +72,7 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
         def make_scene(z0, grad, model_lines):
             with warnings.catch_warnings():  # domain-edge notes were already given for the data
                 warnings.simplefilter("ignore", UserWarning)
-                return replace(base, profile=LinearProfile(z0, grad)).render(grid, calib, lines=model_lines)
+                return replace(base, profile=LinearProfile(z0, grad)).render(grid, calib, lines=lines if model_lines is None else model_lines)
 
         rec.forward = forward_fit(obs, rec, make_scene, min_snr=scn.recovery["min_snr"],
                                   extract=line_extractor(obs))

@@ -81,6 +81,7 @@ RECOVERY_DEFAULTS = {
     "branch": "auto",
     "dust_law": "smc",
     "keep_edge_bins": False,  # use bins whose posterior touches the calibration range edge
+    "calibration_scatter_dex": None,  # override the calibration's intrinsic scatter (all ratios)
 }
 
 
@@ -394,6 +395,9 @@ def _validate_recovery(rec):
     for key in ("deproject", "keep_edge_bins"):
         if not isinstance(rec[key], bool):
             raise MocksimInputError(f"recovery.{key}: must be true or false")
+    sc = rec["calibration_scatter_dex"]
+    if sc is not None and (isinstance(sc, bool) or not isinstance(sc, (int, float)) or not 0 < sc <= 1):
+        raise MocksimInputError(f"recovery.calibration_scatter_dex: must be in (0, 1] dex, got {sc!r}")
     for key in ("min_snr", "target_sn"):
         if not isinstance(rec[key], (int, float)) or rec[key] <= 0:
             raise MocksimInputError(f"recovery.{key}: must be a number > 0, got {rec[key]!r}")

@@ -102,7 +102,7 @@ def line_extractor(obs):
     if obs.kind == "grism":
         from .grism_extract import extract_line_maps
 
-        return lambda o, lines: extract_line_maps(o, lines)
+        return lambda o, lines: extract_line_maps(o)  # same (default) line set as the data
     return fit_cube
 
 
@@ -197,7 +197,12 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
 def binned_metallicity(flux, err, config, rng=None):
     """12+log(O/H) per bin with the configured method and calibration."""
     branch = config.get("branch", "auto")
-    return infer_metallicity(flux, err, config["calibration"], method=config.get("metallicity_method", "grid"),
+    cal = config["calibration"]
+    if config.get("calibration_scatter_dex") is not None:
+        from ..physics.calibrations import get_calibration
+
+        cal = get_calibration(cal, scatter_dex=config["calibration_scatter_dex"])
+    return infer_metallicity(flux, err, cal, method=config.get("metallicity_method", "grid"),
                              dust_law=config.get("dust_law", "smc"), rng=rng,
                              branch_prior=None if branch == "auto" else branch)
 

@@ -88,6 +88,24 @@ def elliptical_radius_map(shape, center_xy, pixscale_arcsec, axis_ratio=1.0, pa_
                               pa_deg, axis_ratio)
 
 
+def pixel_mean_radius(shape, center_xy, pixscale_arcsec, axis_ratio=1.0, pa_deg=0.0, nsub: int = 5):
+    """Deprojected radius averaged over each pixel's area [arcsec] (``nsub``² samples).
+
+    A pixel's light comes from its whole area, not its centre: the central pixel's
+    mean radius is ~0.38 pixel, not 0. Used for the radius assigned to a bin.
+    """
+    cx, cy = _check_geom(pixscale_arcsec, axis_ratio, center_xy)
+    ny, nx = shape
+    off = (np.arange(nsub) + 0.5) / nsub - 0.5
+    y, x = np.mgrid[0:ny, 0:nx].astype(float)
+    acc = np.zeros(shape)
+    for dy in off:
+        for dx in off:
+            acc += deprojected_radius((x + dx - cx) * pixscale_arcsec, (y + dy - cy) * pixscale_arcsec,
+                                      pa_deg, axis_ratio)
+    return acc / nsub**2
+
+
 def _weighted_radius(r, bin_map, n_bins, weights):
     """Weighted (negative weights -> 0) mean radius per bin; unweighted fallback."""
     sel = bin_map >= 0
@@ -174,7 +192,8 @@ def annular_bins(shape, center_xy, pixscale_arcsec, *, width_arcsec=None, n_annu
     if weights is None:
         radius = 0.5 * (r_in + r_out)
     else:
-        radius = _weighted_radius(r, bin_map, keep.size, weights)
+        r_area = pixel_mean_radius(shape, center_xy, pixscale_arcsec, axis_ratio, pa_deg)
+        radius = _weighted_radius(r_area, bin_map, keep.size, weights)
     return Bins(bin_map, int(keep.size), radius, "annular", r_in, r_out, counts[keep], None,
                 c, float(axis_ratio), float(pa_deg), float(pixscale_arcsec))
 

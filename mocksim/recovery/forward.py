@@ -88,7 +88,7 @@ def forward_fit(obs, recovery, make_scene: Callable[..., object], *,
     make_scene : callable
         ``make_scene(log_oh_center, gradient_dex_per_kpc, lines) -> EmissionScene`` for
         the model galaxy (geometry and kinematics fixed by the caller), rendering only
-        ``lines``.
+        ``lines`` (``None``: every line the instrument covers).
     x0 : tuple, optional
         Starting point; default: the linear fit's values.
     min_snr : float
@@ -106,10 +106,13 @@ def forward_fit(obs, recovery, make_scene: Callable[..., object], *,
     if used.sum() < 2 or not names:
         return ForwardFit(np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0, 1, names)
     data, sigma = _log_ratios(recovery.binned_flux, recovery.binned_err, names, used)
-    wanted = {ln for name in names for ln in RATIOS[name][0] + RATIOS[name][1]}
-    # whole line groups: tied doublets must be present in the model as in the data
-    lines = sorted({ln for grp in LINE_GROUPS.values() if wanted & set(grp) for ln in grp}
-                   & set(recovery.line_maps.lines) | wanted)
+    if obs.kind == "grism":
+        lines = None  # slitless: every line disperses onto the others; model and extract them all
+    else:
+        wanted = {ln for name in names for ln in RATIOS[name][0] + RATIOS[name][1]}
+        # whole line groups: tied doublets must be present in the model as in the data
+        lines = sorted({ln for grp in LINE_GROUPS.values() if wanted & set(grp) for ln in grp}
+                       & set(recovery.line_maps.lines) | wanted)
 
     corr = recovery.map_obs.noise_correlation if recovery.map_obs is not None else obs.noise_correlation
 

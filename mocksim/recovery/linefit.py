@@ -56,7 +56,8 @@ TIED_LINES = {
 _SQRT2PI = np.sqrt(2.0 * np.pi)
 _CHUNK = 2048  #: spectra fitted together (bounds memory to ~K * 60 doubles per spectrum)
 _NSIG = 9.0  #: profiles are evaluated within +-_NSIG Gaussian widths of each line
-_TOL_CHI2 = 1e-2  #: converged when the LM model predicts a chi^2 gain < _TOL_CHI2 (~0.01 sigma)
+_TOL_CHI2 = 1e-3  #: converged when the LM model predicts a chi^2 gain < _TOL_CHI2 (~0.03 sigma)
+_MAX_ITER = 40  #: Levenberg-Marquardt iterations at most
 
 
 @dataclass
@@ -183,113 +184,182 @@ class _GroupModel:
             self.cont = np.ones((k, 1)) if continuum == "constant" else np.zeros((k, 0))
         self.nlin = len(self.comps) + self.cont.shape[1]
         self.ncomp = len(self.comps)
+        self.key = (tuple(line_names), float(redshift), float(window_kms), continuum, profile,
+                    self.wave.tobytes(), self.edges.tobytes(), lsf_um.tobytes())
 
-    def _line_parts(self, v, u, deriv):
-        """Per line: ``(component, channel slice, T, dT/dv, dT/du)`` pieces, (n, m) each.
 
-        ``u`` [(km/s)^2] is the squared intrinsic dispersion: the observed width
-        is smooth in ``u`` down to ``u = 0``, unlike in ``sigma``. Only channels
-        within +-_NSIG widths of the line (for any spectrum) are evaluated.
-        """
+    def profiles(self, v, u):
+        """Component templates ``T`` (n, K, C) [per unit flux, um^-1] for velocities
+        ``v`` and ``u = sigma^2`` (n,), evaluated within +-_NSIG widths of each line."""
         v = np.asarray(v, float)[:, None]
         u = np.asarray(u, float)[:, None]
         mu = self.lam[None, :] * (1.0 + v / C_KMS)                     # (n, L)
-        lsf = np.interp(mu, self.lsf_wave, self.lsf_um)                # LSF at the line centre
-        s2 = (mu / C_KMS) ** 2 * u + lsf ** 2
-        inv_s = 1.0 / np.sqrt(s2)                                       # (n, L)
-        s = s2 * inv_s
+        lsf = np.interp(mu, self.lsf_wave, self.lsf_um)
+        s = np.sqrt((mu / C_KMS) ** 2 * u + lsf ** 2)
+        n, K, C = v.shape[0], self.width.size, self.M.shape[1]
         integ = self.profile == "integrated"
         x = self.edges if integ else self.wave
-        if deriv:
-            dmu_dv = self.lam / C_KMS                                   # (L,)
-            ds_du = 0.5 * (mu / C_KMS) ** 2 * inv_s                     # (n, L)
-            ds_dv = dmu_dv * (mu * u / C_KMS ** 2
-                              + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope)) * inv_s
-        lo = mu - _NSIG * s
-        hi = mu + _NSIG * s
-        k0s = np.searchsorted(x, lo.min(axis=0)) - 1
-        k1s = np.searchsorted(x, hi.max(axis=0)) + 1
+        T = np.zeros((n, K, C))
         for il in range(self.lam.size):
             c, r = self.comp_of[il], self.ratio[il]
-            m, isl = mu[:, il:il + 1], inv_s[:, il:il + 1]
-            k0 = max(int(k0s[il]), 0)
-            k1 = min(int(k1s[il]), x.size)
+            m, si = mu[:, il], s[:, il]
+            k0 = max(int(np.searchsorted(x, np.min(m - _NSIG * si))) - 1, 0)
+            k1 = min(int(np.searchsorted(x, np.max(m + _NSIG * si))) + 1, x.size)
             if integ:
                 k1 = max(k1, k0 + 2)
             if k1 <= k0:
                 continue
-            t = x[None, k0:k1] - m
-            t *= isl                                                    # (n, m)
-            kc = slice(k0, k1 - 1) if integ else slice(k0, k1)
-            wid = self.width[kc]
-            if deriv or not integ:
-                pdf = t * t
-                pdf *= -0.5
-                np.exp(pdf, out=pdf)
-                pdf *= 1.0 / _SQRT2PI
-            g_mu = g_s = None
+            t = (x[None, k0:k1] - m[:, None]) / si[:, None]
             if integ:
-                # contiguous channels share edges: one CDF evaluation per edge
-                rw = r / wid
-                T = np.diff(ndtr(t), axis=1)
-                T *= rw
-                if deriv:
-                    tpdf = t * pdf
-                    g_mu = np.diff(pdf, axis=1)
-                    g_mu *= -rw                                         # d/dmu * s
-                    g_s = np.diff(tpdf, axis=1)
-                    g_s *= -rw                                          # d/ds * s
+                T[:, k0:k1 - 1, c] += np.diff(ndtr(t), axis=1) * (r / self.width[k0:k1 - 1])
             else:
-                T = pdf * (r * isl)
-                if deriv:
-                    tpdf = t * pdf
-                    g_mu = tpdf * (r * isl)
-                    g_s = (tpdf * t - pdf) * (r * isl)
-            if not deriv:
-                yield c, kc, T, None, None
-                continue
-            f_ss = isl * ds_du[:, il:il + 1]
-            dv = g_mu * (isl * dmu_dv[il])
-            dv += g_s * (isl * ds_dv[:, il:il + 1])
-            g_s *= f_ss
-            yield c, kc, T, dv, g_s
-
-    def profiles(self, v, u, deriv=False):
-        """Component templates for velocities ``v`` and ``u = sigma^2`` (n,).
-
-        Returns ``T`` (n, K, C) [per unit flux, um^-1] and, if ``deriv``,
-        ``dT/dv`` and ``dT/du`` (n, K, C).
-        """
-        n, K, C = np.size(v), self.width.size, self.M.shape[1]
-        T = np.zeros((n, K, C))
-        if deriv:
-            dTv = np.zeros((n, K, C))
-            dTu = np.zeros((n, K, C))
-        for c, kc, t, dv, du in self._line_parts(v, u, deriv):
-            T[:, kc, c] += t
-            if deriv:
-                dTv[:, kc, c] += dv
-                dTu[:, kc, c] += du
-        return (T, dTv, dTu) if deriv else T
-
-    def columns(self, v, u, Y):
-        """``(n, Q, K)`` rows ``[T (C), continuum, dT/dv (C), dT/du (C), y]`` at ``(v, u)``."""
-        n, K, C = np.size(v), self.width.size, self.ncomp
-        P = self.nlin
-        M = np.zeros((n, P + 2 * C + 1, K))
-        M[:, C:P] = self.cont.T[None]
-        M[:, -1] = Y
-        for c, kc, t, dv, du in self._line_parts(v, u, True):
-            M[:, c, kc] += t
-            M[:, P + c, kc] += dv
-            M[:, P + C + c, kc] += du
-        return M
+                T[:, k0:k1, c] += np.exp(-0.5 * t * t) * (r / _SQRT2PI / si[:, None])
+        return T
 
     def design(self, T):
         """Append the continuum basis to templates ``T`` (n, K, C) -> (n, K, P)."""
         n = T.shape[0]
         cont = np.broadcast_to(self.cont[None], (n,) + self.cont.shape)
         return np.concatenate([T, cont], axis=2)
+
+
+class _Batch:
+    """The fits of several groups stacked into one set of padded arrays.
+
+    Row ``g * n + i`` is spectrum ``i`` in group ``g``. Every group is padded to
+    the largest window (``K`` channels, zero weight), component count ``C`` (zero
+    templates) and line count ``L`` (lines of zero flux ratio), so that one
+    sequence of array operations evaluates all groups' models: the per-call cost
+    of numpy, not arithmetic, dominates for the small per-group arrays.
+    """
+
+    def __init__(self, gms, n):
+        self.gms = gms
+        G = len(gms)
+        self.n = n
+        self.integ = gms[0].profile == "integrated"
+        self.C = C = max(gm.ncomp for gm in gms)
+        self.nc = nc = gms[0].cont.shape[1]
+        self.P = C + nc
+        self.Q = self.P + 2 * C + 1
+        self.L = L = max(gm.lam.size for gm in gms)
+        self.K = K = max(gm.width.size for gm in gms)
+        self.lam = np.zeros((G, L))
+        self.comp = np.zeros((G, L), int)
+        self.ratio = np.zeros((G, L))
+        self.cont = np.zeros((G, nc, K))
+        self.width = np.ones((G, K))
+        nx = K + 1 if self.integ else K
+        self.x = np.empty((G, nx))
+        self.msum = np.full((G, C), np.inf)
+        self.nlin = np.array([gm.nlin for gm in gms])
+        for g, gm in enumerate(gms):
+            nl, k = gm.lam.size, gm.width.size
+            self.lam[g, :nl], self.lam[g, nl:] = gm.lam, gm.lam[0]
+            self.comp[g, :nl] = gm.comp_of
+            self.ratio[g, :nl] = gm.ratio
+            self.cont[g, :, :k] = gm.cont.T
+            self.width[g, :k] = gm.width
+            self.width[g, k:] = gm.width[-1]
+            x = gm.edges if self.integ else gm.wave
+            step = x[-1] - x[-2]
+            self.x[g, :x.size] = x
+            self.x[g, x.size:] = x[-1] + step * np.arange(1, nx - x.size + 1)
+            self.msum[g, :gm.ncomp] = np.sum(gm.M, axis=0)
+        # x of all groups on one increasing axis (group g shifted by g * offset)
+        self._xoff = 2.0 * (np.max(self.x) - np.min(self.x)) + 1.0
+        self._xcat = (self.x + self._xoff * np.arange(G)[:, None]).ravel()
+        self.rw = self.ratio[:, :, None] / self.width[:, None, :] if self.integ else None
+        self.lsf_wave, self.lsf_um, self.lsf_slope = gms[0].lsf_wave, gms[0].lsf_um, gms[0].lsf_slope
+        self.lsf_kms_mean = np.array([gm.lsf_kms_mean for gm in gms])
+        self.grp = np.repeat(np.arange(G), n)
+
+    def columns(self, rows, v, u, Yr):
+        """``(N, Q, K)`` rows ``[T (C), continuum, dT/dv (C), dT/du (C), y]`` at ``(v, u)``
+        for the batch rows ``rows``, with data ``Yr``."""
+        gr = self.grp[rows]
+        N, C, P, K = rows.size, self.C, self.P, self.K
+        v = v[:, None]
+        u = u[:, None]
+        lamr = self.lam[gr]
+        mu = lamr * (1.0 + v / C_KMS)                                   # (N, L)
+        lsf = np.interp(mu, self.lsf_wave, self.lsf_um)
+        s2 = (mu / C_KMS) ** 2 * u + lsf ** 2
+        inv_s = 1.0 / np.sqrt(s2)
+        s = s2 * inv_s
+        fs = np.empty((3,) + mu.shape)                                  # dT/d(mu, s) -> dT/d(v, u)
+        fs[0] = lamr * (inv_s / C_KMS)
+        fs[2] = 0.5 * (mu / C_KMS) ** 2 * inv_s
+        fs[1] = fs[0] * (mu * u / C_KMS ** 2 + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope))
+        fs[1:] *= inv_s
+        # channel windows: +-_NSIG widths around each line, per row
+        nx = self.x.shape[1]
+        off = (self._xoff * gr)[:, None]
+        base = (nx * gr)[:, None]
+        k0 = np.searchsorted(self._xcat, mu - _NSIG * s + off) - 1 - base
+        k1 = np.searchsorted(self._xcat, mu + _NSIG * s + off) + 1 - base
+        np.clip(k0, 0, nx, out=k0)
+        np.clip(k1, 0, nx, out=k1)
+        need = np.max(k1 - k0, axis=1)
+        M = np.zeros((N, self.Q, K))
+        M[:, C:P] = self.cont[gr]
+        M[:, -1] = Yr
+        flat = M.reshape(-1)
+        # rows needing wide windows (broad lines) are evaluated apart from the rest
+        cut = max(int(2 * np.median(need)), 8)
+        wide = need > cut
+        for sel in ((np.flatnonzero(~wide), np.flatnonzero(wide)) if wide.any() else (slice(None),)):
+            self._fill(flat, sel, gr, need, k0, mu, inv_s, fs, nx)
+        return M
+
+    def _fill(self, flat, sel, gr, need, k0, mu, inv_s, fs, nx):
+        if isinstance(sel, np.ndarray):
+            if sel.size == 0:
+                return
+            gr, need, k0, mu, inv_s, fs = gr[sel], need[sel], k0[sel], mu[sel], inv_s[sel], fs[:, sel]
+            rowpos = sel
+        else:
+            rowpos = np.arange(gr.size)
+        C, P, K, L = self.C, self.P, self.K, self.L
+        m = int(min(max(int(np.max(need)), 2 if self.integ else 1), nx))
+        k0 = np.minimum(k0, nx - m)
+        kk = k0[:, :, None] + np.arange(m)                              # (N, L, m)
+        t = self.x.ravel()[kk + (nx * gr)[:, None, None]]
+        t -= mu[:, :, None]
+        t *= inv_s[:, :, None]
+        pdf = t * t
+        pdf *= -0.5
+        np.exp(pdf, out=pdf)
+        pdf *= 1.0 / _SQRT2PI
+        tpdf = t * pdf
+        if self.integ:
+            kc = kk[:, :, :-1]
+            rw = self.rw.ravel()[kc + ((gr * L)[:, None] + np.arange(L))[:, :, None] * K]
+            T = np.diff(ndtr(t), axis=2)
+            T *= rw
+            rw *= -1.0
+            g_mu = np.diff(pdf, axis=2)
+            g_mu *= rw
+            g_s = np.diff(tpdf, axis=2)
+            g_s *= rw
+        else:
+            kc = kk
+            rs = (self.ratio[gr] * inv_s)[:, :, None]
+            T = pdf * rs
+            g_mu = tpdf * rs
+            g_s = (tpdf * t - pdf) * rs
+        dv = g_mu
+        dv *= fs[0][:, :, None]
+        dv += g_s * fs[1][:, :, None]
+        g_s *= fs[2][:, :, None]
+        idx = kc + (rowpos * (self.Q * K))[:, None, None] + (self.comp[gr] * K)[:, :, None]
+        for il in range(L):
+            ii = idx[:, il]
+            flat[ii] += T[:, il]
+            ii += P * K
+            flat[ii] += dv[:, il]
+            ii += C * K
+            flat[ii] += g_s[:, il]
 
 
 def _chol_solve(N, b, solve=True):
@@ -319,74 +389,6 @@ def _chol_solve(N, b, solve=True):
     for i in range(P - 1, -1, -1):
         x[i] = (z[i] - sum(L[k][i] * x[k] for k in range(i + 1, P))) / L[i][i]
     return np.stack(x, axis=-1), q
-
-
-def _grid(gm, vrange, srange):
-    """Coarse grid: v step 0.7 x the narrowest observed width, sigma_obs ratio 1.35."""
-    lsf = gm.lsf_kms_mean
-    so_min, so_max = np.hypot(srange[0], lsf), np.hypot(srange[1], lsf)
-    nv = int(np.clip(np.ceil((vrange[1] - vrange[0]) / (0.7 * so_min)) + 1, 3, 81))
-    ns = int(np.clip(np.ceil(np.log(so_max / so_min) / np.log(1.35)) + 1, 2, 25))
-    sg = np.clip(np.sqrt(np.clip(np.geomspace(so_min, so_max, ns) ** 2 - lsf ** 2, 0, None)),
-                 *srange)
-    sg[0], sg[-1] = srange
-    return np.linspace(vrange[0], vrange[1], nv), sg
-
-
-def _grid_search(gm, Y, W, vg, sg, w_shared=None):
-    """chi^2 of every spectrum at every (v, sigma) node, profiled over the linear
-    parameters: (n, nv, ns).
-
-    ``w_shared`` (K,): all rows of ``W`` are ``c_n * w_shared`` (e.g. a uniform
-    error cube); then the normal matrices of a node are common to all spectra and
-    the profiled chi^2 of every spectrum at every node is one matrix product with
-    whitened, Cholesky-orthonormalised node bases.
-    """
-    n, K = Y.shape
-    V, S = np.meshgrid(vg, sg, indexing="ij")
-    V, S = V.ravel(), S.ravel()
-    A = gm.design(gm.profiles(V, S ** 2))                         # (g, K, P)
-    P = gm.nlin
-    if w_shared is not None:
-        c = W[:, 0] / w_shared[0] if w_shared[0] > 0 else np.sum(W, axis=1) / np.sum(w_shared)
-        AW = A * w_shared[None, :, None]
-        N = np.einsum("gkp,gkq->gpq", AW, A)
-        N += (1e-12 * np.diagonal(N, axis1=1, axis2=2) + 1e-280)[:, :, None] * np.eye(P)
-        L = np.linalg.cholesky(N)                                  # (g, P, P)
-        # rows of G = L^-1 A^T W: orthonormal (in the W metric) node bases
-        G = np.linalg.solve(L, AW.transpose(0, 2, 1))               # (g, P, K)
-        Z = Y @ G.reshape(-1, K).T                                  # (n, g * P)
-        q = np.sum(Z.reshape(n, -1, P) ** 2, axis=2)
-        yWy = Y * Y @ w_shared
-        return (c[:, None] * (yWy[:, None] - q)).reshape(n, vg.size, sg.size)
-    il = np.tril_indices(P)
-    pair = np.zeros((P, P), int)
-    pair[il] = np.arange(il[0].size)
-    WY = W * Y
-    yWy = np.sum(WY * Y, axis=1)
-    g = A.shape[0]
-    B = (WY @ A.transpose(1, 0, 2).reshape(K, g * P)).reshape(n, g, P)
-    AA = (A[:, :, il[0]] * A[:, :, il[1]]).transpose(1, 2, 0).reshape(K, -1)
-    Nu = (W @ AA).reshape(n, il[0].size, g)
-    chi2 = yWy[:, None] - _chol_solve(lambda i, j: Nu[:, pair[i, j]], B, False)[1]
-    return chi2.reshape(n, vg.size, sg.size)
-
-
-def _start_point(chi2, vg, sg):
-    """Best grid node per spectrum, refined by a parabola along each axis."""
-    n, nv, ns = chi2.shape
-    iv, js = np.unravel_index(np.argmin(chi2.reshape(n, -1), axis=1), (nv, ns))
-    r = np.arange(n)
-    out = []
-    for idx, grid, cut in ((iv, vg, lambda k: chi2[r, k, js]), (js, sg, lambda k: chi2[r, iv, k])):
-        kc = np.clip(idx, 1, grid.size - 2) if grid.size > 2 else idx
-        cm, c0, cp = cut(np.clip(kc - 1, 0, None)), cut(kc), cut(np.clip(kc + 1, None, grid.size - 1))
-        den = cm - 2 * c0 + cp
-        with np.errstate(divide="ignore", invalid="ignore"):
-            off = np.clip(np.where(den > 0, 0.5 * (cm - cp) / den, 0.0), -0.5, 0.5)
-        inner = (idx > 0) & (idx < grid.size - 1)
-        out.append(np.where(inner, np.interp(kc + off, np.arange(grid.size), grid), grid[idx]))
-    return out[0].astype(float), out[1].astype(float)
 
 
 def _chol_solve_multi(N, B):
@@ -426,51 +428,133 @@ def _chol_solve_multi(N, B):
     return X
 
 
+def _grid(gm, vrange, srange):
+    """Coarse grid: v step 0.7 x the narrowest observed width, sigma_obs ratio 1.35."""
+    lsf = gm.lsf_kms_mean
+    so_min, so_max = np.hypot(srange[0], lsf), np.hypot(srange[1], lsf)
+    nv = int(np.clip(np.ceil((vrange[1] - vrange[0]) / (0.7 * so_min)) + 1, 3, 81))
+    ns = int(np.clip(np.ceil(np.log(so_max / so_min) / np.log(1.35)) + 1, 2, 25))
+    sg = np.clip(np.sqrt(np.clip(np.geomspace(so_min, so_max, ns) ** 2 - lsf ** 2, 0, None)),
+                 *srange)
+    sg[0], sg[-1] = srange
+    return np.linspace(vrange[0], vrange[1], nv), sg
+
+
+_BASIS_CACHE: dict = {}
+_BASIS_CACHE_MAX = 32
+
+
+def _node_bases(gm, vg, sg, w0):
+    """Whitened, Cholesky-orthonormalised bases ``(K, nodes * P)`` of all grid nodes
+    for the common weights ``w0``: rows of ``L^-1 A^T W`` (cached: calibration grids
+    repeat the same redshift, instrument and uniform weights)."""
+    key = (gm.key, vg.tobytes(), sg.tobytes(), w0.tobytes())
+    out = _BASIS_CACHE.get(key)
+    if out is None:
+        V, S = np.meshgrid(vg, sg, indexing="ij")
+        A = gm.design(gm.profiles(V.ravel(), S.ravel() ** 2))       # (g, K, P)
+        P = A.shape[2]
+        AW = A * w0[None, :, None]
+        N = np.einsum("gkp,gkq->gpq", AW, A)
+        N += (1e-12 * np.diagonal(N, axis1=1, axis2=2) + 1e-280)[:, :, None] * np.eye(P)
+        Gm = np.linalg.solve(np.linalg.cholesky(N), AW.transpose(0, 2, 1))   # (g, P, K)
+        out = np.ascontiguousarray(Gm.reshape(-1, A.shape[1]).T)
+        if len(_BASIS_CACHE) >= _BASIS_CACHE_MAX:
+            _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
+        _BASIS_CACHE[key] = out
+    return out
+
+
+def _grid_search(gm, Y, W, vg, sg, w_shared=None):
+    """chi^2 of every spectrum at every (v, sigma) node, profiled over the linear
+    parameters: (n, nv, ns).
+
+    ``w_shared`` (K,): all rows of ``W`` are ``c_n * w_shared`` (e.g. a uniform
+    error cube); then the normal matrices of a node are common to all spectra and
+    the profiled chi^2 of every spectrum at every node is one matrix product with
+    the nodes' whitened, orthonormalised bases.
+    """
+    n, K = Y.shape
+    P = gm.nlin
+    if w_shared is not None:
+        j = int(np.argmax(w_shared))
+        c = W[:, j] / w_shared[j]
+        Z = Y @ _node_bases(gm, vg, sg, w_shared)                   # (n, g * P)
+        Z *= Z
+        q = np.add.reduceat(Z, np.arange(0, Z.shape[1], P), axis=1) if P > 1 else Z
+        yWy = (Y * Y) @ w_shared
+        return (c[:, None] * (yWy[:, None] - q)).reshape(n, vg.size, sg.size)
+    V, S = np.meshgrid(vg, sg, indexing="ij")
+    A = gm.design(gm.profiles(V.ravel(), S.ravel() ** 2))           # (g, K, P)
+    il = np.tril_indices(P)
+    pair = np.zeros((P, P), int)
+    pair[il] = np.arange(il[0].size)
+    WY = W * Y
+    yWy = np.sum(WY * Y, axis=1)
+    g = A.shape[0]
+    B = (WY @ A.transpose(1, 0, 2).reshape(K, g * P)).reshape(n, g, P)
+    AA = (A[:, :, il[0]] * A[:, :, il[1]]).transpose(1, 2, 0).reshape(K, -1)
+    Nu = (W @ AA).reshape(n, il[0].size, g)
+    chi2 = yWy[:, None] - _chol_solve(lambda i, j: Nu[:, pair[i, j]], B, False)[1]
+    return chi2.reshape(n, vg.size, sg.size)
+
+
+def _start_point(chi2, vg, sg):
+    """Best grid node per spectrum, refined by a parabola along each axis."""
+    n, nv, ns = chi2.shape
+    iv, js = np.unravel_index(np.argmin(chi2.reshape(n, -1), axis=1), (nv, ns))
+    r = np.arange(n)
+    out = []
+    for idx, grid, cut in ((iv, vg, lambda k: chi2[r, k, js]), (js, sg, lambda k: chi2[r, iv, k])):
+        kc = np.clip(idx, 1, grid.size - 2) if grid.size > 2 else idx
+        cm, c0, cp = cut(np.clip(kc - 1, 0, None)), cut(kc), cut(np.clip(kc + 1, None, grid.size - 1))
+        den = cm - 2 * c0 + cp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.clip(np.where(den > 0, 0.5 * (cm - cp) / den, 0.0), -0.5, 0.5)
+        inner = (idx > 0) & (idx < grid.size - 1)
+        out.append(np.where(inner, np.interp(kc + off, np.arange(grid.size), grid), grid[idx]))
+    return out[0].astype(float), out[1].astype(float)
+
+
 class _State:
-    """Variable-projection state of a batch of spectra at given ``(v, u)``.
+    """Variable-projection state of batch rows at given ``(v, u)``.
 
     One batched Gram matrix ``G`` of the whitened rows ``[T, continuum, dT/dv,
-    dT/du, y]`` (see :meth:`_GroupModel.columns`) gives the optimal linear
-    parameters ``a``; with the residuals it gives chi^2, the gradient ``g`` of
-    chi^2 / -2 in ``(v, u)`` and the Schur complement ``S`` of the Gauss-Newton
-    Hessian (Jacobian ``[A, dT/dv a, dT/du a]``) on ``(v, u)`` -- the
-    variable-projection (Kaufman) normal matrix.
+    dT/du, y]`` (see :meth:`_Batch.columns`) gives the optimal linear parameters
+    ``a``; with the residuals it gives chi^2, the gradient ``g`` of -chi^2 / 2 in
+    ``(v, u)`` and the Schur complement ``S`` of the Gauss-Newton normal matrix
+    (Jacobian ``[A, dT/dv a, dT/du a]``) on ``(v, u)``: the variable-projection
+    (Kaufman) normal matrix.
     """
 
     __slots__ = ("a", "chi2", "G", "S", "g")
 
-    def __init__(self, gm, Y, sw, v, u):
-        C, P = gm.ncomp, gm.nlin
-        M = gm.columns(v, u, Y)                                     # (n, Q, K)
+    def __init__(self, bt, rows, Y, sw, v, u):
+        C, P = bt.C, bt.P
+        M = bt.columns(rows, v, u, Y)                                # (N, Q, K)
         M *= sw[:, None, :]
-        G = M @ M.transpose(0, 2, 1)                                # (n, Q, Q)
-        Z = _chol_solve_multi(G[:, :P, :P], G[:, :P, P:][:, :, np.r_[2 * C, 0:2 * C]])
+        G = M @ M.transpose(0, 2, 1)                                 # (N, Q, Q)
+        Z = _chol_solve_multi(G[:, :P, :P], G[:, :P, np.r_[P + 2 * C, P:P + 2 * C]])
         a = Z[:, :, 0]
         aT = a[:, :C]
-        r = M[:, -1] - np.einsum("np,npk->nk", a, M[:, :P])           # whitened residuals
+        r = M[:, -1] - np.einsum("np,npk->nk", a, M[:, :P])            # whitened residuals
         self.chi2 = np.einsum("nk,nk->n", r, r)
-        gD = np.einsum("nck,nk->nc", M[:, P:P + 2 * C], r)           # dT^T W r
-        g = np.stack([np.einsum("nc,nc->n", gD[:, :C], aT), np.einsum("nc,nc->n", gD[:, C:], aT)], axis=1)
-        X = np.einsum("npc,nc->np", Z[:, :, 1:1 + C], aT), np.einsum("npc,nc->np", Z[:, :, 1 + C:], aT)
-        B = np.einsum("npc,nc->np", G[:, :P, P:P + C], aT), np.einsum("npc,nc->np", G[:, :P, P + C:P + 2 * C], aT)
-        S = np.empty((a.shape[0], 2, 2))
-        for i, (ci, Bi) in enumerate(((P, B[0]), (P + C, B[1]))):
-            for j, (cj, Xj) in enumerate(((P, X[0]), (P + C, X[1]))):
-                if j < i:
-                    continue
-                S[:, i, j] = np.einsum("nc,ncd,nd->n", aT, G[:, ci:ci + C, cj:cj + C], aT) \
-                    - np.einsum("np,np->n", Bi, Xj)
-        S[:, 1, 0] = S[:, 0, 1]
-        self.a, self.G, self.S, self.g = a, G, S, g
+        gD = np.einsum("nck,nk->nc", M[:, P:P + 2 * C], r)            # dT^T W r
+        gD = gD.reshape(-1, 2, C)
+        self.g = np.einsum("njc,nc->nj", gD, aT)
+        X = np.einsum("npjc,nc->njp", Z[:, :, 1:].reshape(-1, P, 2, C), aT)      # N^-1 A^T W D
+        B = np.einsum("npjc,nc->njp", G[:, :P, P:P + 2 * C].reshape(-1, P, 2, C), aT)  # A^T W D
+        DD = G[:, P:P + 2 * C, P:P + 2 * C].reshape(-1, 2, C, 2, C)
+        self.S = np.einsum("nc,nicjd,nd->nij", aT, DD, aT) - np.einsum("nip,njp->nij", B, X)
+        self.a, self.G = a, G
 
     def update(self, other, sel, rows):
         """Copy ``other``'s entries ``rows`` into this state's entries ``sel``."""
         for k in self.__slots__:
             getattr(self, k)[sel] = getattr(other, k)[rows]
 
-    def hessian(self, gm):
+    def hessian(self, C, P):
         """Full Gauss-Newton normal matrix (n, P+2, P+2) in [linear, v, u]."""
-        C, P = gm.ncomp, gm.nlin
         n = self.a.shape[0]
         R = np.zeros((n, P + 2 * C, P + 2))
         R[:, np.arange(P), np.arange(P)] = 1.0
@@ -484,45 +568,48 @@ def _lm_step(S, g, lam, frozen):
     a = S[:, 0, 0] * (1.0 + lam + 1e-12) + 1e-280
     d = S[:, 1, 1] * (1.0 + lam + 1e-12) + 1e-280
     b = S[:, 0, 1]
-    fv, fu = frozen[:, 0], frozen[:, 1]
-    b = np.where(fv | fu, 0.0, b)
-    gv = np.where(fv, 0.0, g[:, 0])
-    gu = np.where(fu, 0.0, g[:, 1])
+    gv, gu = g[:, 0], g[:, 1]
+    if frozen is not None:
+        fv, fu = frozen[:, 0], frozen[:, 1]
+        b = np.where(fv | fu, 0.0, b)
+        gv = np.where(fv, 0.0, gv)
+        gu = np.where(fu, 0.0, gu)
     det = a * d - b * b
     det = np.where(det > 0, det, np.inf)
     return np.stack([(d * gv - b * gu) / det, (a * gu - b * gv) / det], axis=1)
 
 
-def _refine(gm, Y, sw, v, u, vrange, urange, max_iter=40, tol=_TOL_CHI2):
-    """Variable-projection Levenberg-Marquardt on (v, u = sigma^2) for all spectra.
+def _refine(bt, Y, sw, v, u, vrange, urange, max_iter=_MAX_ITER, tol=_TOL_CHI2):
+    """Variable-projection Levenberg-Marquardt on (v, u = sigma^2) for all batch rows.
 
     ``v``, ``u`` are start values (updated in place); ``sw`` are the square roots
     of the weights. The linear parameters are optimal at every trial point.
     Nonlinear parameters on a bound and pushed outwards are frozen for the step
     (active set); steps are shrunk (direction kept) so that ``v`` moves < 0.5 LSF
-    widths and the observed width by <~ 30 %. A spectrum is converged when the
+    widths and the observed width by <~ 30 %. A row is converged when the
     Gauss-Newton model predicts a chi^2 gain below ``tol`` (parameters within
     ~ sqrt(tol) standard errors of the optimum), or an accepted step gained less.
     """
     n = Y.shape[0]
-    st = _State(gm, Y, sw, v, u)
+    rows = np.arange(n)
+    st = _State(bt, rows, Y, sw, v, u)
     lam = np.full(n, 1e-3)
-    vmax = 0.5 * np.hypot(np.sqrt(urange[0]), gm.lsf_kms_mean)
-    act = np.arange(n)
-    nofrz = np.zeros((n, 2), bool)
+    lsf2 = bt.lsf_kms_mean[bt.grp] ** 2
+    vmax = 0.5 * np.sqrt(urange[0] + lsf2)
+    act = rows
     for _ in range(max_iter):
         if act.size == 0:
             break
         S, g = st.S[act], st.g[act]
-        va, ua = v[act], u[act]
-        step = _lm_step(S, g, lam[act], nofrz[:act.size])
+        va, ua, la = v[act], u[act], lam[act]
+        step = _lm_step(S, g, la, None)
         frz = np.stack([((va <= vrange[0]) & (step[:, 0] < 0)) | ((va >= vrange[1]) & (step[:, 0] > 0)),
                         ((ua <= urange[0]) & (step[:, 1] < 0)) | ((ua >= urange[1]) & (step[:, 1] > 0))],
                        axis=1)
         if frz.any():
-            step = _lm_step(S, g, lam[act], frz)
-        umax = 0.6 * (ua + gm.lsf_kms_mean ** 2)
-        step *= np.minimum(1.0, np.minimum(vmax / np.maximum(np.abs(step[:, 0]), 1e-300),
+            step = _lm_step(S, g, la, frz)
+        umax = 0.6 * (ua + lsf2[act])
+        step *= np.minimum(1.0, np.minimum(vmax[act] / np.maximum(np.abs(step[:, 0]), 1e-300),
                                            umax / np.maximum(np.abs(step[:, 1]), 1e-300)))[:, None]
         pred = 2.0 * np.einsum("np,np->n", step, g) - np.einsum("np,npq,nq->n", step, S, step)
         conv = pred < tol
@@ -532,7 +619,7 @@ def _refine(gm, Y, sw, v, u, vrange, urange, max_iter=40, tol=_TOL_CHI2):
         v_n = np.clip(va[try_] + step[try_, 0], *vrange)
         u_n = np.clip(ua[try_] + step[try_, 1], *urange)
         at = act[try_]
-        trial = _State(gm, Y[at], sw[at], v_n, u_n)
+        trial = _State(bt, at, Y[at], sw[at], v_n, u_n)
         ok = np.isfinite(trial.chi2) & (trial.chi2 <= st.chi2[at])
         acc = at[ok]
         gain = st.chi2[acc] - trial.chi2[ok]
@@ -547,13 +634,13 @@ def _refine(gm, Y, sw, v, u, vrange, urange, max_iter=40, tol=_TOL_CHI2):
     return st
 
 
-def _covariances(gm, H, v, u, vrange, urange):
+def _covariances(H, P, v, u, vrange, urange):
     """Covariance of the linear parameters marginalised over free (v, u); errors of v, u.
 
-    A nonlinear parameter on its bound (or with a zero column, e.g. no line
-    signal) is held fixed; its reported error is then the conditional one.
+    ``H`` (n, P+2, P+2) is the Gauss-Newton normal matrix. A nonlinear parameter
+    on its bound (or with a zero column, e.g. no line signal) is held fixed; its
+    reported error is then the conditional one.
     """
-    P = gm.nlin
     d = np.diagonal(H, axis1=1, axis2=2).copy()
     fixed = ~(d > 0)
     for jn, (val, (lo, hi)) in enumerate(((v, vrange), (u, urange))):
@@ -578,33 +665,55 @@ def _shared_weights(W):
     j = int(np.argmax(w0))
     if not w0[j] > 0:
         return None
+    if np.array_equal(W, np.broadcast_to(w0, W.shape)):
+        return w0
     c = W[:, j] / w0[j]
-    if np.array_equal(W, np.broadcast_to(w0, W.shape)) or \
-            np.allclose(W, c[:, None] * w0[None, :], rtol=1e-12, atol=0.0):
+    if np.allclose(W, c[:, None] * w0[None, :], rtol=1e-12, atol=0.0):
         return w0
     return None
 
 
-def _fit_group(gm, Y, W, vr, sr):
-    """Grid search + variable-projection Levenberg-Marquardt + covariances for one
-    group and chunk."""
-    w0 = _shared_weights(W)
-    vg, sg = _grid(gm, vr, sr)
-    v, s = _start_point(_grid_search(gm, Y, W, vg, sg, w0), vg, sg)
+def _fit_groups(gms, Y, W, vr, sr):
+    """Grid search (per group) + one variable-projection Levenberg-Marquardt run and
+    covariances for all groups' fits of one chunk of spectra.
+
+    ``Y``, ``W`` (n, nsel) hold the channels ``gm.cols`` of every group. Returns one
+    result dict per group.
+    """
+    n = Y.shape[0]
+    bt = _Batch(gms, n)
+    G, K, C, P = len(gms), bt.K, bt.C, bt.P
+    Yb = np.zeros((G * n, K))
+    Wb = np.zeros((G * n, K))
+    v = np.empty(G * n)
+    s = np.empty(G * n)
+    for g, gm in enumerate(gms):
+        rs = slice(g * n, (g + 1) * n)
+        Yg, Wg = Y[:, gm.cols], W[:, gm.cols]
+        Yb[rs, :gm.cols.size], Wb[rs, :gm.cols.size] = Yg, Wg
+        vg, sg = _grid(gm, vr, sr)
+        v[rs], s[rs] = _start_point(_grid_search(gm, Yg, Wg, vg, sg, _shared_weights(Wg)), vg, sg)
     ur = (sr[0] ** 2, sr[1] ** 2)
     u = s ** 2
-    sw = np.sqrt(W)
-    st = _refine(gm, Y, sw, v, u, vr, ur)
-    cov, v_err, u_err = _covariances(gm, st.hessian(gm), v, u, vr, ur)
+    sw = np.sqrt(Wb)
+    st = _refine(bt, Yb, sw, v, u, vr, ur)
+    cov, v_err, u_err = _covariances(st.hessian(C, P), P, v, u, vr, ur)
     s = np.sqrt(u)
-    C = gm.ncomp
     # a component is measured if >50 % of its template flux falls in valid channels
-    frac = np.einsum("nkc,nk->nc", gm.profiles(v, u), (W > 0) * gm.width[None, :])
-    ok = frac / np.sum(gm.M, axis=0)[None, :] > 0.5
+    rows = np.arange(G * n)
+    T = bt.columns(rows, v, u, Yb)[:, :C]
+    frac = np.einsum("nck,nk->nc", T, (Wb > 0) * bt.width[bt.grp])
+    ok = frac / bt.msum[bt.grp] > 0.5
     amp_err = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :C], 0, None))
-    return dict(amp=st.a[:, :C], amp_err=amp_err, ok=ok, v=v, s=s, v_err=v_err,
-                s_err=np.minimum(u_err / (2 * s), np.sqrt(u_err)), chi2=st.chi2,
-                ndof=np.sum(W > 0, axis=1) - (gm.nlin + 2))
+    s_err = np.minimum(u_err / (2 * s), np.sqrt(u_err))
+    ndof = np.sum(Wb > 0, axis=1) - (bt.nlin[bt.grp] + 2)
+    out = []
+    for g, gm in enumerate(gms):
+        rs = slice(g * n, (g + 1) * n)
+        c = gm.ncomp
+        out.append(dict(amp=st.a[rs, :c], amp_err=amp_err[rs, :c], ok=ok[rs, :c], v=v[rs], s=s[rs],
+                        v_err=v_err[rs], s_err=s_err[rs], chi2=st.chi2[rs], ndof=ndof[rs]))
+    return out
 
 
 def _check_ranges(velocity_range_kms, sigma_range_kms, continuum, window_kms, profile):
@@ -665,8 +774,8 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
     """
     vr, sr = _check_ranges(velocity_range_kms, sigma_range_kms, continuum, window_kms, profile)
     wave = _check_wave(wave_um)
-    Y = np.asarray(spectra, dtype=float)
-    E = np.asarray(errors, dtype=float)
+    Y = np.asarray(spectra)
+    E = np.asarray(errors)
     if Y.ndim == 1:
         Y = Y[None]
     if E.ndim == 1:
@@ -678,18 +787,12 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
     if not np.all(np.isfinite(lsf)) or np.any(lsf < 0):
         raise MocksimInputError("lsf_sigma_um: must be finite and >= 0")
     edges = _channel_edges(wave)
-    good = np.isfinite(Y) & np.isfinite(E) & (E > 0)
-    scale = float(np.median(E[good])) if np.any(good) else 1.0
-    W = np.where(good, 1.0 / np.where(good, E / scale, 1.0) ** 2, 0.0)
-    Y = np.where(good, Y / scale, 0.0)
 
     requested = list(lines) if lines is not None else [ln for g in LINE_GROUPS.values() for ln in g]
     for name in requested:
         get_line(name)
     covered = set(lines_in_coverage(wave, redshift))
-    nspec = Y.shape[0]
-    out = LineMaps({}, {}, {}, {}, np.full(nspec, np.nan), [], [])
-    chi2_tot, dof_tot = np.zeros(nspec), np.zeros(nspec)
+    gms = []
     for gname, members in LINE_GROUPS.items():
         names = [ln for ln in members if ln in covered]
         if not names or not any(ln in requested for ln in members):
@@ -698,26 +801,46 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
                          "none" if continuum is None else continuum, profile)
         if gm.wave.size < gm.nlin + 2:                 # line at the very edge: skip
             continue
-        res = {}
-        for i0 in range(0, nspec, _CHUNK):
-            part = _fit_group(gm, Y[i0:i0 + _CHUNK, gm.sl], W[i0:i0 + _CHUNK, gm.sl], vr, sr)
+        gm.name = gname
+        gms.append(gm)
+    nspec = Y.shape[0]
+    out = LineMaps({}, {}, {}, {}, np.full(nspec, np.nan), [], [])
+    if not gms:
+        return out
+    # only the channels of the groups' windows are read
+    sel = np.unique(np.concatenate([np.arange(gm.sl.start, gm.sl.stop) for gm in gms]))
+    for gm in gms:
+        gm.cols = np.searchsorted(sel, np.arange(gm.sl.start, gm.sl.stop))
+    Ys = np.asarray(Y[:, sel], dtype=float)
+    Es = np.asarray(E[:, sel], dtype=float)
+    good = np.isfinite(Ys) & np.isfinite(Es) & (Es > 0)
+    scale = float(np.median(Es[good])) if np.any(good) else 1.0
+    W = np.where(good, 1.0 / np.where(good, Es / scale, 1.0) ** 2, 0.0)
+    Ys = np.where(good, Ys / scale, 0.0)
+
+    res = [{} for _ in gms]
+    for i0 in range(0, nspec, _CHUNK):
+        parts = _fit_groups(gms, Ys[i0:i0 + _CHUNK], W[i0:i0 + _CHUNK], vr, sr)
+        for r, part in zip(res, parts):
             for k, val in part.items():
-                res.setdefault(k, []).append(val)
-        res = {k: np.concatenate(val) for k, val in res.items()}
+                r.setdefault(k, []).append(val)
+    chi2_tot, dof_tot = np.zeros(nspec), np.zeros(nspec)
+    for gm, r in zip(gms, res):
+        r = {k: np.concatenate(val) for k, val in r.items()}
         for il, ln in enumerate(gm.lines):
             c, ratio = gm.comp_of[il], gm.ratio[il] * scale
-            out.flux[ln] = np.where(res["ok"][:, c], res["amp"][:, c] * ratio, np.nan)
-            out.flux_err[ln] = np.where(res["ok"][:, c], res["amp_err"][:, c] * ratio, np.nan)
+            out.flux[ln] = np.where(r["ok"][:, c], r["amp"][:, c] * ratio, np.nan)
+            out.flux_err[ln] = np.where(r["ok"][:, c], r["amp_err"][:, c] * ratio, np.nan)
             out.lines.append(ln)
-        any_ok = np.any(res["ok"], axis=1)
+        any_ok = np.any(r["ok"], axis=1)
         for dst, key in ((out.velocity_kms, "v"), (out.sigma_kms, "s"),
                          (out.velocity_err_kms, "v_err"), (out.sigma_err_kms, "s_err")):
-            dst[gname] = np.where(any_ok, res[key], np.nan)
-        use = any_ok & (res["ndof"] > 0)
-        out.chi2_nu_group[gname] = np.where(use, res["chi2"] / np.maximum(res["ndof"], 1), np.nan)
-        chi2_tot += np.where(use, res["chi2"], 0.0)
-        dof_tot += np.where(use, res["ndof"], 0)
-        out.groups.append(gname)
+            dst[gm.name] = np.where(any_ok, r[key], np.nan)
+        use = any_ok & (r["ndof"] > 0)
+        out.chi2_nu_group[gm.name] = np.where(use, r["chi2"] / np.maximum(r["ndof"], 1), np.nan)
+        chi2_tot += np.where(use, r["chi2"], 0.0)
+        dof_tot += np.where(use, r["ndof"], 0)
+        out.groups.append(gm.name)
     out.chi2_nu = np.where(dof_tot > 0, chi2_tot / np.maximum(dof_tot, 1), np.nan)
     return out
 
