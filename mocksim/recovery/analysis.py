@@ -197,6 +197,14 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
 def binned_metallicity(flux, err, config, rng=None):
     """12+log(O/H) per bin with the configured method and calibration."""
     branch = config.get("branch", "auto")
+    # a bin with no valid pixels of a line (e.g. outside a grism footprint) has no
+    # measurement: NaN marks it missing for the inference
+    flux, err = dict(flux), dict(err)
+    for ln in flux:
+        bad = ~(np.isfinite(err[ln]) & (err[ln] > 0) & np.isfinite(flux[ln]))
+        if bad.any():
+            flux[ln] = np.where(bad, np.nan, flux[ln])
+            err[ln] = np.where(bad, np.nan, err[ln])
     cal = config["calibration"]
     if config.get("calibration_scatter_dex") is not None:
         from ..physics.calibrations import get_calibration

@@ -55,7 +55,7 @@ TIED_LINES = {
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
 _CHUNK = 2048  #: spectra fitted together (bounds memory to ~K * 60 doubles per spectrum)
-_NSIG = 9.0  #: profiles are evaluated within +-_NSIG Gaussian widths of each line
+_NSIG = 7.0  #: profiles are evaluated within +-_NSIG Gaussian widths of each line (tail < 3e-12)
 _TOL_CHI2 = 1e-3  #: converged when the LM model predicts a chi^2 gain < _TOL_CHI2 (~0.03 sigma)
 _MAX_ITER = 40  #: Levenberg-Marquardt iterations at most
 
@@ -231,24 +231,28 @@ class _Batch:
     templates) and line count ``L`` (lines of zero flux ratio), so that one
     sequence of array operations evaluates all groups' models: the per-call cost
     of numpy, not arithmetic, dominates for the small per-group arrays.
+
+    Line templates are only evaluated in a window of +-_NSIG widths around each
+    line (per spectrum and line); the Gram matrix of the whitened model columns
+    is accumulated in those windows, with the continuum/data part precomputed.
     """
 
-    def __init__(self, gms, n):
+    def __init__(self, gms, n, Y, W):
         self.gms = gms
         G = len(gms)
         self.n = n
         self.integ = gms[0].profile == "integrated"
         self.C = C = max(gm.ncomp for gm in gms)
         self.nc = nc = gms[0].cont.shape[1]
-        self.P = C + nc
-        self.Q = self.P + 2 * C + 1
+        self.P = P = C + nc
+        self.Q = Q = P + 2 * C + 1
         self.L = L = max(gm.lam.size for gm in gms)
-        self.K = K = max(gm.width.size for gm in gms)
+        self.K = K = Y.shape[1]
         self.lam = np.zeros((G, L))
-        self.comp = np.zeros((G, L), int)
-        self.ratio = np.zeros((G, L))
-        self.cont = np.zeros((G, nc, K))
-        self.width = np.ones((G, K))
+        comp = np.zeros((G, L), int)
+        ratio = np.zeros((G, L))
+        cont = np.zeros((G, nc, K))
+        width = np.ones((G, K))
         nx = K + 1 if self.integ else K
         self.x = np.empty((G, nx))
         self.msum = np.full((G, C), np.inf)
@@ -256,29 +260,47 @@ class _Batch:
         for g, gm in enumerate(gms):
             nl, k = gm.lam.size, gm.width.size
             self.lam[g, :nl], self.lam[g, nl:] = gm.lam, gm.lam[0]
-            self.comp[g, :nl] = gm.comp_of
-            self.ratio[g, :nl] = gm.ratio
-            self.cont[g, :, :k] = gm.cont.T
-            self.width[g, :k] = gm.width
-            self.width[g, k:] = gm.width[-1]
-            x = gm.edges if self.integ else gm.wave
-            step = x[-1] - x[-2]
-            self.x[g, :x.size] = x
-            self.x[g, x.size:] = x[-1] + step * np.arange(1, nx - x.size + 1)
+            comp[g, :nl] = gm.comp_of
+            ratio[g, :nl] = gm.ratio
+            cont[g, :, :k] = gm.cont.T
+            width[g, :k] = gm.width
+            width[g, k:] = gm.width[-1]
+            xg = gm.edges if self.integ else gm.wave
+            self.x[g, :xg.size] = xg
+            self.x[g, xg.size:] = xg[-1] + (xg[-1] - xg[-2]) * np.arange(1, nx - xg.size + 1)
             self.msum[g, :gm.ncomp] = np.sum(gm.M, axis=0)
-        # x of all groups on one increasing axis (group g shifted by g * offset)
+        self.ratio = ratio
+        self.width = width
+        # x of all groups on one increasing axis (group g shifted by g * _xoff)
         self._xoff = 2.0 * (np.max(self.x) - np.min(self.x)) + 1.0
         self._xcat = (self.x + self._xoff * np.arange(G)[:, None]).ravel()
-        self.rw = self.ratio[:, :, None] / self.width[:, None, :] if self.integ else None
+        self.rw = (ratio[:, :, None] / width[:, None, :]).ravel() if self.integ else None
         self.lsf_wave, self.lsf_um, self.lsf_slope = gms[0].lsf_wave, gms[0].lsf_um, gms[0].lsf_slope
         self.lsf_kms_mean = np.array([gm.lsf_kms_mean for gm in gms])
-        self.grp = np.repeat(np.arange(G), n)
+        self.grp = grp = np.repeat(np.arange(G), n)
+        # per row and channel: sqrt(w) and y sqrt(w); per group: the continuum basis
+        sw = np.sqrt(W)
+        D = np.empty((G * n, 2, K))
+        D[:, 0] = sw
+        D[:, 1] = Y * sw
+        self.D = D.reshape(-1)
+        self.cont = cont.reshape(-1)
+        CY = np.concatenate([cont[grp] * sw[:, None, :], D[:, 1:]], axis=1)
+        self.static = CY @ CY.transpose(0, 2, 1)                        # (N, nc+1, nc+1)
+        # line (slot) pieces -> components: R[g, 3 l + kind, kind * C + c]
+        R = np.zeros((G, 3 * L, 3 * C))
+        for g in range(G):
+            for il in range(L):
+                if ratio[g, il] != 0:
+                    for kind in range(3):
+                        R[g, 3 * il + kind, kind * C + comp[g, il]] = 1.0
+        self.R = R
+        self.tpos = np.r_[0:C, P:P + 2 * C]
+        self.cpos = np.r_[C:P, Q - 1]
 
-    def columns(self, rows, v, u, Yr):
-        """``(N, Q, K)`` rows ``[T (C), continuum, dT/dv (C), dT/du (C), y]`` at ``(v, u)``
-        for the batch rows ``rows``, with data ``Yr``."""
+    def _lines(self, rows, v, u):
+        """Line centres, widths and the factors turning d/d(mu, s) into d/d(v, u)."""
         gr = self.grp[rows]
-        N, C, P, K = rows.size, self.C, self.P, self.K
         v = v[:, None]
         u = u[:, None]
         lamr = self.lam[gr]
@@ -287,12 +309,11 @@ class _Batch:
         s2 = (mu / C_KMS) ** 2 * u + lsf ** 2
         inv_s = 1.0 / np.sqrt(s2)
         s = s2 * inv_s
-        fs = np.empty((3,) + mu.shape)                                  # dT/d(mu, s) -> dT/d(v, u)
+        fs = np.empty((3,) + mu.shape)
         fs[0] = lamr * (inv_s / C_KMS)
         fs[2] = 0.5 * (mu / C_KMS) ** 2 * inv_s
         fs[1] = fs[0] * (mu * u / C_KMS ** 2 + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope))
         fs[1:] *= inv_s
-        # channel windows: +-_NSIG widths around each line, per row
         nx = self.x.shape[1]
         off = (self._xoff * gr)[:, None]
         base = (nx * gr)[:, None]
@@ -300,66 +321,125 @@ class _Batch:
         k1 = np.searchsorted(self._xcat, mu + _NSIG * s + off) + 1 - base
         np.clip(k0, 0, nx, out=k0)
         np.clip(k1, 0, nx, out=k1)
-        need = np.max(k1 - k0, axis=1)
-        M = np.zeros((N, self.Q, K))
-        M[:, C:P] = self.cont[gr]
-        M[:, -1] = Yr
-        flat = M.reshape(-1)
-        # rows needing wide windows (broad lines) are evaluated apart from the rest
-        cut = max(int(2 * np.median(need)), 8)
-        wide = need > cut
-        for sel in ((np.flatnonzero(~wide), np.flatnonzero(wide)) if wide.any() else (slice(None),)):
-            self._fill(flat, sel, gr, need, k0, mu, inv_s, fs, nx)
-        return M
+        return gr, mu, inv_s, fs, k0, np.max(k1 - k0, axis=1)
 
-    def _fill(self, flat, sel, gr, need, k0, mu, inv_s, fs, nx):
-        if isinstance(sel, np.ndarray):
-            if sel.size == 0:
-                return
-            gr, need, k0, mu, inv_s, fs = gr[sel], need[sel], k0[sel], mu[sel], inv_s[sel], fs[:, sel]
-            rowpos = sel
-        else:
-            rowpos = np.arange(gr.size)
-        C, P, K, L = self.C, self.P, self.K, self.L
+    def _classes(self, need):
+        """Row subsets evaluated together (windows padded to the longest in a subset):
+        up to three buckets of window lengths, when that saves work."""
+        top = int(np.max(need))
+        med = max(int(np.median(need)), 4)
+        edges = [e for e in (med + med // 2, 3 * med) if e < top]
+        if not edges:
+            return [slice(None)]
+        b = np.searchsorted(np.array(edges), need, side="left")
+        return [np.flatnonzero(b == i) for i in range(len(edges) + 1)]
+
+    def _pieces(self, rows, gr, mu, inv_s, fs, k0, need, deriv=True):
+        """Templates (and d/dv, d/du) of every line in its window: ``(N, L, 3, mc)``
+        pieces, window channel offsets ``kc`` (N, L) and the gathered
+        ``[sqrt(w), continuum * sqrt(w), y * sqrt(w)]`` (N, L, nc+2, mc)."""
+        C, K, L = self.C, self.K, self.L
+        nx = self.x.shape[1]
         m = int(min(max(int(np.max(need)), 2 if self.integ else 1), nx))
         k0 = np.minimum(k0, nx - m)
         kk = k0[:, :, None] + np.arange(m)                              # (N, L, m)
         t = self.x.ravel()[kk + (nx * gr)[:, None, None]]
         t -= mu[:, :, None]
         t *= inv_s[:, :, None]
-        pdf = t * t
-        pdf *= -0.5
-        np.exp(pdf, out=pdf)
-        pdf *= 1.0 / _SQRT2PI
-        tpdf = t * pdf
+        mc = m - 1 if self.integ else m
+        out = np.empty(t.shape[:2] + (3 if deriv else 1, mc))
+        if deriv or not self.integ:
+            pdf = t * t
+            pdf *= -0.5
+            np.exp(pdf, out=pdf)
+            pdf *= 1.0 / _SQRT2PI
         if self.integ:
-            kc = kk[:, :, :-1]
-            rw = self.rw.ravel()[kc + ((gr * L)[:, None] + np.arange(L))[:, :, None] * K]
-            T = np.diff(ndtr(t), axis=2)
-            T *= rw
-            rw *= -1.0
-            g_mu = np.diff(pdf, axis=2)
-            g_mu *= rw
-            g_s = np.diff(tpdf, axis=2)
-            g_s *= rw
+            rw = self.rw[kk[:, :, :-1] + ((gr * L)[:, None] + np.arange(L))[:, :, None] * K]
+            cdf = ndtr(t)
+            np.subtract(cdf[:, :, 1:], cdf[:, :, :-1], out=out[:, :, 0])
+            out[:, :, 0] *= rw
+            if deriv:
+                tpdf = t * pdf
+                rw *= -1.0
+                np.subtract(pdf[:, :, 1:], pdf[:, :, :-1], out=out[:, :, 1])
+                out[:, :, 1] *= rw                                        # dT/dmu * s
+                np.subtract(tpdf[:, :, 1:], tpdf[:, :, :-1], out=out[:, :, 2])
+                out[:, :, 2] *= rw                                        # dT/ds * s
         else:
-            kc = kk
             rs = (self.ratio[gr] * inv_s)[:, :, None]
-            T = pdf * rs
-            g_mu = tpdf * rs
-            g_s = (tpdf * t - pdf) * rs
-        dv = g_mu
-        dv *= fs[0][:, :, None]
-        dv += g_s * fs[1][:, :, None]
-        g_s *= fs[2][:, :, None]
-        idx = kc + (rowpos * (self.Q * K))[:, None, None] + (self.comp[gr] * K)[:, :, None]
-        for il in range(L):
-            ii = idx[:, il]
-            flat[ii] += T[:, il]
-            ii += P * K
-            flat[ii] += dv[:, il]
-            ii += C * K
-            flat[ii] += g_s[:, il]
+            np.multiply(pdf, rs, out=out[:, :, 0])
+            if deriv:
+                tpdf = t * pdf
+                np.multiply(tpdf, rs, out=out[:, :, 1])
+                np.multiply(tpdf * t - pdf, rs, out=out[:, :, 2])
+        if deriv:
+            out[:, :, 1] *= fs[0][:, :, None]
+            out[:, :, 1] += out[:, :, 2] * fs[1][:, :, None]
+            out[:, :, 2] *= fs[2][:, :, None]
+        nc = self.nc
+        kc = kk[:, :, None, :mc]
+        data = np.empty(t.shape[:2] + (nc + 2, mc))
+        data[:, :, ::nc + 1] = self.D[((rows * 2)[:, None, None, None] + np.arange(2)[:, None]) * K + kc]
+        if nc:
+            data[:, :, 1:nc + 1] = self.cont[((gr * nc)[:, None, None, None] + np.arange(nc)[:, None]) * K + kc]
+            data[:, :, 1:nc + 1] *= data[:, :, :1]
+        return out, k0, data
+
+    def gram(self, rows, v, u):
+        """Gram matrices (N, Q, Q) of the whitened columns ``[T (C), continuum,
+        dT/dv (C), dT/du (C), y]`` at ``(v, u)`` for the batch rows ``rows``."""
+        gr, mu, inv_s, fs, k0, need = self._lines(rows, v, u)
+        N, C, L, nc = rows.size, self.C, self.L, self.nc
+        Gs = np.zeros((N, 3 * L, 3 * L))
+        Gc = np.empty((N, 3 * L, nc + 1))
+        for sel in self._classes(need):
+            if isinstance(sel, np.ndarray) and sel.size == 0:
+                continue
+            pc, kc, data = self._pieces(rows[sel], gr[sel], mu[sel], inv_s[sel], fs[:, sel],
+                                        k0[sel], need[sel])
+            pc *= data[:, :, :1]                                        # whitened pieces
+            n_, mc = pc.shape[0], pc.shape[-1]
+            same = pc @ np.concatenate([pc, data[:, :, 1:]], axis=2).swapaxes(-1, -2)
+            gs = np.zeros((n_, 3 * L, 3 * L))
+            for il in range(L):
+                gs[:, 3 * il:3 * il + 3, 3 * il:3 * il + 3] = same[:, il, :, :3]
+                for jl in range(il + 1, L):                             # overlapping windows
+                    d = kc[:, jl] - kc[:, il]
+                    if not np.any(np.abs(d) < mc):
+                        continue
+                    j = np.arange(mc) - d[:, None]
+                    sh = np.take_along_axis(pc[:, jl], np.clip(j, 0, mc - 1)[:, None, :], axis=2)
+                    sh *= ((j >= 0) & (j < mc))[:, None, :]
+                    x = pc[:, il] @ sh.swapaxes(-1, -2)
+                    gs[:, 3 * il:3 * il + 3, 3 * jl:3 * jl + 3] = x
+                    gs[:, 3 * jl:3 * jl + 3, 3 * il:3 * il + 3] = x.swapaxes(-1, -2)
+            Gs[sel] = gs
+            Gc[sel] = same[:, :, :, 3:].reshape(n_, 3 * L, nc + 1)
+        R = self.R[gr]
+        RT = R.swapaxes(-1, -2)
+        G = np.empty((N, self.Q, self.Q))
+        tp, cp = self.tpos, self.cpos
+        G[:, tp[:, None], tp] = RT @ Gs @ R
+        tc = RT @ Gc
+        G[:, tp[:, None], cp] = tc
+        G[:, cp[:, None], tp] = tc.swapaxes(-1, -2)
+        G[:, cp[:, None], cp] = self.static[rows]
+        return G
+
+    def template_fraction(self, rows, v, u):
+        """Fraction of each component's template flux in valid channels (N, C)."""
+        gr, mu, inv_s, fs, k0, need = self._lines(rows, v, u)
+        frac = np.zeros((rows.size, self.C))
+        for sel in self._classes(need):
+            if isinstance(sel, np.ndarray) and sel.size == 0:
+                continue
+            pc, kc, data = self._pieces(rows[sel], gr[sel], mu[sel], inv_s[sel], fs[:, sel],
+                                        k0[sel], need[sel], deriv=False)
+            idx = kc[:, :, None] + np.arange(pc.shape[-1])
+            wid = self.width.ravel()[idx + (self.K * gr[sel])[:, None, None]]
+            fl = np.sum(pc[:, :, 0] * wid * (data[:, :, 0] > 0), axis=2)        # (n, L)
+            frac[sel] = np.einsum("nl,nlc->nc", fl, self.R[gr[sel]][:, 0::3, :self.C])
+        return frac
 
 
 def _chol_solve(N, b, solve=True):
@@ -519,29 +599,24 @@ def _start_point(chi2, vg, sg):
 class _State:
     """Variable-projection state of batch rows at given ``(v, u)``.
 
-    One batched Gram matrix ``G`` of the whitened rows ``[T, continuum, dT/dv,
-    dT/du, y]`` (see :meth:`_Batch.columns`) gives the optimal linear parameters
-    ``a``; with the residuals it gives chi^2, the gradient ``g`` of -chi^2 / 2 in
-    ``(v, u)`` and the Schur complement ``S`` of the Gauss-Newton normal matrix
-    (Jacobian ``[A, dT/dv a, dT/du a]``) on ``(v, u)``: the variable-projection
-    (Kaufman) normal matrix.
+    The Gram matrix ``G`` of the whitened columns ``[T, continuum, dT/dv, dT/du,
+    y]`` (see :meth:`_Batch.gram`) gives the optimal linear parameters ``a``,
+    chi^2, the gradient ``g`` of -chi^2 / 2 in ``(v, u)`` and the Schur
+    complement ``S`` of the Gauss-Newton normal matrix (Jacobian ``[A, dT/dv a,
+    dT/du a]``) on ``(v, u)``: the variable-projection (Kaufman) normal matrix.
     """
 
     __slots__ = ("a", "chi2", "G", "S", "g")
 
-    def __init__(self, bt, rows, Y, sw, v, u):
+    def __init__(self, bt, rows, v, u):
         C, P = bt.C, bt.P
-        M = bt.columns(rows, v, u, Y)                                # (N, Q, K)
-        M *= sw[:, None, :]
-        G = M @ M.transpose(0, 2, 1)                                 # (N, Q, Q)
+        G = bt.gram(rows, v, u)                                      # (N, Q, Q)
         Z = _chol_solve_multi(G[:, :P, :P], G[:, :P, np.r_[P + 2 * C, P:P + 2 * C]])
         a = Z[:, :, 0]
         aT = a[:, :C]
-        r = M[:, -1] - np.einsum("np,npk->nk", a, M[:, :P])            # whitened residuals
-        self.chi2 = np.einsum("nk,nk->n", r, r)
-        gD = np.einsum("nck,nk->nc", M[:, P:P + 2 * C], r)            # dT^T W r
-        gD = gD.reshape(-1, 2, C)
-        self.g = np.einsum("njc,nc->nj", gD, aT)
+        self.chi2 = np.maximum(G[:, -1, -1] - np.einsum("np,np->n", a, G[:, :P, -1]), 0.0)
+        gD = G[:, P:P + 2 * C, -1] - np.einsum("nqp,np->nq", G[:, P:P + 2 * C, :P], a)   # dT^T W r
+        self.g = np.einsum("njc,nc->nj", gD.reshape(-1, 2, C), aT)
         X = np.einsum("npjc,nc->njp", Z[:, :, 1:].reshape(-1, P, 2, C), aT)      # N^-1 A^T W D
         B = np.einsum("npjc,nc->njp", G[:, :P, P:P + 2 * C].reshape(-1, P, 2, C), aT)  # A^T W D
         DD = G[:, P:P + 2 * C, P:P + 2 * C].reshape(-1, 2, C, 2, C)
@@ -579,20 +654,20 @@ def _lm_step(S, g, lam, frozen):
     return np.stack([(d * gv - b * gu) / det, (a * gu - b * gv) / det], axis=1)
 
 
-def _refine(bt, Y, sw, v, u, vrange, urange, max_iter=_MAX_ITER, tol=_TOL_CHI2):
+def _refine(bt, v, u, vrange, urange, max_iter=_MAX_ITER, tol=_TOL_CHI2):
     """Variable-projection Levenberg-Marquardt on (v, u = sigma^2) for all batch rows.
 
-    ``v``, ``u`` are start values (updated in place); ``sw`` are the square roots
-    of the weights. The linear parameters are optimal at every trial point.
+    ``v``, ``u`` are start values (updated in place). The linear parameters are
+    optimal at every trial point.
     Nonlinear parameters on a bound and pushed outwards are frozen for the step
     (active set); steps are shrunk (direction kept) so that ``v`` moves < 0.5 LSF
     widths and the observed width by <~ 30 %. A row is converged when the
     Gauss-Newton model predicts a chi^2 gain below ``tol`` (parameters within
     ~ sqrt(tol) standard errors of the optimum), or an accepted step gained less.
     """
-    n = Y.shape[0]
+    n = v.size
     rows = np.arange(n)
-    st = _State(bt, rows, Y, sw, v, u)
+    st = _State(bt, rows, v, u)
     lam = np.full(n, 1e-3)
     lsf2 = bt.lsf_kms_mean[bt.grp] ** 2
     vmax = 0.5 * np.sqrt(urange[0] + lsf2)
@@ -619,7 +694,7 @@ def _refine(bt, Y, sw, v, u, vrange, urange, max_iter=_MAX_ITER, tol=_TOL_CHI2):
         v_n = np.clip(va[try_] + step[try_, 0], *vrange)
         u_n = np.clip(ua[try_] + step[try_, 1], *urange)
         at = act[try_]
-        trial = _State(bt, at, Y[at], sw[at], v_n, u_n)
+        trial = _State(bt, at, v_n, u_n)
         ok = np.isfinite(trial.chi2) & (trial.chi2 <= st.chi2[at])
         acc = at[ok]
         gain = st.chi2[acc] - trial.chi2[ok]
@@ -681,8 +756,8 @@ def _fit_groups(gms, Y, W, vr, sr):
     result dict per group.
     """
     n = Y.shape[0]
-    bt = _Batch(gms, n)
-    G, K, C, P = len(gms), bt.K, bt.C, bt.P
+    G = len(gms)
+    K = max(gm.cols.size for gm in gms)
     Yb = np.zeros((G * n, K))
     Wb = np.zeros((G * n, K))
     v = np.empty(G * n)
@@ -693,17 +768,15 @@ def _fit_groups(gms, Y, W, vr, sr):
         Yb[rs, :gm.cols.size], Wb[rs, :gm.cols.size] = Yg, Wg
         vg, sg = _grid(gm, vr, sr)
         v[rs], s[rs] = _start_point(_grid_search(gm, Yg, Wg, vg, sg, _shared_weights(Wg)), vg, sg)
+    bt = _Batch(gms, n, Yb, Wb)
+    C, P = bt.C, bt.P
     ur = (sr[0] ** 2, sr[1] ** 2)
     u = s ** 2
-    sw = np.sqrt(Wb)
-    st = _refine(bt, Yb, sw, v, u, vr, ur)
+    st = _refine(bt, v, u, vr, ur)
     cov, v_err, u_err = _covariances(st.hessian(C, P), P, v, u, vr, ur)
     s = np.sqrt(u)
     # a component is measured if >50 % of its template flux falls in valid channels
-    rows = np.arange(G * n)
-    T = bt.columns(rows, v, u, Yb)[:, :C]
-    frac = np.einsum("nck,nk->nc", T, (Wb > 0) * bt.width[bt.grp])
-    ok = frac / bt.msum[bt.grp] > 0.5
+    ok = bt.template_fraction(np.arange(G * n), v, u) / bt.msum[bt.grp] > 0.5
     amp_err = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :C], 0, None))
     s_err = np.minimum(u_err / (2 * s), np.sqrt(u_err))
     ndof = np.sum(Wb > 0, axis=1) - (bt.nlin[bt.grp] + 2)
