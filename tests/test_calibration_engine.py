@@ -192,12 +192,12 @@ def test_grid_outputs_layout(seed001_grid):
 
 
 def test_seed001_correction_factor_shape(seed001_grid):
-    """mocksim's curve: rises monotonically to ~0.95 at 2Re/beam ~ 6 and is ~0.5-0.9 at 1.6-2.6."""
+    """mocksim's curve: rises monotonically to ~0.95 at 2Re/beam ~ 6, ~0.5 at 1.6, ~0.75 at 2.6."""
     f02 = _fit(seed001_grid, 0.2)
     xs = np.geomspace(f02.x_min, f02.x_max, 50)
     assert np.all(np.diff(f02(xs)) > 0)
     assert f02(6.37) >= 0.90 and f02(5.0) >= 0.85
-    assert 0.5 <= f02(1.6) and f02(2.6) <= 0.9
+    assert 0.4 <= f02(1.6) <= 0.6 and 0.65 <= f02(2.6) <= 0.9
     assert 0.25 <= f02(1.27) <= 0.5
     c = seed001_grid.products.cells
     big = c["in_window"] & (c["x"] > 6) & (c["abs_gradient"] == 0.2)

@@ -15,7 +15,6 @@ from mocksim.physics.calibrations import get_calibration
 from mocksim.recovery.binning import annular_bins, sum_in_bins
 from mocksim.recovery.gradient import fit_linear_gradient
 from mocksim.recovery.grism_extract import extract_line_maps, map_observation
-from mocksim.recovery.linefit import TIED_LINES
 from mocksim.recovery.metallicity import infer_metallicity
 from mocksim.scene import EmissionScene, SceneComponent
 
@@ -43,19 +42,28 @@ def disk_scene(inst, z, log_oh0, grad, re_kpc, **kw):
 
 
 def pixelated_truth(scene, lm, inst, lines):
-    """True line maps integrated over each map's (offset) detector grid, drizzled like the extraction."""
+    """True line maps integrated over the common detector grid (the one every extracted map is
+    resampled to, whatever its own sub-pixel offset ``lm.map_offsets_px``), drizzled like the
+    extraction."""
     nf, pf = scene.grid.shape[0], scene.grid.pixscale_arcsec
     n, p = nf // scene.grid.oversample, inst.pixscale_arcsec
+    det_w = overlap_matrix(nf, pf, 0.0, n, p)
+    wy = overlap_matrix(n, p, 0.0, lm.shape[0], lm.pixscale_arcsec)
+    wx = overlap_matrix(n, p, 0.0, lm.shape[1], lm.pixscale_arcsec)
     out = {}
     for line in lines:
-        par = line if line in lm.map_offsets_px else TIED_LINES[line][0]
-        ox, oy = lm.map_offsets_px[par]
         f = sum(c.line_flux[line] for c in scene.components if line in c.line_flux)
-        det = overlap_matrix(nf, pf, -oy * p / pf, n, p) @ f @ overlap_matrix(nf, pf, -ox * p / pf, n, p).T
-        wy = overlap_matrix(n, p, oy, lm.shape[0], lm.pixscale_arcsec)
-        wx = overlap_matrix(n, p, ox, lm.shape[1], lm.pixscale_arcsec)
-        out[line] = wy @ (det * lm.footprint) @ wx.T
+        out[line] = wy @ ((det_w @ f @ det_w.T) * lm.footprint) @ wx.T
     return out
+
+
+def binned_truth(scene, lm, lines):
+    """True line maps block-summed straight from the scene's fine grid to the map grid."""
+    nf, pf = scene.grid.shape[0], scene.grid.pixscale_arcsec
+    wy = overlap_matrix(nf, pf, 0.0, lm.shape[0], lm.pixscale_arcsec)
+    wx = overlap_matrix(nf, pf, 0.0, lm.shape[1], lm.pixscale_arcsec)
+    return {line: wy @ sum(c.line_flux[line] for c in scene.components if line in c.line_flux) @ wx.T
+            for line in lines}
 
 
 def ratio_gradient(flux, lm, kpc_per_arcsec, diag, branch, r_max_arcsec, q=1.0, pa=0.0):

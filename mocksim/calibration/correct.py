@@ -7,7 +7,7 @@ The correction factor ``f(x; |g_int|)`` (:mod:`mocksim.calibration.curves`) depe
 
 for ``g`` (same sign as ``g_meas``), with ``f`` interpolated linearly in ``|g|``
 between the tabulated curves and held at the nearest curve outside their range
-(reported as an extrapolation). Uncertainties, with ``D = d(|g| f)/d|g|``:
+(reported as an extrapolation when more than 2 % outside). Uncertainties, with ``D = d(|g| f)/d|g|``:
 ``sigma_meas = sigma(g_meas) / D`` and ``sigma_curve = |g| sigma_f / D`` (fit
 uncertainty of the curve at ``x``), combined in quadrature.
 """
@@ -154,7 +154,7 @@ def invert(curves: Curves, g_meas: float, g_err: float, x: float) -> dict:
     lo, hi = curves.abs_gradient[0], curves.abs_gradient[-1]
     return {"gradient": s * a, "gradient_err": float(np.hypot(e_meas, e_curve)),
             "gradient_err_measurement": e_meas, "gradient_err_curve": e_curve, "factor": f, "factor_err": fe,
-            "extrapolated": bool(len(curves.abs_gradient) > 1 and not lo - 1e-9 <= a <= hi + 1e-9),
+            "extrapolated": bool(len(curves.abs_gradient) > 1 and not 0.98 * lo <= a <= 1.02 * hi),
             "per_curve": per_curve}
 
 

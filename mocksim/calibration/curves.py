@@ -18,7 +18,8 @@ a Hill (logistic in ln x) curve: monotonic in ``x`` for ``A, p > 0``, bounded in
 With fewer than four distinct ``x`` values ``A = 1`` is fixed. The parameter
 covariance (in ``A, ln x0, p``) is scaled by ``max(1, chi2_red)``.
 
-Cells whose intrinsic 12+log(O/H) over the fitted radii leaves the scenario's
+Cells whose intrinsic 12+log(O/H) out to the outermost bin (median over the cell's
+realisations, ``r_out_kpc``) leaves the scenario's
 ``[calibration] logoh_window`` are kept in the cell table but not fitted (e.g.
 where a strong-line calibration is double-valued or outside its validity range).
 
@@ -135,9 +136,9 @@ def cell_table(arrays: dict, scn, *, gradient="linear", logoh_window=None, n_boo
     meas, ok = r[gk], (r[sk] == 0) & np.isfinite(r[gk])
     cells = t["cell"].astype(int)
     n_cells = len(scn.grid_cells) if scn.grid_cells else 1
-    rad = np.where(prof["used"], prof["radius_kpc"], np.nan)
+    rad = prof["radius_kpc"]  # all bins, used or not (a failing bin must not widen the window)
     with np.errstate(all="ignore"):
-        r_out = np.nanmax(np.where(np.isfinite(rad), rad, -np.inf), axis=1)
+        r_out = np.max(np.where(np.isfinite(rad), rad, -np.inf), axis=1)
     r_out[~np.isfinite(r_out)] = np.nan
     cols = {k: np.full(n_cells, np.nan) for k in (
         "x", "psf_fwhm_arcsec", "true_gradient", "measured_mean", "measured_sem", "measured_median",
@@ -183,7 +184,8 @@ def cell_table(arrays: dict, scn, *, gradient="linear", logoh_window=None, n_boo
         cols["in_window"] = np.ones(n_cells, dtype=bool)
     else:
         lo, hi = logoh_window
-        cols["in_window"] = (cols["logoh_min"] >= lo - 1e-9) & (cols["logoh_max"] <= hi + 1e-9)
+        cols["in_window"] = (np.isfinite(cols["r_out_kpc"]) & (cols["logoh_min"] >= lo - 1e-9)
+                             & (cols["logoh_max"] <= hi + 1e-9))
     for key in scn.grid_keys:
         vals = [cell["values"][key] for cell in scn.grid_cells]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):

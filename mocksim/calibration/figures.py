@@ -68,7 +68,7 @@ def correction_figure(path, prods, *, title=None):
         y, e = fit(xx), fit.err(xx)
         ax.plot(xx, y, color=col, lw=2, zorder=4, label=rf"fit $|\nabla|$ = {fit.abs_gradient:g} dex/kpc")
         ax.fill_between(xx, y - e, y + e, color=col, alpha=0.25, zorder=2, lw=0)
-    ax.axvspan(*SEED001_X_RANGE, color="none", hatch="//", edgecolor="0.7", lw=0, zorder=0,
+    ax.axvspan(*SEED001_X_RANGE, facecolor="none", hatch="//", edgecolor="0.7", lw=0, zorder=0,
                label="seed 001 sample range")
     ax.axhline(1.0, color="0.4", ls="--", lw=1)
     ax.set_xscale("log")

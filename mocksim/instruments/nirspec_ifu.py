@@ -197,23 +197,63 @@ class NIRSpecIFU(Instrument):
         kern = self._kernel(wave_um, pixscale)
         if kern.size == 1:
             return sub
-        ky, kx = kern.shape
-        _, by, bx = sub.shape
-        fy = sfft.next_fast_len(by + ky - 1, real=True)
-        fx = sfft.next_fast_len(bx + kx - 1, real=True)
-        key = (round(float(wave_um), 3), round(float(pixscale), 7), fy, fx)
+        return self._convolve_blocks(sub, wave_um, pixscale, 1)
+
+    def _kernel_fft(self, wave_um: float, pixscale: float, fy: int, fx: int, os_: int):
+        """Cached FFT of the PSF kernel, wrapped around (0, 0) on an ``(fy, fx)`` grid,
+        times the FFT of an ``os_``-row box along axis 0 (block sums, see
+        :meth:`_convolve_blocks`)."""
+        key = (round(float(wave_um), 3), round(float(pixscale), 7), fy, fx, os_)
         kf = self._kernel_ffts.get(key)
         if kf is None:
             if len(self._kernel_ffts) >= 64:  # bound the memory of the cache
                 self._kernel_ffts.clear()
-            kf = sfft.rfft2(kern.astype(self._fft_dtype), s=(fy, fx))
+            kern = self._kernel(wave_um, pixscale)
+            ky, kx = kern.shape
+            wrapped = np.zeros((fy, fx))
+            np.add.at(wrapped, (((np.arange(ky) - ky // 2) % fy)[:, None],
+                                ((np.arange(kx) - kx // 2) % fx)[None, :]), kern)
+            kf = sfft.rfft2(wrapped.astype(self._fft_dtype))
+            if os_ > 1:
+                box = np.zeros(fy, dtype=self._fft_dtype)
+                box[(-np.arange(os_)) % fy] = 1.0
+                kf *= sfft.fft(box)[:, None]
             self._kernel_ffts[key] = kf
+        return kf
+
+    def _convolve_blocks(self, sub: np.ndarray, wave_um: float, pixscale: float, os_: int) -> np.ndarray:
+        """PSF convolution of ``(nch, by, bx)`` fine images, block-summed ``os_ x os_``.
+
+        ``by`` and ``bx`` are multiples of ``os_``. The FFT grid only needs
+        ``by + ky // 2`` rows (and ``bx + kx // 2`` columns): the kernel is wrapped
+        around the origin, so circular wrap-around never reaches the kept
+        ``(by, bx)`` region. The block sum along axis 0 is applied in Fourier space
+        (a box filter, then decimation = folding of the spectrum), so the inverse
+        FFT along that axis has ``os_`` times fewer points; the sum along axis 1
+        follows in real space.
+        """
+        kern = self._kernel(wave_um, pixscale)
+        nch, by, bx = sub.shape
+        if kern.size == 1:
+            return sub.reshape(nch, by // os_, os_, bx // os_, os_).sum(axis=(2, 4))
+        ky, kx = kern.shape
+        fy = _fft_len(by + ky // 2, os_)
+        fx = _fft_len(bx + kx // 2, 1)
+        kf = self._kernel_fft(wave_um, pixscale, fy, fx, os_)
         # single precision (option) is ~2x faster; round-off ~1e-7 of the peak
         scale = float(np.max(np.abs(sub))) or 1.0
-        spec = sfft.rfft2((sub / scale).astype(self._fft_dtype), s=(fy, fx), workers=-1)
+        spec = sfft.rfft2((sub / scale).astype(self._fft_dtype), s=(fy, fx))
         spec *= kf
-        out = sfft.irfft2(spec, s=(fy, fx), workers=-1)
-        return out[:, ky // 2: ky // 2 + by, kx // 2: kx // 2 + bx].astype(float) * scale
+        if os_ > 1:
+            spec = spec.reshape(nch, os_, fy // os_, -1).sum(axis=1)
+            spec *= 1.0 / os_
+            spec = sfft.ifft(spec, axis=1)[:, :by // os_]
+        else:
+            spec = sfft.ifft(spec, axis=1)[:, :by]
+        out = sfft.irfft(spec, n=fx, axis=2)[:, :, :bx]
+        if os_ > 1:
+            out = out.reshape(nch, by // os_, bx // os_, os_).sum(axis=3)
+        return out.astype(float) * scale
 
     # ------------------------------------------------------------ rendering
     def _render_line(self, scene, name: str, cube: np.ndarray) -> None:
@@ -266,9 +306,8 @@ class NIRSpecIFU(Instrument):
             else:
                 sub[:, local] += frac  # indices are unique within one component
         basis, coeff = _low_rank(sub, self.svd_rtol if kern.size > 1 else 0.0)
-        conv = self._convolve(coeff.reshape(-1, by, bx), lam0, grid.pixscale_arcsec)
-        nb = conv.shape[0]
-        blocks = conv.reshape(nb, by // os_, os_, bx // os_, os_).sum(axis=(2, 4))
+        blocks = self._convolve_blocks(coeff.reshape(-1, by, bx), lam0, grid.pixscale_arcsec, os_)
+        nb = blocks.shape[0]
         if basis is not None:
             blocks = (basis @ blocks.reshape(nb, -1)).reshape(k1 - k0, by // os_, bx // os_)
         cube[k0:k1, r0 // os_: r1 // os_, c0 // os_: c1 // os_] += blocks / self.dwave_um
@@ -313,9 +352,8 @@ class NIRSpecIFU(Instrument):
             if cont:
                 os_ = scene.grid.oversample
                 fine = np.sum(cont, axis=0)[None]
-                conv = self._convolve(fine, float(np.mean(self.wave_range_um)),
-                                      scene.grid.pixscale_arcsec)[0]
-                cube += conv.reshape(ny, os_, nx, os_).sum(axis=(1, 3))[None]
+                cube += self._convolve_blocks(fine, float(np.mean(self.wave_range_um)),
+                                              scene.grid.pixscale_arcsec, os_)[0][None]
         return cube
 
     # ------------------------------------------------------------ resampling
@@ -448,6 +486,14 @@ class NIRSpecIFU(Instrument):
             instrument=self, lsf_sigma_um=self.lsf_sigma_um(self.wave_um),
             noise_correlation=float(info["noise_correlation"]), meta=meta,
         )
+
+
+def _fft_len(n: int, multiple: int) -> int:
+    """Smallest FFT-friendly (5-smooth... via scipy) length >= ``n`` divisible by ``multiple``."""
+    m = -(-int(n) // multiple) * multiple
+    while sfft.next_fast_len(m, real=True) != m:
+        m += multiple
+    return m
 
 
 def _low_rank(sub: np.ndarray, rtol: float):

@@ -194,6 +194,27 @@ def _shift_stencil(o: float, order: int = 4):
     return span[keep], w[keep]
 
 
+#: Order of the flux-conserving Lagrange stencil that resamples every solved map to the
+#: common detector grid before drizzling (module docstring, step 4).
+RESAMPLE_ORDER = 6
+
+
+def _resample_matrix(n: int, o: float, order: int = RESAMPLE_ORDER) -> np.ndarray:
+    """``(n, n)`` operator taking cell averages centred at ``i + o`` to cells centred at ``j``.
+
+    Row ``j`` holds the :func:`_shift_stencil` weights (``order``), so that
+    ``(S @ m)[j] = sum_t w_t m[j + t]``; taps falling outside ``[0, n)`` are dropped
+    (the maps vanish there). Identity for ``o = 0``.
+    """
+    taps, w = _shift_stencil(float(o), order)
+    mat = np.zeros((n, n))
+    j = np.arange(n)
+    for t, wt in zip(taps, w):
+        ok = (j + t >= 0) & (j + t < n)
+        mat[j[ok], j[ok] + t] += wt
+    return mat
+
+
 def _cholesky(mat):
     from scipy.linalg import cho_factor
 
@@ -484,6 +505,9 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
     # 3. line maps per filter, 4. drizzle
     n_out = max(int(round(n * p_det / p_map)), 1)
     sidx = np.flatnonzero(tgt.ravel())
+    # drizzle from the common detector grid (offset 0: the direct image's and the footprint's)
+    w0 = overlap_matrix(n, p_det, 0.0, n_out, p_map)
+    bad = (w0 @ tgt.astype(float) @ w0.T) <= 1e-9
     flux, flux_err, chi2_maps, chi2_group, offsets, blends_all, corr = {}, {}, [], {}, {}, {}, {}
     modes = {}
     for f, _ in filters:
@@ -517,11 +541,12 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
             # data are flux / D per pixel: map values x D are fluxes per pixel
             m_img.ravel()[sidx] = val * disp
             v_img.ravel()[sidx] = variances[par] * disp ** 2
-            wy = overlap_matrix(n, p_det, oy, n_out, p_map)
-            wx = overlap_matrix(n, p_det, ox, n_out, p_map)
+            # resample the map from its own grid (offset ox, oy) to the common grid, then
+            # drizzle: every line ends up with the same pixel response (step 4)
+            wy = w0 @ _resample_matrix(n, oy)
+            wx = w0 @ _resample_matrix(n, ox)
             out = wy @ m_img @ wx.T
             vout = (wy ** 2) @ v_img @ (wx ** 2).T
-            bad = (wy @ tgt.astype(float) @ wx.T) <= 1e-9
             out[bad] = np.nan
             eout = np.sqrt(vout)
             eout[bad] = np.nan

@@ -280,13 +280,12 @@ class _Batch:
         self.grp = grp = np.repeat(np.arange(G), n)
         # per row and channel: sqrt(w) and y sqrt(w); per group: the continuum basis
         sw = np.sqrt(W)
-        D = np.empty((G * n, 2, K))
-        D[:, 0] = sw
-        D[:, 1] = Y * sw
-        self.D = D.reshape(-1)
-        self.cont = cont.reshape(-1)
-        CY = np.concatenate([cont[grp] * sw[:, None, :], D[:, 1:]], axis=1)
-        self.static = CY @ CY.transpose(0, 2, 1)                        # (N, nc+1, nc+1)
+        D = np.empty((G * n, K, nc + 2))
+        D[:, :, 0] = sw
+        D[:, :, 1:nc + 1] = cont.transpose(0, 2, 1)[grp] * sw[:, :, None]
+        D[:, :, -1] = Y * sw
+        self.D = D.reshape(-1, nc + 2)
+        self.static = D[:, :, 1:].transpose(0, 2, 1) @ D[:, :, 1:]        # (N, nc+1, nc+1)
         # line (slot) pieces -> components: R[g, 3 l + kind, kind * C + c]
         R = np.zeros((G, 3 * L, 3 * C))
         for g in range(G):
@@ -376,13 +375,7 @@ class _Batch:
             out[:, :, 1] *= fs[0][:, :, None]
             out[:, :, 1] += out[:, :, 2] * fs[1][:, :, None]
             out[:, :, 2] *= fs[2][:, :, None]
-        nc = self.nc
-        kc = kk[:, :, None, :mc]
-        data = np.empty(t.shape[:2] + (nc + 2, mc))
-        data[:, :, ::nc + 1] = self.D[((rows * 2)[:, None, None, None] + np.arange(2)[:, None]) * K + kc]
-        if nc:
-            data[:, :, 1:nc + 1] = self.cont[((gr * nc)[:, None, None, None] + np.arange(nc)[:, None]) * K + kc]
-            data[:, :, 1:nc + 1] *= data[:, :, :1]
+        data = self.D[kk[:, :, :mc] + (rows * K)[:, None, None]]       # (N, L, mc, nc+2)
         return out, k0, data
 
     def gram(self, rows, v, u):
@@ -397,24 +390,25 @@ class _Batch:
                 continue
             pc, kc, data = self._pieces(rows[sel], gr[sel], mu[sel], inv_s[sel], fs[:, sel],
                                         k0[sel], need[sel])
-            pc *= data[:, :, :1]                                        # whitened pieces
+            pc *= data[:, :, None, :, 0]                                 # whitened pieces
             n_, mc = pc.shape[0], pc.shape[-1]
-            same = pc @ np.concatenate([pc, data[:, :, 1:]], axis=2).swapaxes(-1, -2)
+            same = pc @ pc.swapaxes(-1, -2)                             # (n, L, 3, 3)
             gs = np.zeros((n_, 3 * L, 3 * L))
             for il in range(L):
-                gs[:, 3 * il:3 * il + 3, 3 * il:3 * il + 3] = same[:, il, :, :3]
+                gs[:, 3 * il:3 * il + 3, 3 * il:3 * il + 3] = same[:, il]
                 for jl in range(il + 1, L):                             # overlapping windows
                     d = kc[:, jl] - kc[:, il]
                     if not np.any(np.abs(d) < mc):
                         continue
                     j = np.arange(mc) - d[:, None]
-                    sh = np.take_along_axis(pc[:, jl], np.clip(j, 0, mc - 1)[:, None, :], axis=2)
+                    sh = pc[np.arange(n_)[:, None, None], jl, np.arange(3)[:, None],
+                            np.clip(j, 0, mc - 1)[:, None, :]]
                     sh *= ((j >= 0) & (j < mc))[:, None, :]
                     x = pc[:, il] @ sh.swapaxes(-1, -2)
                     gs[:, 3 * il:3 * il + 3, 3 * jl:3 * jl + 3] = x
                     gs[:, 3 * jl:3 * jl + 3, 3 * il:3 * il + 3] = x.swapaxes(-1, -2)
             Gs[sel] = gs
-            Gc[sel] = same[:, :, :, 3:].reshape(n_, 3 * L, nc + 1)
+            Gc[sel] = (pc @ data[..., 1:]).reshape(n_, 3 * L, nc + 1)
         R = self.R[gr]
         RT = R.swapaxes(-1, -2)
         G = np.empty((N, self.Q, self.Q))
@@ -437,7 +431,7 @@ class _Batch:
                                         k0[sel], need[sel], deriv=False)
             idx = kc[:, :, None] + np.arange(pc.shape[-1])
             wid = self.width.ravel()[idx + (self.K * gr[sel])[:, None, None]]
-            fl = np.sum(pc[:, :, 0] * wid * (data[:, :, 0] > 0), axis=2)        # (n, L)
+            fl = np.sum(pc[:, :, 0] * wid * (data[..., 0] > 0), axis=2)         # (n, L)
             frac[sel] = np.einsum("nl,nlc->nc", fl, self.R[gr[sel]][:, 0::3, :self.C])
         return frac
 

@@ -58,6 +58,9 @@ class StackConfig:
         Pixel of the stacked maps [arcsec]; None = the maps' (median) pixel.
     calibration : str
         Strong-line calibration for 12+log(O/H) of the stacked fluxes.
+    calibration_scatter_dex : float, optional
+        Override of the calibration's intrinsic scatter [dex] (e.g. 0.05 for
+        Sanders+24 R3, the value of seed 000's team's ASPIRE code).
     metallicity_method : {"grid", "emcee"}
     branch : {None, "auto", "lower", "upper", "mzr"}
         R3 branch: None = "lower" (seed 000 §3.3 for z > 5), "auto" = no prior,
@@ -93,6 +96,7 @@ class StackConfig:
     bin_edges: list | None = None
     pixscale_arcsec: float | None = None
     calibration: str = "curti20"
+    calibration_scatter_dex: float | None = None
     metallicity_method: str = "grid"
     branch: str | None = None
     r_max_re: float = 2.0
@@ -160,6 +164,9 @@ def validate_stack_config(c: StackConfig) -> StackConfig:
         c.bin_edges = [float(v) for v in e]
     from ..physics.calibrations import get_calibration
 
+    sc = c.calibration_scatter_dex
+    if sc is not None and (isinstance(sc, bool) or not isinstance(sc, (int, float)) or not 0 < sc <= 1):
+        raise MocksimInputError(f"stack.calibration_scatter_dex: must be in (0, 1] dex, got {sc!r}")
     try:
         get_calibration(c.calibration)
     except MocksimInputError as exc:

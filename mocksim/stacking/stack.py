@@ -171,6 +171,12 @@ def _integrated_oiii(img, center, radius_pix):
     return float(np.nansum(np.where(inside, img, 0.0)))
 
 
+def _calibration(cfg):
+    from ..physics.calibrations import get_calibration
+
+    return get_calibration(cfg.calibration, scatter_dex=cfg.calibration_scatter_dex)
+
+
 def stack_population(line_maps, err_maps, redshifts, pixscale_arcsec, config: StackConfig, *,
                      true_gradients=None, re_kpc=None, centers=None, axis_ratios=None, pa_degs=None,
                      log_mstar=None, rng=None, true_log_oh_center=None, oiii_flux=None,
@@ -337,7 +343,7 @@ def _measure(cubes, var, cfg, out_pix, r_max, kpa, re_med, mtg, mtg_re, z, lm, r
     prior = branch_prior(cfg.branch, lm, z)
     mlines = [ln for ln in cfg.lines if ln in flux]
     met = profile_metallicity({ln: flux[ln] for ln in mlines}, {ln: flux_err[ln] for ln in mlines},
-                              cfg.calibration, method=cfg.metallicity_method, prior=prior, rng=rng)
+                              _calibration(cfg), method=cfg.metallicity_method, prior=prior, rng=rng)
     used = usable_annuli(flux, flux_err, met, cfg.min_snr, lines=mlines)
     conv = re_med if cfg.rescale else kpa          # kpc per unit of the profile radius
     r_kpc = np.asarray(bins.radius_arcsec) * conv

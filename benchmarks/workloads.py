@@ -1,0 +1,290 @@
+"""The benchmark workloads W1-W4, their naive baselines and the W1 floor.
+
+Every workload runs the real pipeline code (``process_galaxy``, ``stack_population``,
+``run_grid``); nothing here is a benchmark-only fast path.
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+from .common import Timing, log, peak_rss_mb, timed
+from .naive import EMCEE_STEPS, fresh_psf, naive_pipeline
+
+# ---------------------------------------------------------------------------- scenarios
+#: W1: the calibration-grid unit of work -- one z = 6 disk through NIRSpec IFU G395M
+#: on a compact 1.5'' cutout (15 x 15 spaxels x 1333 channels), JWST PSF, integrated
+#: [OIII]5007 S/N = 30, all covered lines fitted, annuli, grid metallicity
+#: (the fast, exact method), linear gradient.
+W1_SCENARIO = {
+    "name": "bench_w1", "seed": 2026,
+    "population": {
+        "n": 100000, "redshift": 6.0,
+        "re_kpc": {"dist": "uniform", "low": 0.6, "high": 1.5},
+        "log_oh_center": 8.6,
+        "gradient_dex_per_kpc": {"dist": "uniform", "low": -0.25, "high": 0.0},
+        "inclination_deg": {"dist": "uniform", "low": 10.0, "high": 60.0},
+        "pa_deg": {"dist": "uniform", "low": 0.0, "high": 180.0},
+        "hbeta_flux_cgs": 2e-17, "v_rot_kms": 150.0, "sigma_kms": 60.0,
+    },
+    "instrument": {"name": "nirspec-ifu-g395m", "psf": "jwst", "fov_arcsec": 1.5},
+    "noise": {"model": "snr", "snr_oiii": 30.0},
+    "recovery": {"calibration": "curti20", "binning": "annuli", "metallicity_method": "grid",
+                 "gradient_fit": "linear"},
+}
+
+#: W2: one z = 6 disk through the NIRCam F356W grism (ASPIRE-like set-up of
+#: ``scenarios/aspire_f356w.toml`` at fixed z), R3 metallicity, linear gradient.
+W2_SCENARIO = {
+    "name": "bench_w2", "seed": 2027,
+    "population": {
+        "n": 100000, "redshift": 6.0,
+        "re_kpc": {"dist": "lognormal", "median": 0.53, "sigma": 0.22, "low": 0.25, "high": 1.5},
+        "log_oh_center": {"dist": "uniform", "low": 7.7, "high": 7.85},
+        "gradient_dex_per_kpc": {"dist": "uniform", "low": -0.4, "high": 0.0},
+        "inclination_deg": {"dist": "uniform", "low": 0.0, "high": 70.0},
+        "pa_deg": {"dist": "uniform", "low": 0.0, "high": 180.0},
+        "hbeta_flux_cgs": 2e-18, "v_rot_kms": 80.0, "sigma_kms": 60.0,
+    },
+    "instrument": {"name": "nircam-wfss-f356w", "psf": "jwst", "fov_arcsec": 2.0},
+    "noise": {"model": "snr", "snr_oiii": 50.0},
+    "recovery": {"calibration": "sanders24", "binning": "annuli", "annulus_width_arcsec": 0.084,
+                 "r_max_arcsec": 0.42, "geometry": "truth", "branch": "lower",
+                 "metallicity_method": "grid", "gradient_fit": "linear", "lines": ["Hbeta", "OIII5007"]},
+}
+
+
+def _scenario(d, n=None, name=None):
+    from mocksim.pipeline.scenario import scenario_from_dict
+
+    d = dict(d, population=dict(d["population"]))
+    if n is not None:
+        d["population"]["n"] = int(n)
+    if name is not None:
+        d["name"] = name
+    return scenario_from_dict(d)
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _per_galaxy(scn, indices, timing: Timing):
+    from mocksim.pipeline.galaxy_run import process_galaxy
+
+    out = []
+    for i in indices:
+        with timed(timing):
+            out.append(process_galaxy(scn, int(i)))
+    return out
+
+
+# ---------------------------------------------------------------------------- W1 / W2
+def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_steps: int,
+                    quiet: bool = False) -> dict:
+    """Per-galaxy time of W1 (IFU) or W2 (grism) and of its naive baseline."""
+    from mocksim.pipeline.build import build_instrument
+    from mocksim.pipeline.galaxy_run import process_galaxy
+
+    d = W1_SCENARIO if which == "w1" else W2_SCENARIO
+    scn = _scenario(d)
+    res = {"scenario": d}
+    with _quiet():
+        t_first = Timing()
+        with timed(t_first):
+            process_galaxy(scn, 0)           # imports, PSF kernels, kernel FFTs, basis caches
+        res["first_galaxy_s"] = t_first.wall[0]
+        t = Timing()
+        outs = _per_galaxy(scn, range(1, n_gal + 1), t)
+        res.update(per_galaxy_s=t.wall_median, per_galaxy_cpu_s=t.cpu_median, n=t.n,
+                   galaxies_per_s=1.0 / t.wall_median, galaxies_per_cpu_s=1.0 / t.cpu_median,
+                   status_ok=int(sum(o.recovery.status == 0 for o in outs)))
+        log(f"  {which}: {t.n} galaxies, median {t.wall_median * 1e3:.1f} ms wall / "
+            f"{t.cpu_median * 1e3:.1f} ms CPU per galaxy", quiet)
+        if n_naive > 0:
+            inst = build_instrument(scn, 0)
+            tn, stats_all = Timing(), []
+            for j in range(n_naive):
+                stats = {}
+                with naive_pipeline(ifu_fits=(which == "w1"), max_spaxels=naive_spaxels,
+                                    emcee_steps=naive_steps, stats=stats):
+                    with fresh_psf(inst), timed(tn):
+                        process_galaxy(scn, 1 + j)
+                stats_all.append(stats)
+            # extrapolate the subsampled parts (spaxels, emcee steps) to the full naive cost
+            ext = [w - s.get("fit_s", 0.0) - s.get("emcee_s", 0.0) + s.get("fit_extrapolated_s", 0.0)
+                   + s.get("emcee_extrapolated_s", 0.0) for w, s in zip(tn.wall, stats_all)]
+            naive_s = float(np.median(ext))
+            res["naive"] = {
+                "per_galaxy_s": naive_s, "measured_s": tn.wall_median, "n": tn.n,
+                "line_fit_s": float(np.median([s.get("fit_extrapolated_s", 0.0) for s in stats_all])),
+                "emcee_s": float(np.median([s.get("emcee_extrapolated_s", 0.0) for s in stats_all])),
+                "spaxels_fitted": stats_all[0].get("spaxels_fitted"), "spaxels": stats_all[0].get("spaxels"),
+                "emcee_steps_run": naive_steps, "emcee_steps": EMCEE_STEPS,
+                "extrapolated": bool(naive_steps != EMCEE_STEPS or (stats_all[0].get("spaxels_fitted", 0)
+                                                                   != stats_all[0].get("spaxels", 0))),
+            }
+            res["speedup_vs_naive"] = naive_s / t.wall_median
+            log(f"  {which} naive: {naive_s:.2f} s per galaxy (extrapolated from {tn.wall_median:.2f} s "
+                f"measured); speed-up {res['speedup_vs_naive']:.0f}x", quiet)
+        if which == "w1":
+            res["floor"] = w1_floor(scn, quiet=quiet)
+            res["over_floor"] = t.wall_median / res["floor"]["per_galaxy_s"]
+            log(f"  w1 floor: {res['floor']['per_galaxy_s'] * 1e3:.1f} ms per galaxy; W1 / floor = "
+                f"{res['over_floor']:.2f}", quiet)
+    return res
+
+
+def w1_floor(scn, repeats: int = 7, quiet: bool = False) -> dict:
+    """The work W1 cannot avoid, timed on the shapes of a real W1 galaxy.
+
+    * the PSF convolutions: every FFT convolution the renderer performs (same
+      array shapes, wavelengths, kernel-FFT cache warm);
+    * the cube passes of the noise model: allocate the cube, draw one Gaussian
+      deviate per voxel, form data = model + sigma * deviate (and the error cube).
+    """
+    from mocksim.pipeline.build import build_instrument
+    from mocksim.pipeline.galaxy_run import process_galaxy
+
+    inst = build_instrument(scn, 0)
+    calls = []
+    orig = inst._convolve_blocks
+
+    def record(sub, wave_um, pixscale, os_):
+        calls.append((sub.shape, wave_um, pixscale, os_))
+        return orig(sub, wave_um, pixscale, os_)
+
+    inst._convolve_blocks = record
+    try:
+        out = process_galaxy(scn, 1, keep_products=True)
+    finally:
+        del inst._convolve_blocks
+    shape = out.obs.data.shape
+    rng = np.random.default_rng(0)
+    subs = [rng.standard_normal(c[0]) for c in calls]
+    t_fft, t_pass = Timing(), Timing()
+    for _ in range(repeats):
+        with timed(t_fft):
+            for sub, (_, w, p, os_) in zip(subs, calls):
+                inst._convolve_blocks(sub, w, p, os_)
+        with timed(t_pass):
+            cube = np.zeros(shape)
+            err = np.full(shape, 1.0)
+            data = cube + err * rng.standard_normal(shape)
+        del cube, err, data
+    fft_s, pass_s = min(t_fft.wall), min(t_pass.wall)
+    return {"per_galaxy_s": fft_s + pass_s, "fft_s": fft_s, "cube_passes_s": pass_s,
+            "n_fft_convolutions": len(calls), "images_convolved": int(sum(c[0][0] for c in calls)),
+            "cube_shape": list(shape)}
+
+
+# ---------------------------------------------------------------------------- W3
+def synthetic_stack_inputs(n: int, seed: int = 3, size: int = 25, pix: float = 0.06):
+    """Line maps of ``n`` compact z ~ 6 galaxies (exponential disks + noise)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] - (size - 1) / 2
+    maps, errs, z, grads, re = [], [], [], [], []
+    for _ in range(n):
+        r_e = rng.uniform(1.5, 4.0)                          # pixels
+        dx, dy = rng.normal(0, 0.7, 2)
+        r = np.hypot(x - dx, y - dy)
+        prof = np.exp(-1.68 * r / r_e)
+        prof /= prof.sum()
+        f_o3 = 10 ** rng.uniform(-17.7, -17.0)
+        grad = rng.uniform(-0.4, 0.0)
+        r3 = 10 ** (0.75 + 0.15 * grad * r / r_e)             # mild radial change of R3
+        noise = 0.02 * f_o3 * prof.max()
+        o3 = f_o3 * prof + rng.normal(0, noise, prof.shape)
+        hb = f_o3 * prof / r3 + rng.normal(0, noise, prof.shape)
+        maps.append({"OIII5007": o3, "Hbeta": hb})
+        errs.append({"OIII5007": np.full(prof.shape, noise), "Hbeta": np.full(prof.shape, noise)})
+        z.append(rng.uniform(5.5, 6.5))
+        grads.append(grad)
+        re.append(r_e * pix * 5.8)
+    return maps, errs, np.array(z), pix, np.array(grads), np.array(re)
+
+
+def stack_workload(n_gal: int, naive: bool, naive_steps: int, quiet: bool = False) -> dict:
+    """W3: median stack of ``n_gal`` galaxies with 200 bootstrap replicas."""
+    from mocksim.stacking import StackConfig, stack_population
+
+    maps, errs, z, pix, grads, re = synthetic_stack_inputs(n_gal)
+    cfg = StackConfig(calibration="sanders24", branch="lower", bootstrap=200)
+    res = {"n_galaxies": n_gal, "bootstrap": cfg.bootstrap}
+    with _quiet():
+        stack_population(maps[:10], errs[:10], z[:10], pix, cfg, rng=0)      # warm-up (imports)
+        t = Timing()
+        for _ in range(2):
+            with timed(t):
+                out = stack_population(maps, errs, z, pix, cfg, true_gradients=grads, re_kpc=re, rng=1)
+        res.update(seconds=t.wall_min, cpu_seconds=min(t.cpu), gradient=float(out.gradient))
+        log(f"  w3: {n_gal}-galaxy median stack + bootstrap in {t.wall_min:.2f} s", quiet)
+        if naive:
+            from mocksim.stacking import profile as sprof
+
+            orig = sprof.infer_metallicity
+            spent = {"s": 0.0}
+
+            def infer(*a, **kw):
+                kw = dict(kw, method="emcee")
+                if naive_steps != EMCEE_STEPS:
+                    kw.update(nsteps=naive_steps, nburn=max(naive_steps // 4, 1))
+                t0 = time.perf_counter()
+                r = orig(*a, **kw)
+                spent["s"] += time.perf_counter() - t0
+                return r
+
+            sprof.infer_metallicity = infer
+            try:
+                tn = Timing()
+                with timed(tn):
+                    stack_population(maps, errs, z, pix, cfg, true_gradients=grads, re_kpc=re, rng=1)
+            finally:
+                sprof.infer_metallicity = orig
+            naive_s = tn.wall[0] - spent["s"] + spent["s"] * EMCEE_STEPS / naive_steps
+            res["naive"] = {"seconds": naive_s, "measured_s": tn.wall[0],
+                            "extrapolated": naive_steps != EMCEE_STEPS}
+            log(f"  w3 naive (emcee per annulus): {naive_s:.2f} s", quiet)
+    return res
+
+
+# ---------------------------------------------------------------------------- W4
+def grid_workload(n_gal: int, workers=(1, 2), quiet: bool = False) -> dict:
+    """W4: calibration-grid throughput with 1 and 2 worker processes (W1 galaxies)."""
+    res = {"n_galaxies": n_gal}
+    try:
+        from mocksim.calibration.engine import run_grid
+        runner = "mocksim.calibration.engine.run_grid"
+    except ImportError:  # pragma: no cover - older trees
+        run_grid = None
+        runner = "mocksim.pipeline.run.run_scenario"
+    res["runner"] = runner
+    thr = {}
+    for w in workers:
+        scn = _scenario(W1_SCENARIO, n=n_gal, name=f"bench_w4_{w}")
+        with tempfile.TemporaryDirectory(prefix="mocksim-bench-") as tmp, _quiet():
+            t0 = time.perf_counter()
+            if run_grid is not None:
+                g = run_grid(scn, f"{tmp}/out", workers=w, progress=False, products=False)
+                elapsed = g.elapsed_s
+                cpu = g.cpu_s_per_realisation
+            else:
+                from mocksim.pipeline.run import run_scenario
+
+                run_scenario(scn, f"{tmp}/out", workers=w, progress=False, n_plot=0)
+                elapsed, cpu = time.perf_counter() - t0, float("nan")
+        thr[w] = n_gal / elapsed
+        res[f"workers_{w}"] = {"seconds": elapsed, "galaxies_per_s": thr[w], "cpu_s_per_galaxy": cpu,
+                               "total_s": time.perf_counter() - t0}
+        log(f"  w4: {w} worker(s): {n_gal} galaxies in {elapsed:.1f} s ({thr[w]:.1f} galaxies/s)", quiet)
+    lo, hi = min(workers), max(workers)
+    res["scaling_efficiency"] = (thr[hi] / thr[lo]) / (hi / lo)
+    res["peak_rss_workers_mb"] = peak_rss_mb(children=True)
+    return res
