@@ -85,6 +85,8 @@ def summary(arrays: dict, scn) -> dict:
         "median_recovered_gradient": float(np.median(r["gradient"][ok])) if ok.any() else None,
         "median_bias": float(np.median(diff)) if ok.any() else None,
         "scatter": float(np.std(diff)) if ok.sum() > 1 else None,
+        # 1.4826 x median absolute deviation: insensitive to the few catastrophic fits
+        "scatter_robust": float(1.4826 * np.median(np.abs(diff - np.median(diff)))) if ok.sum() > 1 else None,
     }
     return out
 

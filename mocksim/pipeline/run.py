@@ -183,6 +183,9 @@ def format_table(res: RunResult, max_rows: int = 20) -> str:
     if s["median_recovered_gradient"] is not None:
         lines.append(f"median true gradient {s['median_true_gradient']:+.3f} dex/kpc; median recovered "
                      f"{s['median_recovered_gradient']:+.3f}; median bias {s['median_bias']:+.3f}")
+        if s.get("scatter") is not None:
+            lines.append(f"scatter of recovered - true over {s['n_ok']} galaxies: std {s['scatter']:.3f}, "
+                         f"robust (1.4826 MAD) {s['scatter_robust']:.3f} dex/kpc")
     return "\n".join(lines)
 
 
