@@ -137,16 +137,16 @@ def table(out: dict) -> str:
 
     w1 = d.get("w1", {})
     nv = w1.get("naive", {})
-    add("w1_galaxies_per_s", "W1 IFU z=6 G395M", "galaxies/s (1 core)", out["w1_galaxies_per_s"],
+    add("w1_galaxies_per_s", "W1 IFU z=6 G395M", "galaxies / CPU-s (1 core)", out["w1_galaxies_per_s"],
         f"{1 / nv['per_galaxy_s']:.3g} galaxies/s" if nv else "")
     add("w1_speedup_vs_naive", "", "speed-up vs naive", out["w1_speedup_vs_naive"])
     add("w1_over_floor", "", "time / floor", out["w1_over_floor"])
     w2 = d.get("w2", {})
     nv2 = w2.get("naive", {})
-    add("w2_galaxies_per_s", "W2 grism z=6 F356W", "galaxies/s (1 core)", out["w2_galaxies_per_s"],
+    add("w2_galaxies_per_s", "W2 grism z=6 F356W", "galaxies / CPU-s (1 core)", out["w2_galaxies_per_s"],
         f"{1 / nv2['per_galaxy_s']:.3g} galaxies/s" if nv2 else ("unavailable" if "unavailable" in w2 else ""))
     w3 = d.get("w3", {})
-    add("w3_seconds", f"W3 stack of {w3.get('n_galaxies', 300)}", "seconds", out["w3_seconds"],
+    add("w3_seconds", f"W3 stack of {w3.get('n_galaxies', 300)}", "CPU seconds", out["w3_seconds"],
         f"{w3['naive']['seconds']:.3g} s" if "naive" in w3 else "")
     add("w4_scaling_efficiency", "W4 calibration grid", "scaling 1 -> 2 workers", out["w4_scaling_efficiency"])
     add("peak_rss_mb", "all", "peak RSS per process [MB]", out["peak_rss_mb"], spec=".0f")
@@ -156,8 +156,8 @@ def table(out: dict) -> str:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    lines.append(f"({d['mode']} run, {d['total_seconds']:.0f} s; per-galaxy times are medians of "
-                 f"single-process wall times; see benchmarks/README.md)")
+    lines.append(f"({d['mode']} run, {d['total_seconds']:.0f} s wall; times are CPU seconds of one "
+                 f"single-threaded process (medians per galaxy), W4 is wall time; see benchmarks/README.md)")
     return "\n".join(lines)
 
 

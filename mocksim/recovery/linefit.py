@@ -19,24 +19,32 @@ between channel centres (non-uniform grids allowed), so the fitted amplitude is
 the line flux ``F = integral f_lambda d lambda`` [erg s^-1 cm^-2]. With
 ``profile="sampled"`` the Gaussian density is evaluated at channel centres.
 
-Algorithm (all spectra at once, numpy only): for fixed ``(v, sigma)`` the model
-is linear in the line fluxes and continuum coefficients, so a coarse grid in
-``(v, sigma)`` is searched by solving the weighted normal equations of every
-spectrum at every grid node (batched Cholesky); the best node is refined by a
-parabola through its neighbours and then by damped Gauss-Newton
-(Levenberg-Marquardt) on all parameters (width as ``sigma^2``, smooth down to
-unresolved lines; bounds handled by an active set), vectorised over spectra,
-in chunks of ``_CHUNK`` spectra. Fluxes are not
-constrained to be positive. Flux errors come from the Gauss-Newton covariance
-at the optimum, marginalised over ``v`` and ``sigma`` (a nonlinear parameter
-that sits on its bound is treated as fixed); ``v`` and ``sigma`` errors come
-from the same matrix.
+Algorithm (all spectra and all groups at once, numpy only): for fixed ``(v,
+sigma)`` the model is linear in the line fluxes and continuum coefficients, so a
+coarse grid in ``(v, sigma)`` is searched by solving the weighted normal
+equations of every spectrum at every grid node (for a common weight vector, e.g.
+a uniform error cube, as one matrix product with cached, whitened node bases);
+the best node is refined by a parabola through its neighbours and then by
+variable-projection Levenberg-Marquardt in ``(v, sigma^2)`` (the linear
+parameters are re-solved exactly at every trial point; width as ``sigma^2``,
+smooth down to unresolved lines; bounds handled by an active set). All groups'
+spectra are stacked into one padded batch so every iteration is one sequence
+of array operations, line templates are evaluated only within +-_NSIG widths of
+each line, and the normal equations are accumulated from those windows. A
+spectrum is converged when the Gauss-Newton model predicts a chi^2 gain below
+``_TOL_CHI2`` (parameters within ~0.03 standard errors of the optimum); at most
+``_MAX_ITER`` iterations. Spectra are processed in chunks of ``_CHUNK``. Fluxes
+are not constrained to be positive. Flux errors come from the Gauss-Newton
+covariance at the optimum, marginalised over ``v`` and ``sigma`` (a nonlinear
+parameter that sits on its bound is treated as fixed); ``v`` and ``sigma``
+errors come from the same matrix.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import ndtr
 
 from mocksim.errors import MocksimInputError
@@ -54,10 +62,10 @@ TIED_LINES = {
 }
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
-_CHUNK = 2048  #: spectra fitted together (bounds memory to ~K * 60 doubles per spectrum)
+_CHUNK = 2048  #: spectra fitted together (bounds memory to ~K * 60 doubles per spectrum and group)
 _NSIG = 7.0  #: profiles are evaluated within +-_NSIG Gaussian widths of each line (tail < 3e-12)
 _TOL_CHI2 = 1e-3  #: converged when the LM model predicts a chi^2 gain < _TOL_CHI2 (~0.03 sigma)
-_MAX_ITER = 40  #: Levenberg-Marquardt iterations at most
+_MAX_ITER = 20  #: Levenberg-Marquardt iterations at most
 
 
 @dataclass
@@ -187,7 +195,6 @@ class _GroupModel:
         self.key = (tuple(line_names), float(redshift), float(window_kms), continuum, profile,
                     self.wave.tobytes(), self.edges.tobytes(), lsf_um.tobytes())
 
-
     def profiles(self, v, u):
         """Component templates ``T`` (n, K, C) [per unit flux, um^-1] for velocities
         ``v`` and ``u = sigma^2`` (n,), evaluated within +-_NSIG widths of each line."""
@@ -270,22 +277,23 @@ class _Batch:
             self.x[g, xg.size:] = xg[-1] + (xg[-1] - xg[-2]) * np.arange(1, nx - xg.size + 1)
             self.msum[g, :gm.ncomp] = np.sum(gm.M, axis=0)
         self.ratio = ratio
+        self.real = ratio != 0
         self.width = width
         # x of all groups on one increasing axis (group g shifted by g * _xoff)
         self._xoff = 2.0 * (np.max(self.x) - np.min(self.x)) + 1.0
         self._xcat = (self.x + self._xoff * np.arange(G)[:, None]).ravel()
-        self.rw = (ratio[:, :, None] / width[:, None, :]).ravel() if self.integ else None
+        self.rw = ratio[:, :, None] / width[:, None, :] if self.integ else None    # (G, L, K)
         self.lsf_wave, self.lsf_um, self.lsf_slope = gms[0].lsf_wave, gms[0].lsf_um, gms[0].lsf_slope
         self.lsf_kms_mean = np.array([gm.lsf_kms_mean for gm in gms])
         self.grp = grp = np.repeat(np.arange(G), n)
         # per row and channel: sqrt(w) and y sqrt(w); per group: the continuum basis
         sw = np.sqrt(W)
-        D = np.empty((G * n, K, nc + 2))
-        D[:, :, 0] = sw
-        D[:, :, 1:nc + 1] = cont.transpose(0, 2, 1)[grp] * sw[:, :, None]
-        D[:, :, -1] = Y * sw
-        self.D = D.reshape(-1, nc + 2)
-        self.static = D[:, :, 1:].transpose(0, 2, 1) @ D[:, :, 1:]        # (N, nc+1, nc+1)
+        D = np.empty((G * n, nc + 2, K))
+        D[:, 0] = sw
+        np.multiply(cont[grp], sw[:, None, :], out=D[:, 1:nc + 1])
+        np.multiply(Y, sw, out=D[:, -1])
+        self.D = D
+        self.static = D[:, 1:] @ D[:, 1:].transpose(0, 2, 1)             # (N, nc+1, nc+1)
         # line (slot) pieces -> components: R[g, 3 l + kind, kind * C + c]
         R = np.zeros((G, 3 * L, 3 * C))
         for g in range(G):
@@ -326,6 +334,8 @@ class _Batch:
         """Row subsets evaluated together (windows padded to the longest in a subset):
         up to three buckets of window lengths, when that saves work."""
         top = int(np.max(need))
+        if need.size < 64:
+            return [slice(None)]
         med = max(int(np.median(need)), 4)
         edges = [e for e in (med + med // 2, 3 * med) if e < top]
         if not edges:
@@ -333,107 +343,106 @@ class _Batch:
         b = np.searchsorted(np.array(edges), need, side="left")
         return [np.flatnonzero(b == i) for i in range(len(edges) + 1)]
 
-    def _pieces(self, rows, gr, mu, inv_s, fs, k0, need, deriv=True):
-        """Templates (and d/dv, d/du) of every line in its window: ``(N, L, 3, mc)``
-        pieces, window channel offsets ``kc`` (N, L) and the gathered
-        ``[sqrt(w), continuum * sqrt(w), y * sqrt(w)]`` (N, L, nc+2, mc)."""
-        C, K, L = self.C, self.K, self.L
+    def _pieces(self, brow, gr, sl, mu, inv_s, fs, k0, m):
+        """Templates, d/dv and d/du of single lines in their windows.
+
+        Inputs are per (row, line) pair: batch row ``brow``, group ``gr``, line slot
+        ``sl``, centre ``mu``, ``1 / sigma``, derivative factors ``fs`` (3, n) and
+        window start ``k0`` (window of ``m`` edges, or centres for sampled profiles).
+        Returns the pieces (n, 3, mc), the window starts and the gathered
+        ``[sqrt(w), continuum * sqrt(w), y * sqrt(w)]`` (n, nc+2, mc).
+        """
         nx = self.x.shape[1]
-        m = int(min(max(int(np.max(need)), 2 if self.integ else 1), nx))
         k0 = np.minimum(k0, nx - m)
-        kk = k0[:, :, None] + np.arange(m)                              # (N, L, m)
-        t = self.x.ravel()[kk + (nx * gr)[:, None, None]]
-        t -= mu[:, :, None]
-        t *= inv_s[:, :, None]
+        t = sliding_window_view(self.x, m, axis=1)[gr, k0]              # (n, m) edges/centres
+        t -= mu[:, None]
+        t *= inv_s[:, None]
         mc = m - 1 if self.integ else m
-        out = np.empty(t.shape[:2] + (3 if deriv else 1, mc))
-        if deriv or not self.integ:
-            pdf = t * t
-            pdf *= -0.5
-            np.exp(pdf, out=pdf)
-            pdf *= 1.0 / _SQRT2PI
+        out = np.empty((t.shape[0], 3, mc))
+        pdf = t * t
+        pdf *= -0.5
+        np.exp(pdf, out=pdf)
+        pdf *= 1.0 / _SQRT2PI
+        tpdf = t * pdf
         if self.integ:
-            rw = self.rw[kk[:, :, :-1] + ((gr * L)[:, None] + np.arange(L))[:, :, None] * K]
+            rw = sliding_window_view(self.rw, mc, axis=2)[gr, sl, k0]    # ratio / width
             cdf = ndtr(t)
-            np.subtract(cdf[:, :, 1:], cdf[:, :, :-1], out=out[:, :, 0])
-            out[:, :, 0] *= rw
-            if deriv:
-                tpdf = t * pdf
-                rw *= -1.0
-                np.subtract(pdf[:, :, 1:], pdf[:, :, :-1], out=out[:, :, 1])
-                out[:, :, 1] *= rw                                        # dT/dmu * s
-                np.subtract(tpdf[:, :, 1:], tpdf[:, :, :-1], out=out[:, :, 2])
-                out[:, :, 2] *= rw                                        # dT/ds * s
+            np.subtract(cdf[:, 1:], cdf[:, :-1], out=out[:, 0])
+            out[:, 0] *= rw
+            rw *= -1.0
+            np.subtract(pdf[:, 1:], pdf[:, :-1], out=out[:, 1])
+            out[:, 1] *= rw                                               # dT/dmu * s
+            np.subtract(tpdf[:, 1:], tpdf[:, :-1], out=out[:, 2])
+            out[:, 2] *= rw                                               # dT/ds * s
         else:
-            rs = (self.ratio[gr] * inv_s)[:, :, None]
-            np.multiply(pdf, rs, out=out[:, :, 0])
-            if deriv:
-                tpdf = t * pdf
-                np.multiply(tpdf, rs, out=out[:, :, 1])
-                np.multiply(tpdf * t - pdf, rs, out=out[:, :, 2])
-        if deriv:
-            out[:, :, 1] *= fs[0][:, :, None]
-            out[:, :, 1] += out[:, :, 2] * fs[1][:, :, None]
-            out[:, :, 2] *= fs[2][:, :, None]
-        data = self.D[kk[:, :, :mc] + (rows * K)[:, None, None]]       # (N, L, mc, nc+2)
+            rs = (self.ratio[gr, sl] * inv_s)[:, None]
+            np.multiply(pdf, rs, out=out[:, 0])
+            np.multiply(tpdf, rs, out=out[:, 1])
+            np.multiply(tpdf * t - pdf, rs, out=out[:, 2])
+        out[:, 1] *= fs[0][:, None]
+        out[:, 1] += out[:, 2] * fs[1][:, None]
+        out[:, 2] *= fs[2][:, None]
+        data = sliding_window_view(self.D, mc, axis=2)[brow, :, k0]     # (n, nc+2, mc)
         return out, k0, data
 
     def gram(self, rows, v, u):
         """Gram matrices (N, Q, Q) of the whitened columns ``[T (C), continuum,
-        dT/dv (C), dT/du (C), y]`` at ``(v, u)`` for the batch rows ``rows``."""
+        dT/dv (C), dT/du (C), y]`` at ``(v, u)`` for the batch rows ``rows``, and
+        the fraction of each component's template flux in valid channels (N, C)."""
         gr, mu, inv_s, fs, k0, need = self._lines(rows, v, u)
         N, C, L, nc = rows.size, self.C, self.L, self.nc
-        Gs = np.zeros((N, 3 * L, 3 * L))
-        Gc = np.empty((N, 3 * L, nc + 1))
+        Gs = np.zeros((N, L, 3, L, 3))
+        Gc = np.zeros((N, L, 3, nc + 1))
+        Fl = np.zeros((N, L))
+        real = self.real[gr]
+        nx = self.x.shape[1]
         for sel in self._classes(need):
-            if isinstance(sel, np.ndarray) and sel.size == 0:
+            if isinstance(sel, slice):
+                sel = np.arange(N)
+            if sel.size == 0:
                 continue
-            pc, kc, data = self._pieces(rows[sel], gr[sel], mu[sel], inv_s[sel], fs[:, sel],
-                                        k0[sel], need[sel])
-            pc *= data[:, :, None, :, 0]                                 # whitened pieces
-            n_, mc = pc.shape[0], pc.shape[-1]
-            same = pc @ pc.swapaxes(-1, -2)                             # (n, L, 3, 3)
-            gs = np.zeros((n_, 3 * L, 3 * L))
-            for il in range(L):
-                gs[:, 3 * il:3 * il + 3, 3 * il:3 * il + 3] = same[:, il]
-                for jl in range(il + 1, L):                             # overlapping windows
-                    d = kc[:, jl] - kc[:, il]
-                    if not np.any(np.abs(d) < mc):
-                        continue
-                    j = np.arange(mc) - d[:, None]
-                    sh = pc[np.arange(n_)[:, None, None], jl, np.arange(3)[:, None],
-                            np.clip(j, 0, mc - 1)[:, None, :]]
-                    sh *= ((j >= 0) & (j < mc))[:, None, :]
-                    x = pc[:, il] @ sh.swapaxes(-1, -2)
-                    gs[:, 3 * il:3 * il + 3, 3 * jl:3 * jl + 3] = x
-                    gs[:, 3 * jl:3 * jl + 3, 3 * il:3 * il + 3] = x.swapaxes(-1, -2)
-            Gs[sel] = gs
-            Gc[sel] = (pc @ data[..., 1:]).reshape(n_, 3 * L, nc + 1)
+            rr, ll = np.nonzero(real[sel])                              # (row, line) pairs
+            pr = sel[rr]
+            m = int(min(max(int(np.max(need[sel])), 2 if self.integ else 1), nx))
+            pc, kc, data = self._pieces(rows[pr], gr[pr], ll, mu[pr, ll], inv_s[pr, ll], fs[:, pr, ll],
+                                        k0[pr, ll], m)
+            mc = pc.shape[-1]
+            wid = sliding_window_view(self.width, mc, axis=1)[gr[pr], kc]
+            wid *= data[:, 0] > 0
+            Fl[pr, ll] = np.einsum("nj,nj->n", pc[:, 0], wid)
+            pc *= data[:, :1]                                           # whitened pieces
+            Gs[pr, ll, :, ll, :] = pc @ pc.swapaxes(-1, -2)
+            Gc[pr, ll] = pc @ data[:, 1:].swapaxes(-1, -2)
+            if L > 1:                                                   # overlapping windows
+                pos = np.full((sel.size, L), -1)
+                pos[rr, ll] = np.arange(rr.size)
+                for il in range(L):
+                    for jl in range(il + 1, L):
+                        a, b = pos[:, il], pos[:, jl]
+                        ok = (a >= 0) & (b >= 0)
+                        a, b = a[ok], b[ok]
+                        d = kc[b] - kc[a]
+                        ov = np.abs(d) < mc
+                        if not ov.any():
+                            continue
+                        a, b, d = a[ov], b[ov], d[ov]
+                        # line jl's pieces on line il's channels: shift by d (zeros outside)
+                        pad = np.zeros((a.size, 3, 3 * mc))
+                        pad[:, :, mc:2 * mc] = pc[b]
+                        sh = sliding_window_view(pad, mc, axis=2)[np.arange(a.size), :, mc - d]
+                        x = pc[a] @ sh.swapaxes(-1, -2)
+                        Gs[pr[a], il, :, jl, :] = x
+                        Gs[pr[a], jl, :, il, :] = x.swapaxes(-1, -2)
         R = self.R[gr]
         RT = R.swapaxes(-1, -2)
         G = np.empty((N, self.Q, self.Q))
         tp, cp = self.tpos, self.cpos
-        G[:, tp[:, None], tp] = RT @ Gs @ R
-        tc = RT @ Gc
+        G[:, tp[:, None], tp] = RT @ Gs.reshape(N, 3 * L, 3 * L) @ R
+        tc = RT @ Gc.reshape(N, 3 * L, nc + 1)
         G[:, tp[:, None], cp] = tc
         G[:, cp[:, None], tp] = tc.swapaxes(-1, -2)
         G[:, cp[:, None], cp] = self.static[rows]
-        return G
-
-    def template_fraction(self, rows, v, u):
-        """Fraction of each component's template flux in valid channels (N, C)."""
-        gr, mu, inv_s, fs, k0, need = self._lines(rows, v, u)
-        frac = np.zeros((rows.size, self.C))
-        for sel in self._classes(need):
-            if isinstance(sel, np.ndarray) and sel.size == 0:
-                continue
-            pc, kc, data = self._pieces(rows[sel], gr[sel], mu[sel], inv_s[sel], fs[:, sel],
-                                        k0[sel], need[sel], deriv=False)
-            idx = kc[:, :, None] + np.arange(pc.shape[-1])
-            wid = self.width.ravel()[idx + (self.K * gr[sel])[:, None, None]]
-            fl = np.sum(pc[:, :, 0] * wid * (data[..., 0] > 0), axis=2)         # (n, L)
-            frac[sel] = np.einsum("nl,nlc->nc", fl, self.R[gr[sel]][:, 0::3, :self.C])
-        return frac
+        return G, np.einsum("nl,nlc->nc", Fl, R[:, 0::3, :C])
 
 
 def _chol_solve(N, b, solve=True):
@@ -500,6 +509,23 @@ def _chol_solve_multi(N, B):
             xi -= Lc[k][i] * X[:, k]
         X[:, i] = xi * inv[i]
     return X
+
+
+def _chol_inverse(H, rcond=1e-10):
+    """Inverses of SPD ``H`` (n, P, P) with unit diagonal via Cholesky, and a flag per
+    matrix: False where a pivot fell below ``rcond`` (ill-conditioned)."""
+    n, P = H.shape[:2]
+    ok = np.ones(n, bool)
+    Lm = np.zeros((n, P, P))
+    for j in range(P):
+        d = H[:, j, j] - np.einsum("nk,nk->n", Lm[:, j, :j], Lm[:, j, :j])
+        ok &= d > rcond
+        Lm[:, j, j] = np.sqrt(np.where(d > rcond, d, 1.0))
+        if j + 1 < P:
+            Lm[:, j + 1:, j] = (H[:, j + 1:, j] - np.einsum("nik,nk->ni", Lm[:, j + 1:, :j], Lm[:, j, :j])) \
+                / Lm[:, j, j][:, None]
+    Linv = np.linalg.solve(Lm, np.broadcast_to(np.eye(P), (n, P, P)))
+    return Linv.transpose(0, 2, 1) @ Linv, ok
 
 
 def _grid(gm, vrange, srange):
@@ -600,11 +626,11 @@ class _State:
     dT/du a]``) on ``(v, u)``: the variable-projection (Kaufman) normal matrix.
     """
 
-    __slots__ = ("a", "chi2", "G", "S", "g")
+    __slots__ = ("a", "chi2", "G", "S", "g", "frac")
 
     def __init__(self, bt, rows, v, u):
         C, P = bt.C, bt.P
-        G = bt.gram(rows, v, u)                                      # (N, Q, Q)
+        G, self.frac = bt.gram(rows, v, u)                           # (N, Q, Q), (N, C)
         Z = _chol_solve_multi(G[:, :P, :P], G[:, :P, np.r_[P + 2 * C, P:P + 2 * C]])
         a = Z[:, :, 0]
         aT = a[:, :C]
@@ -652,12 +678,12 @@ def _refine(bt, v, u, vrange, urange, max_iter=_MAX_ITER, tol=_TOL_CHI2):
     """Variable-projection Levenberg-Marquardt on (v, u = sigma^2) for all batch rows.
 
     ``v``, ``u`` are start values (updated in place). The linear parameters are
-    optimal at every trial point.
-    Nonlinear parameters on a bound and pushed outwards are frozen for the step
-    (active set); steps are shrunk (direction kept) so that ``v`` moves < 0.5 LSF
-    widths and the observed width by <~ 30 %. A row is converged when the
-    Gauss-Newton model predicts a chi^2 gain below ``tol`` (parameters within
-    ~ sqrt(tol) standard errors of the optimum), or an accepted step gained less.
+    optimal at every trial point. Nonlinear parameters on a bound and pushed
+    outwards are frozen for the step (active set); steps are shrunk (direction
+    kept) so that ``v`` moves < 0.5 LSF widths and the observed width by <~ 30 %.
+    A row is converged when the Gauss-Newton model predicts a chi^2 gain below
+    ``tol`` (parameters within ~ sqrt(tol) standard errors of the optimum), or an
+    accepted step gained less.
     """
     n = v.size
     rows = np.arange(n)
@@ -720,7 +746,13 @@ def _covariances(H, P, v, u, vrange, urange):
     Hs = H / norm * (~fixed[:, :, None] & ~fixed[:, None, :])    # unit diagonal: scale-free
     Hs[:, np.arange(P + 2), np.arange(P + 2)] = 1.0
     with np.errstate(all="ignore"):
-        cov = np.linalg.pinv(Hs, hermitian=True) / norm
+        # inverse by Cholesky where Hs is well conditioned (equal to the pseudo-inverse
+        # there); the pseudo-inverse for the (near-)singular rest
+        inv, ok = _chol_inverse(Hs)
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            inv[bad] = np.linalg.pinv(Hs[bad], hermitian=True)
+        cov = inv / norm
     var_nl = np.where(fixed[:, P:], 1.0 / dd[:, P:], np.diagonal(cov, axis1=1, axis2=2)[:, P:])
     err = np.where(d[:, P:] > 0, np.sqrt(np.clip(var_nl, 0, None)), np.nan)
     return cov[:, :P, :P], err[:, 0], err[:, 1]
@@ -770,7 +802,7 @@ def _fit_groups(gms, Y, W, vr, sr):
     cov, v_err, u_err = _covariances(st.hessian(C, P), P, v, u, vr, ur)
     s = np.sqrt(u)
     # a component is measured if >50 % of its template flux falls in valid channels
-    ok = bt.template_fraction(np.arange(G * n), v, u) / bt.msum[bt.grp] > 0.5
+    ok = st.frac / bt.msum[bt.grp] > 0.5
     amp_err = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :C], 0, None))
     s_err = np.minimum(u_err / (2 * s), np.sqrt(u_err))
     ndof = np.sum(Wb > 0, axis=1) - (bt.nlin[bt.grp] + 2)
