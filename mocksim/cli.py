@@ -17,9 +17,21 @@ def _cmd_run(args) -> int:
     from .pipeline.scenario import load_scenario
 
     scn = load_scenario(args.scenario, seed=args.seed)
-    res = run_scenario(scn, args.out, save_cubes=args.save_cubes, workers=args.workers,
-                       progress=not args.no_progress)
-    print(format_table(res))
+    if scn.grid_cells or args.scheduler or args.resume:
+        if args.save_cubes:
+            raise MocksimInputError("--save-cubes: not available with a [grid], --scheduler or --resume")
+        if scn.stack is not None:
+            raise MocksimInputError("stack: a [stack] table is not available with a [grid], --scheduler or --resume")
+        from .calibration import run_grid
+
+        res = run_grid(scn, args.out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                       progress=not args.no_progress, chunk_size=args.chunk_size)
+        print(format_table(res))
+        print(res.report())
+    else:
+        res = run_scenario(scn, args.out, save_cubes=args.save_cubes, workers=args.workers,
+                           progress=not args.no_progress)
+        print(format_table(res))
     print(f"results written to {res.out_dir / 'results.h5'}")
     return 0
 
@@ -46,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--save-cubes", action="store_true", help="also write each cube as FITS (SCI, ERR, WCS)")
     r.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    r.add_argument("--scheduler", default=None,
+                   help="Dask: local:N (LocalCluster with N worker processes) or tcp://HOST:PORT "
+                        "(existing cluster); results do not depend on it")
+    r.add_argument("--resume", action="store_true",
+                   help="continue an interrupted grid run in --out (also after SIGKILL)")
+    r.add_argument("--chunk-size", type=int, default=None,
+                   help="realisations per stored chunk (grid runs; default ~n/100, at most 64)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
 
@@ -65,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .models_command import add_models_parser
 
     add_models_parser(sub)
+    from .calibration.correct import add_correct_parser
+
+    add_correct_parser(sub)
     return p
 
 

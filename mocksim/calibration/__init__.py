@@ -4,15 +4,16 @@
   local processes or Dask, resumably (:mod:`.store`), and writes ``results.h5``.
 * :func:`compute_products` (:mod:`.curves`) turns a grid into per-cell correction
   factors and fitted curves ``f(2Re/FWHM; |gradient|)``; :func:`fit_property_bias`
-  does the same for stacking biases.
+  (:mod:`.bias`) fits stacking biases vs population properties.
 * :mod:`.correct` provides ``mocksim correct`` (:func:`add_correct_parser`).
 """
 from .correct import Curves, add_correct_parser, correct_gradient, load_curves
+from .bias import PropertyBiasFit, fit_property_bias, stacking_bias_points
 from .curves import (CalibrationProducts, CurveFit, cell_table, compute_products, fit_correction_curves,
-                     fit_curve, fit_property_bias, hill, stacking_bias_points)
+                     fit_curve, hill)
 from .engine import GridResult, parse_scheduler, run_chunk, run_grid
 
 __all__ = ["run_grid", "run_chunk", "GridResult", "parse_scheduler", "compute_products", "cell_table",
            "fit_curve", "fit_correction_curves", "fit_property_bias", "stacking_bias_points", "hill",
-           "CurveFit", "CalibrationProducts", "Curves", "load_curves", "correct_gradient",
+           "CurveFit", "CalibrationProducts", "PropertyBiasFit", "Curves", "load_curves", "correct_gradient",
            "add_correct_parser"]

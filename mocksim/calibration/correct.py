@@ -36,6 +36,8 @@ class Curves:
     cov : ndarray (k, 3, 3)
     x_min, x_max : ndarray (k,)
         ``2Re/FWHM`` range of each curve.
+    unconstrained : ndarray of bool (k,)
+        Curves the grid did not constrain (see ``CurveFit.unconstrained``).
     meta : dict
         ``instrument``, ``psf``, ``line``, ``cosmology``...
     """
@@ -46,6 +48,7 @@ class Curves:
     x_min: np.ndarray
     x_max: np.ndarray
     meta: dict
+    unconstrained: np.ndarray | None = None
 
     @property
     def x_range(self) -> tuple[float, float]:
@@ -82,6 +85,8 @@ def load_curves(path) -> Curves:
                                             "calibration grid)")
                 g = f["calibration/fit"]
                 data = {k: g[k][()] for k in ("abs_gradient", "params", "cov", "x_min", "x_max")}
+                n = len(data["x_min"])
+                data["unconstrained"] = g["unconstrained"][()] if "unconstrained" in g else np.zeros(n, bool)
                 meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["calibration"].attrs.items()}
         else:
             from astropy.table import Table
@@ -94,7 +99,9 @@ def load_curves(path) -> Curves:
                     cov[:, i, j] = cov[:, j, i] = t[f"cov_{PARAM_NAMES[i]}_{PARAM_NAMES[j]}"]
             data = {"abs_gradient": np.asarray(t["abs_gradient"], float),
                     "params": np.stack([np.asarray(t[n], float) for n in PARAM_NAMES], axis=1),
-                    "cov": cov, "x_min": np.asarray(t["x_min"], float), "x_max": np.asarray(t["x_max"], float)}
+                    "cov": cov, "x_min": np.asarray(t["x_min"], float), "x_max": np.asarray(t["x_max"], float),
+                    "unconstrained": (np.asarray(t["unconstrained"], bool) if "unconstrained" in t.colnames
+                                 else np.zeros(k, bool))}
             meta = dict(t.meta)
     except MocksimInputError:
         raise
@@ -235,6 +242,10 @@ def cmd_correct(args) -> int:
     print(f"correction factor f = {r['factor']:.3f} +/- {r['factor_err']:.3f}")
     for a, g in r["per_curve"].items():
         print(f"  assuming |gradient| = {a} dex/kpc: corrected {g:+.4f}")
+    if curves.unconstrained is not None and np.any(curves.unconstrained):
+        bad = ", ".join(f"{a:g}" for a in curves.abs_gradient[np.asarray(curves.unconstrained, bool)])
+        print(f"WARNING: the curve(s) for |gradient| = {bad} dex/kpc are unconstrained by their grid "
+              "(fit at a bound or poorly determined); run the grid with more realisations")
     if r["extrapolated"]:
         print("note: the intrinsic |gradient| lies outside the tabulated curves; the nearest curve was used")
     print(f"error budget: measurement {r['gradient_err_measurement']:.4f}, curve {r['gradient_err_curve']:.4f} dex/kpc")

@@ -1,4 +1,4 @@
-"""Beam-smearing correction curves and stacking-bias fits from a finished grid.
+"""Beam-smearing correction curves from a finished calibration grid.
 
 Correction factor (seed 001, Sect. 6)
 -------------------------------------
@@ -95,6 +95,11 @@ class CurveFit:
         Range of ``2Re/FWHM`` covered by the fitted cells.
     n_cells : int
     chi2_red : float
+    unconstrained : bool
+        A parameter ended on a bound of the fit or is poorly determined (1-sigma
+        error > 0.3 in A, > 1 in ln x0 or > half of p), or the midpoint ``x0`` lies
+        outside ``[x_min / 2, 2 x_max]``: the cells do not constrain the curve (too few
+        or too noisy realisations); do not use it for corrections.
     """
 
     abs_gradient: float
@@ -104,6 +109,7 @@ class CurveFit:
     x_max: float
     n_cells: int
     chi2_red: float
+    unconstrained: bool = False
 
     def __call__(self, x):
         return hill(x, *self.params)
@@ -221,8 +227,17 @@ def fit_curve(x, f, f_err, abs_gradient: float = np.nan) -> CurveFit | None:
     chi2_red = chi2 / (x.size - k) if x.size > k else np.nan
     if np.isfinite(chi2_red) and chi2_red > 1:
         pcov = pcov * chi2_red
+    lo, hi = np.array(_BOUNDS[0]), np.array(_BOUNDS[1])
+    span = 1e-3 * (hi - lo)
+    free = np.array([free_A, True, True])
+    perr = np.sqrt(np.clip(np.diag(pcov), 0, None))
+    loose = perr > np.array([0.3, 1.0, 0.5 * popt[2]])
+    x0 = np.exp(popt[1])
+    unconstrained = bool(np.any(free & ((popt <= lo + span) | (popt >= hi - span) | loose))
+                         or not 0.5 * x.min() <= x0 <= 2.0 * x.max())
     return CurveFit(abs_gradient=float(abs_gradient), params=np.asarray(popt, float), cov=np.asarray(pcov, float),
-                    x_min=float(x.min()), x_max=float(x.max()), n_cells=int(x.size), chi2_red=chi2_red)
+                    x_min=float(x.min()), x_max=float(x.max()), n_cells=int(x.size), chi2_red=chi2_red,
+                    unconstrained=unconstrained)
 
 
 def fit_correction_curves(cells: dict, *, split=("abs_gradient",)) -> list[CurveFit]:
@@ -262,11 +277,13 @@ class CalibrationProducts:
         fg = g.create_group("fit")
         fg.attrs["formula"], fg.attrs["param_names"] = FORMULA, list(PARAM_NAMES)
         fits = self.fits
-        fg.create_dataset("abs_gradient", data=np.array([q.abs_gradient for q in fits], float)).attrs["units"] = "dex/kpc"
+        ag = fg.create_dataset("abs_gradient", data=np.array([q.abs_gradient for q in fits], float))
+        ag.attrs["units"] = "dex/kpc"
         fg.create_dataset("params", data=np.array([q.params for q in fits], float).reshape(-1, 3))
         fg.create_dataset("cov", data=np.array([q.cov for q in fits], float).reshape(-1, 3, 3))
         for key in ("x_min", "x_max", "n_cells", "chi2_red"):
             fg.create_dataset(key, data=np.array([getattr(q, key) for q in fits], float))
+        fg.create_dataset("unconstrained", data=np.array([q.unconstrained for q in fits], bool))
 
     def table(self):
         """Coefficient table (astropy Table, one row per ``|gradient|``, metadata in ``meta``)."""
@@ -278,7 +295,7 @@ class CalibrationProducts:
         for i in range(3):
             for j in range(i, 3):
                 rows[f"cov_{PARAM_NAMES[i]}_{PARAM_NAMES[j]}"] = [q.cov[i, j] for q in self.fits]
-        for key in ("x_min", "x_max", "n_cells", "chi2_red"):
+        for key in ("x_min", "x_max", "n_cells", "chi2_red", "unconstrained"):
             rows[key] = [getattr(q, key) for q in self.fits]
         t = Table(rows)
         t.meta.update(self.meta)
@@ -329,111 +346,3 @@ def compute_products(arrays: dict, scn, *, gradient="linear", estimator="mean", 
             "logoh_window": "none" if logoh_window is None else f"{logoh_window[0]} {logoh_window[1]}",
             "grid_psf_varied": "instrument.psf" in scn.grid_keys}
     return CalibrationProducts(cells=cells, fits=fits, points=points, meta=meta)
-
-
-# ----------------------------------------------------------------- stacking bias
-@dataclass
-class PropertyBiasFit:
-    """Polynomial fit of a bias vs a population property, with bootstrap band.
-
-    Attributes
-    ----------
-    coeffs : ndarray
-        Highest power first (``numpy.polyval`` order); bias units (e.g. dex/kpc).
-    cov : ndarray
-    boot : ndarray
-        ``(n_boot, degree + 1)`` bootstrap coefficients.
-    bins : dict
-        Running median: ``center, median, p16, p84, n`` per property bin.
-    """
-
-    coeffs: np.ndarray
-    cov: np.ndarray
-    boot: np.ndarray
-    bins: dict
-    degree: int
-
-    def __call__(self, prop):
-        return np.polyval(self.coeffs, prop)
-
-    def band(self, prop, q=(16, 84)):
-        """Bootstrap percentiles of the fitted relation at ``prop``."""
-        vals = np.array([np.polyval(c, prop) for c in self.boot])
-        return np.percentile(vals, q, axis=0)
-
-
-def fit_property_bias(prop, bias, bias_err=None, *, degree: int = 1, n_boot: int = 500, n_bins: int = 6,
-                      seed: int = 0) -> PropertyBiasFit:
-    """Fit ``bias = poly(prop)`` (e.g. stacked minus population-median gradient vs a property).
-
-    Parameters
-    ----------
-    prop, bias : array_like
-        Property values (e.g. log M*, Re [kpc], redshift) and biases [dex/kpc].
-    bias_err : array_like, optional
-        1-sigma errors (weights ``1/err^2``); unweighted if None.
-    degree : int
-        Polynomial degree (0-3).
-    n_boot : int
-        Bootstrap resamples of the points.
-    n_bins : int
-        Bins (equal counts) of the running median.
-    seed : int
-        Bootstrap random seed.
-    """
-    x, y = np.asarray(prop, float), np.asarray(bias, float)
-    e = np.ones_like(y) if bias_err is None else np.asarray(bias_err, float)
-    good = np.isfinite(x) & np.isfinite(y) & np.isfinite(e) & (e > 0)
-    x, y, e = x[good], y[good], e[good]
-    if not 0 <= degree <= 3 or x.size <= degree:
-        raise MocksimInputError(f"degree: need 0 <= degree <= 3 and more than degree points, got {degree}, {x.size}")
-    coeffs, cov = np.polyfit(x, y, degree, w=1 / e, cov="unscaled" if bias_err is not None else True) \
-        if x.size > degree + 2 else (np.polyfit(x, y, degree, w=1 / e), np.full((degree + 1,) * 2, np.nan))
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(n_boot):
-        i = rng.integers(0, x.size, x.size)
-        if np.unique(x[i]).size > degree:
-            boot.append(np.polyfit(x[i], y[i], degree, w=1 / e[i]))
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)))
-    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
-    bins = {k: [] for k in ("center", "median", "p16", "p84", "n")}
-    for b in range(len(edges) - 1):
-        s = idx == b
-        if s.any():
-            bins["center"].append(np.median(x[s]))
-            bins["median"].append(np.median(y[s]))
-            p16, p84 = np.percentile(y[s], [16, 84])
-            bins["p16"].append(p16)
-            bins["p84"].append(p84)
-            bins["n"].append(int(s.sum()))
-    return PropertyBiasFit(coeffs=np.asarray(coeffs), cov=np.asarray(cov), boot=np.asarray(boot),
-                           bins={k: np.asarray(v) for k, v in bins.items()}, degree=degree)
-
-
-def stacking_bias_points(path) -> dict:
-    """(property, bias, error) of every binned stack in a ``results.h5`` with ``/stack*`` groups.
-
-    Each ``/stack*/bins/<label>`` contributes one point at the bin's mid-property
-    ``(low + high) / 2`` with its ``bias`` and ``gradient_err`` [dex/kpc].
-    """
-    import h5py
-
-    out = {"prop": [], "bias": [], "err": [], "bin_by": None, "group": []}
-    with h5py.File(path, "r") as f:
-        for name in f:
-            if not name.startswith("stack") or "bins" not in f[name]:
-                continue
-            b = f[name]["bins"]
-            out["bin_by"] = b.attrs.get("bin_by", out["bin_by"])
-            for label in b:
-                sg = b[label]
-                if "bias" not in sg:
-                    continue
-                out["prop"].append(0.5 * (float(sg.attrs["low"]) + float(sg.attrs["high"])))
-                out["bias"].append(float(sg["bias"][()]))
-                out["err"].append(float(sg["gradient_err"][()]))
-                out["group"].append(f"{name}/{label}")
-    for k in ("prop", "bias", "err"):
-        out[k] = np.asarray(out[k], float)
-    return out

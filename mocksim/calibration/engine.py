@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from ..pipeline.results_io import collect, read_results, summary, write_summary
 from ..pipeline.run import preflight
 from .store import ChunkStore, chunk_bounds, default_chunk_size, write_grid_results
 
+#: how long to try to reach a ``tcp://`` Dask scheduler
+CONNECT_TIMEOUT = "10s"
 #: environment of worker processes: one thread per process (speed and bit-identity)
 SINGLE_THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                       "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
@@ -61,11 +64,31 @@ class GridResult:
     products: object = None
     cpu_s: float = 0.0
     outputs: list = field(default_factory=list)
+    stack: object = None  # RunResult compatibility (grids are not stacked)
 
     @property
     def cpu_s_per_realisation(self) -> float:
         """Worker CPU time per simulated realisation [s] (independent of machine load)."""
         return self.cpu_s / self.n_run if self.n_run else float("nan")
+
+    def report(self) -> str:
+        """Text for the command line: throughput, output files and fitted curves."""
+        lines = [f"{self.n_run} realisations simulated ({self.n_resumed} taken from an interrupted run) in "
+                 f"{self.elapsed_s:.1f} s: {self.throughput:.2f} /s, {self.cpu_s_per_realisation:.3f} CPU s each"]
+        if self.products is not None:
+            lines.append("correction curves f(x) = A / (1 + (x0/x)^p), x = 2Re/FWHM:")
+            lines.append(f"{'|grad|':>8} {'A':>6} {'x0':>6} {'p':>6} {'x range':>13} {'f(1.2)':>7} {'f(2.5)':>7} "
+                         f"{'f(5)':>6}")
+            for f in self.products.fits:
+                A, lx0, p = f.params
+                vals = " ".join(f"{float(f(x)):>{w}.3f}" if f.x_min <= x <= f.x_max else " " * (w - 1) + "-"
+                                for x, w in ((1.2, 7), (2.5, 7), (5.0, 6)))
+                lines.append(f"{f.abs_gradient:>8.3g} {A:>6.3f} {np.exp(lx0):>6.3f} {p:>6.2f} "
+                             f"{f.x_min:>6.2f}-{f.x_max:<6.2f} {vals}"
+                             + ("  UNCONSTRAINED (more realisations needed)" if f.unconstrained else ""))
+            lines.append(f"tables: {self.out_dir / 'calibration_curves.ecsv'}, "
+                         f"{self.out_dir / 'calibration_cells.ecsv'}; figure: {self.out_dir / 'correction_curves.png'}")
+        return "\n".join(lines)
 
     @property
     def throughput(self) -> float:
@@ -100,7 +123,8 @@ class _ProcessExecutor:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        self.ex = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        self.ex = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                      initializer=_exit_with_parent, initargs=(os.getpid(),))
 
     def submit(self, fn, *args):
         return self.ex.submit(fn, *args)
@@ -129,7 +153,7 @@ class _DaskExecutor:
             self.client = Client(self.cluster)
         else:
             try:
-                self.client = Client(arg, timeout="10s")
+                self.client = Client(arg, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as exc:
                 raise MocksimInputError(f"--scheduler: cannot connect to {arg}: {exc}") from None
 
@@ -147,6 +171,19 @@ class _DaskExecutor:
             self.cluster.close()
 
 
+def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Worker initializer: exit when the parent dies (e.g. SIGKILL) instead of idling forever."""
+    import threading
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(poll_s)
+
+    threading.Thread(target=watch, daemon=True, name="mocksim-parent-watch").start()
+
+
 @contextlib.contextmanager
 def _single_thread_env():
     """Spawned workers inherit one-thread BLAS/FFT settings (restored afterwards)."""
@@ -162,6 +199,31 @@ def _single_thread_env():
                 os.environ[k] = v
 
 
+_MALLOC_TUNED = False
+
+
+def _tune_malloc() -> None:
+    """Undo Dask's ``MALLOC_TRIM_THRESHOLD_`` in its workers (glibc only, once per process).
+
+    Dask nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also
+    disables glibc's dynamic mmap threshold: every NumPy temporary above 128 kB is
+    then mmap'ed and unmapped, and a realisation takes ~1.6x longer. We raise the
+    mmap / trim thresholds to 32 / 64 MiB (glibc's dynamic-threshold ceiling).
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def run_chunk(scn, start: int, stop: int) -> dict:
     """Simulate realisations ``[start, stop)``.
 
@@ -171,6 +233,7 @@ def run_chunk(scn, start: int, stop: int) -> dict:
     """
     from ..pipeline.galaxy_run import process_galaxy
 
+    _tune_malloc()
     t0 = time.process_time()
     outputs = [process_galaxy(scn, i, keep_products=False) for i in range(start, stop)]
     return {"arrays": collect(outputs, scn), "cpu_s": time.process_time() - t0}
@@ -229,10 +292,20 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
         done = _finished_run(results_path, scn)
         if done is not None:
             return done
-    store.start(resume)
+    store.check(resume)
     finished = store.completed() if resume else {}
     todo = [b for b in chunk_bounds(scn.n, store.chunk_size) if b not in finished]
     n_resumed = sum(b - a for a, b in finished)
+    executor = None
+    if todo:  # connect / start workers before writing anything (a bad --scheduler leaves no output)
+        with _single_thread_env():
+            executor = _DaskExecutor(*sched) if sched else _ProcessExecutor(workers)
+    try:
+        store.start(resume)
+    except BaseException:
+        if executor is not None:
+            executor.close(cancel=True)
+        raise
 
     from tqdm import tqdm
 
@@ -241,16 +314,21 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
     t0 = time.perf_counter()
     last = t0
     cpu_s = 0.0
-    executor = None
     ok = False
     try:
         if todo:
-            with _single_thread_env():
-                executor = _DaskExecutor(*sched) if sched else _ProcessExecutor(workers)
+            with _single_thread_env():  # ProcessPoolExecutor spawns its workers on submit
                 futures = {executor.submit(run_chunk, scn, a, b): (a, b) for a, b in todo}
             for fut in executor.as_completed(list(futures)):
                 a, b = futures[fut]
-                out = fut.result()
+                try:
+                    out = fut.result()
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        "a worker process died. Worker processes are spawned and import the main module: "
+                        "call run_grid under `if __name__ == \"__main__\":` in scripts (not from stdin); a "
+                        "crash or out-of-memory kill also ends here. Continue with resume=True / --resume."
+                    ) from exc
                 cpu_s += out["cpu_s"]
                 store.write_chunk(a, b, out["arrays"])
                 bar.update(b - a)

@@ -39,7 +39,7 @@ def correction_figure(path, prods, *, title=None):
 
     Points per realisation (coloured by ``|gradient|``), running median (black) and
     16-84 % band of all realisations (grey), fitted curves per ``|gradient|`` with
-    their 1-sigma band, and the seed-001 sample's observed range (hatched).
+    their 1-sigma band, and the seed-001 sample's observed range (shaded).
 
     Parameters
     ----------
@@ -68,10 +68,14 @@ def correction_figure(path, prods, *, title=None):
         y, e = fit(xx), fit.err(xx)
         ax.plot(xx, y, color=col, lw=2, zorder=4, label=rf"fit $|\nabla|$ = {fit.abs_gradient:g} dex/kpc")
         ax.fill_between(xx, y - e, y + e, color=col, alpha=0.25, zorder=2, lw=0)
-    ax.axvspan(*SEED001_X_RANGE, facecolor="none", hatch="//", edgecolor="0.7", lw=0, zorder=0,
-               label="seed 001 sample range")
+    ax.axvspan(*SEED001_X_RANGE, color="C1", alpha=0.07, lw=0, zorder=0, label="seed 001 sample range")
     ax.axhline(1.0, color="0.4", ls="--", lw=1)
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator([0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 15, 20]))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(r"$2R_e$ / beam FWHM")
     ax.set_ylabel(r"$\nabla_{\rm meas} / \nabla_{\rm intr}$")
     lo = np.nanpercentile(pts["f"], 1) if pts["f"].size else 0

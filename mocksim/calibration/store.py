@@ -123,18 +123,24 @@ class ChunkStore:
                                     f"{self.scn.n}")
         self.chunk_size = int(man["chunk_size"])  # chunk boundaries of the interrupted run
 
-    def start(self, resume: bool) -> None:
-        """Prepare ``.chunks``: keep (resume) or refuse to overwrite an interrupted run."""
+    def check(self, resume: bool) -> None:
+        """Before any output: the stored chunks are resumable (``resume``) or there are none."""
         if resume:
             self.check_resumable()
         elif self.existing_chunk_files():
             raise MocksimInputError(
                 f"--resume: {self.dir} holds {len(self.existing_chunk_files())} chunk(s) of an interrupted "
                 "run; pass --resume to continue it, or delete that folder to start again")
+
+    def start(self, resume: bool) -> None:
+        """:meth:`check`, then create ``.chunks`` with the manifest and remove stale temp files."""
+        self.check(resume)
         self.dir.mkdir(parents=True, exist_ok=True)
-        for p in self.dir.iterdir():  # temp files of a killed writer
-            if p.name.startswith(".") and p.name.endswith(".tmp"):
-                p.unlink(missing_ok=True)
+        for folder in (self.dir, self.out_dir):  # temp files of a killed writer (atomic_path names)
+            for p in folder.iterdir():
+                if p.name.startswith((".chunk_", ".manifest.json.", ".results.h5.", ".summary.json.",
+                                      ".calibration_", ".correction_curves.png.")) and p.name.endswith(".tmp"):
+                    p.unlink(missing_ok=True)
         with atomic_path(self.dir / MANIFEST) as tmp:
             tmp.write_text(json.dumps(self.manifest(), indent=1) + "\n")
 
