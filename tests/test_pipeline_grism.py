@@ -50,3 +50,24 @@ def test_survey_scenarios_run_from_cli(tmp_path, name, capsys):
             assert f[f"recovered/{key}"].shape == (n,)
         assert np.isfinite(f["truth/gradient_dex_per_kpc"][()]).all()
     assert "median true gradient" in capsys.readouterr().out
+
+
+def test_save_cubes_writes_spectra_direct_image_and_line_maps(tmp_path):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    scn = scenario_from_dict({
+        "name": "g", "seed": 2,
+        "population": {"n": 1, "redshift": 6.2, "re_kpc": 0.8, "log_oh_center": 8.3, "hbeta_flux_cgs": 3e-17},
+        "instrument": {"name": "nircam-wfss-f356w", "psf": "none", "fov_arcsec": 1.6},
+        "noise": {"model": "none"}, "recovery": {"calibration": "sanders24", "branch": "upper"}})
+    res = run_scenario(scn, tmp_path / "o", progress=False, save_cubes=True)
+    obs, lm = res.outputs[0].obs, res.outputs[0].recovery.line_maps
+    with fits.open(tmp_path / "o" / "grism_00000.fits") as h:
+        names = [x.name for x in h]
+        assert {"SCI_F356W-R", "ERR_F356W-R", "DIRECT", "LINE_OIII5007", "LINEERR_HBETA"} <= set(names)
+        w = WCS(h["SCI_F356W-R"].header)
+        lam = w.pixel_to_world_values([0, 100], [0, 0])[0] * 1e6
+        np.testing.assert_allclose(lam, obs.wave_um[[0, 100]], atol=1e-9)
+        np.testing.assert_allclose(h["LINE_OIII5007"].data.sum(), np.nansum(lm.flux["OIII5007"]), rtol=1e-5)
+        assert h["LINE_OIII5007"].header["CTYPE1"] == "RA---TAN"

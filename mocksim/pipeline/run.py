@@ -145,10 +145,16 @@ def _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot, stac
         if save_cubes:
             from ..instruments import write_cube_fits
 
+            from .grism_fits import write_grism_fits
+
             for o in outputs:
-                write_cube_fits(o.obs, staging / f"cube_{o.index:05d}.fits",
-                                header_extra={"SCENARIO": scn.name, "SEED": scn.seed, "GALAXY": o.index,
-                                              "TRUEGRAD": o.params["gradient_dex_per_kpc"]})
+                extra = {"SCENARIO": scn.name, "SEED": scn.seed, "GALAXY": o.index,
+                         "TRUEGRAD": o.params["gradient_dex_per_kpc"]}
+                if o.obs.kind == "grism":
+                    write_grism_fits(o.obs, o.recovery.line_maps, staging / f"grism_{o.index:05d}.fits",
+                                     header_extra=extra)
+                else:
+                    write_cube_fits(o.obs, staging / f"cube_{o.index:05d}.fits", header_extra=extra)
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in sorted(staging.iterdir()):
             os.replace(f, out_dir / f.name)
