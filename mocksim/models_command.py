@@ -51,6 +51,9 @@ def add_models_parser(sub) -> None:
     c.add_argument("--out", default="outputs/models/compare.png", help="figure path")
     c.add_argument("--json", action="store_true", help="print the chi2 table as JSON")
     c.set_defaults(func=cmd_compare)
+    from .models_observe import add_observe_parser
+
+    add_observe_parser(msub)
     m.set_defaults(func=lambda a: (m.print_help(), 0)[1])
 
 

@@ -61,3 +61,19 @@ def test_help(cmd, capsys):
         main(cmd)
     assert e.value.code == 0
     assert "usage: mocksim" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_models_observe_prints_intrinsic_observed_and_seed_values(tmp_path, capsys):
+    from analytic_models import FFBModel
+
+    assert main(["models", "observe", "--eps", "0.2", "--n", "4", "--out", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["survey"] for r in rows] == ["ASPIRE", "FRESCO"]
+    aspire = rows[0]
+    assert aspire["seed000_gradient"] == pytest.approx(-0.34) and aspire["seed000_gradient_err"] == pytest.approx(0.18)
+    assert rows[1]["seed000_gradient"] == pytest.approx(-0.53)
+    assert aspire["intrinsic_gradient"] == pytest.approx(FFBModel(z=6.28, eps=0.2).gradient(averaged=True))
+    assert aspire["intrinsic_gradient"] < -0.1
+    for r in rows:
+        assert r["observed_stacked_gradient_err"] > 0
