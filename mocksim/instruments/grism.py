@@ -98,7 +98,7 @@ from ..lines import C_KMS, LINES
 from ..observation import Observation
 from .base import Instrument, register_instrument
 from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, band_fraction, box_gauss_cdf, check_neighbours,
-                           check_number, continuum_matrix, grism_noise_sigma, neighbour_components)
+                           check_range, continuum_matrix, grism_noise_sigma, neighbour_components)
 from .noise import NoiseSpec
 
 BUNIT = "erg s-1 cm-2 um-1"
@@ -204,16 +204,16 @@ class SlitlessGrism(Instrument):
                 or int(oversample) % 2 == 0 or not 1 <= int(oversample) <= 15:
             raise MocksimInputError(f"instrument.oversample: {oversample!r} must be an odd integer in [1, 15]")
         self.oversample = int(oversample)
-        self.fov_arcsec = float(check_number("instrument.fov_arcsec", fov_arcsec, fam.pixscale_arcsec, 20.0))
+        self.fov_arcsec = float(check_range("instrument.fov_arcsec", fov_arcsec, fam.pixscale_arcsec, 20.0))
         self.n_spaxels(self.fov_arcsec)
-        self.map_pixscale_arcsec = check_number(
+        self.map_pixscale_arcsec = check_range(
             "instrument.map_pixscale_arcsec",
             fam.map_pixscale_arcsec if map_pixscale_arcsec is None else map_pixscale_arcsec, 0.005, 0.5)
         self.exposure_s = (None if exposure_s is None
-                           else check_number("instrument.exposure_s", exposure_s, 1.0, 1e8))
+                           else check_range("instrument.exposure_s", exposure_s, 1.0, 1e8))
         self.neighbours = check_neighbours(neighbours, self.fov_arcsec)
-        self.kernel_max_arcsec = check_number("instrument.kernel_max_arcsec", kernel_max_arcsec, 0.1, 20.0)
-        self.v_max_kms = check_number("instrument.v_max_kms", v_max_kms, 0.0, 5000.0)
+        self.kernel_max_arcsec = check_range("instrument.kernel_max_arcsec", kernel_max_arcsec, 0.1, 20.0)
+        self.v_max_kms = check_range("instrument.v_max_kms", v_max_kms, 0.0, 5000.0)
         self.throughput = {f.name: self._per_filter("throughput", throughput, f, f.throughput, 1e-3, 1.0)
                            for f in self.filters}
         self.background_e_s = {f.name: self._per_filter("background_e_s", background_e_s, f,
@@ -234,7 +234,7 @@ class SlitlessGrism(Instrument):
             if filt.name not in up:
                 return default
             value = up[filt.name]
-        return check_number(f"instrument.{key}", value, lo, hi)
+        return check_range(f"instrument.{key}", value, lo, hi)
 
     # ------------------------------------------------------------- geometry
     def beam_names(self) -> list[str]:

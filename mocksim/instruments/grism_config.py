@@ -72,6 +72,7 @@ from scipy.special import erf, ndtr
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
+from .base import check_range
 
 H_C_ERG_UM = 6.62607015e-27 * 2.99792458e14  #: Planck constant x c [erg um]
 JWST_AREA_CM2 = 25.4e4  #: JWST collecting area [cm^2]
@@ -256,14 +257,6 @@ NEIGHBOUR_KEYS = {"dx_arcsec": None, "dy_arcsec": None, "fwhm_arcsec": 0.2, "con
                   "line": "Halpha", "redshift": None, "line_flux": 0.0, "sigma_kms": 50.0}
 
 
-def check_number(key, value, lo, hi):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MocksimInputError(f"{key}: {value!r} is not a number") from None
-    if not (np.isfinite(v) and lo <= v <= hi):
-        raise MocksimInputError(f"{key}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
-    return v
 
 
 def check_neighbours(neighbours, fov) -> list[dict]:
@@ -284,18 +277,18 @@ def check_neighbours(neighbours, fov) -> list[dict]:
             if d[req] is None:
                 raise MocksimInputError(f"{key}.{req}: required")
         half = 0.5 * fov
-        d["dx_arcsec"] = check_number(f"{key}.dx_arcsec", d["dx_arcsec"], -half, half)
-        d["dy_arcsec"] = check_number(f"{key}.dy_arcsec", d["dy_arcsec"], -half, half)
-        d["fwhm_arcsec"] = check_number(f"{key}.fwhm_arcsec", d["fwhm_arcsec"], 1e-3, 5.0)
-        d["continuum_flam"] = check_number(f"{key}.continuum_flam", d["continuum_flam"], 0.0, 1e-10)
-        d["line_flux"] = check_number(f"{key}.line_flux", d["line_flux"], 0.0, 1e-10)
-        d["sigma_kms"] = check_number(f"{key}.sigma_kms", d["sigma_kms"], 0.0, 1000.0)
+        d["dx_arcsec"] = check_range(f"{key}.dx_arcsec", d["dx_arcsec"], -half, half)
+        d["dy_arcsec"] = check_range(f"{key}.dy_arcsec", d["dy_arcsec"], -half, half)
+        d["fwhm_arcsec"] = check_range(f"{key}.fwhm_arcsec", d["fwhm_arcsec"], 1e-3, 5.0)
+        d["continuum_flam"] = check_range(f"{key}.continuum_flam", d["continuum_flam"], 0.0, 1e-10)
+        d["line_flux"] = check_range(f"{key}.line_flux", d["line_flux"], 0.0, 1e-10)
+        d["sigma_kms"] = check_range(f"{key}.sigma_kms", d["sigma_kms"], 0.0, 1000.0)
         if d["line"] not in LINES:
             raise MocksimInputError(f"{key}.line: unknown line {d['line']!r}; known: {', '.join(LINES)}")
         if d["line_flux"] > 0:
             if d["redshift"] is None:
                 raise MocksimInputError(f"{key}.redshift: required when line_flux > 0")
-            d["redshift"] = check_number(f"{key}.redshift", d["redshift"], 0.0, 20.0)
+            d["redshift"] = check_range(f"{key}.redshift", d["redshift"], 0.0, 20.0)
         out.append(d)
     return out
 
