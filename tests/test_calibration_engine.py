@@ -222,7 +222,7 @@ def test_seed001_correction_factor_shape(seed001_grid):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="seed 001 reports f ~ 1 at 2Re/beam >= 5 and 0.5-1.0 over 1.2-4.5 for "
+@pytest.mark.xfail(strict=True, reason="seed 001 reports f ~ 1 at 2Re/beam >= 5 and 0.5-1.0 over 1.2-4.5 for "
                    "0.2 dex/kpc; mocksim's annulus fits flatten more: f(0.2) = 0.91 at 5, 0.93 at 6.4, 0.31 "
                    "at 1.2, 0.90 at 4.5 (1920-mock grid, see the calibration report)")
 def test_seed001_published_correction_factors(seed001_grid):
