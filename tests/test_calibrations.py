@@ -304,3 +304,63 @@ def test_line_ratios_vectorised_over_many_pixels():
     cal = get_calibration("sanders24")
     np.testing.assert_allclose(np.log10(r["OIII5007"]), cal.log_ratio("R3", y), atol=1e-12)
 
+
+
+def test_explicit_extrapolation_option():
+    """get_calibration(..., extrapolate_dex=) widens search domain, generator and prior."""
+    import warnings
+
+    from mocksim.galaxy.disk import _line_maps
+    from mocksim.recovery.metallicity import infer_metallicity
+    from mocksim.stacking.config import stack_config_from_dict
+
+    base = get_calibration("sanders24")
+    c = get_calibration("sanders24", extrapolate_dex=0.9)
+    assert base.search_domain == pytest.approx((7.1, 8.6)) and base.extrapolate_dex is None
+    assert c.search_domain == pytest.approx((6.5, 9.2)) and c.extrapolate_dex == 0.9
+    assert get_calibration("sanders24").search_domain == pytest.approx((7.1, 8.6))  # cache untouched
+    assert c.turnover("R3") == pytest.approx(base.turnover("R3"))
+    # small values never shrink the default 0.3 dex search pad
+    assert get_calibration("sanders24", extrapolate_dex=0.1).search_domain == pytest.approx((7.1, 8.6))
+    # combines with a scatter override either way round
+    c2 = get_calibration(c, scatter_dex=0.05)
+    assert c2.search_domain == c.search_domain and c2.sigma_dex("R3") == 0.05
+    assert get_calibration(c2, extrapolate_dex=0.9).sigma_dex("R3") == 0.05
+    # lower-branch inversion now reaches 6.6 (status 2 = outside validity, not clipped)
+    r = float(c.log_ratio("R3", 6.6, extrapolate=True))
+    inv = c.invert("R3", r, branch="lower")
+    assert float(inv.logoh) == pytest.approx(6.6, abs=1e-9) and int(inv.status) == 2
+    assert int(base.invert("R3", r, branch="lower").status) == 1  # beyond the default domain
+    # generator ratios (emission) follow the calibration's domain
+    with pytest.raises(MocksimInputError):
+        line_ratios_to_hbeta(6.6, "sanders24", range_policy="extrapolate")
+    rr = line_ratios_to_hbeta(6.6, c, range_policy="extrapolate", lines=["Hbeta", "OIII5007"])
+    assert np.log10(rr["OIII5007"]) == pytest.approx(r)
+    # _line_maps: held at the domain edge by default, extrapolated with the option
+    hb = np.ones((1, 2))
+    logoh = np.array([[7.8, 6.6]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        held = _line_maps(hb, logoh, None, "sanders24", "none", ["OIII5007"])["OIII5007"]
+    ext = _line_maps(hb, logoh, None, c, "none", ["OIII5007"])["OIII5007"]
+    assert np.log10(held[0, 1]) == pytest.approx(base.log_ratio("R3", 7.1, extrapolate=True))
+    assert np.log10(ext[0, 1]) == pytest.approx(r)
+    assert held[0, 0] == pytest.approx(ext[0, 0])
+    # inference: default prior follows the option, and recovers a value below 7.1
+    f = {"Hbeta": np.array([1.0]), "OIII5007": np.array([10 ** r])}
+    e = {"Hbeta": np.array([0.01]), "OIII5007": np.array([0.01 * 10 ** r])}
+    res0 = infer_metallicity(f, e, "sanders24", branch_prior="lower", fit_av=False)
+    res1 = infer_metallicity(f, e, get_calibration("sanders24", extrapolate_dex=0.9, scatter_dex=0.01),
+                             branch_prior="lower", fit_av=False)
+    assert res0.logoh_range == pytest.approx((7.3, 8.4))
+    assert res1.logoh_range == pytest.approx((6.5, 9.2))
+    assert res0.log_oh[0] > 7.25
+    assert res1.log_oh[0] == pytest.approx(6.6, abs=0.05)
+    # validation and scenario/stack exposure
+    for bad in (0, -0.1, 2.5, True, "x"):
+        with pytest.raises(MocksimInputError, match="extrapolate_dex"):
+            get_calibration("sanders24", extrapolate_dex=bad)
+    assert stack_config_from_dict({"calibration": "sanders24", "extrapolate_dex": 0.9}).extrapolate_dex == 0.9
+    assert stack_config_from_dict({"extrapolate_dex": "none"}).extrapolate_dex is None
+    with pytest.raises(MocksimInputError, match="stack.extrapolate_dex"):
+        stack_config_from_dict({"calibration": "sanders24", "extrapolate_dex": 5.0})

@@ -262,7 +262,9 @@ def _line_maps(hb, log_oh, av_map, calibration, dust_law, lines) -> dict[str, np
 
     Polynomial calibrations cannot be evaluated far outside their fitted range, but
     a linear gradient reaches any value far enough out. Beyond the calibration's
-    search domain the line ratios are held at the domain-edge values (the metallicity
+    search domain (validity +/- 0.3 dex, or +/- ``extrapolate_dex`` for a calibration
+    from ``get_calibration(name, extrapolate_dex=d)``, which explicitly extrapolates
+    the polynomials) the line ratios are held at the domain-edge values (the metallicity
     truth map is untouched); the Hβ-flux fraction affected is returned under the key
     ``"_outside_fraction"`` and warned about when above 1 %.
     """

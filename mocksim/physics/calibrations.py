@@ -31,6 +31,20 @@ searches for roots in the *search domain* ``valid_range +/- SEARCH_PAD_DEX``
 *turnover*) for every diagnostic implemented here (checked by the unit tests).
 Diagnostics with a turnover have a "lower" branch (logoh < turnover) and an
 "upper" branch; monotonic ones have a single branch ("single").
+
+Explicit extrapolation
+----------------------
+``get_calibration(name, extrapolate_dex=d)`` (scenario keys
+``recovery.extrapolate_dex`` / ``stack.extrapolate_dex``) returns a copy whose
+search domain is ``valid_range +/- max(d, SEARCH_PAD_DEX)``: the polynomials are
+then trusted (extrapolated) that far. The generator
+(:func:`mocksim.physics.emission.line_ratios_to_hbeta` with
+``range_policy="extrapolate"``, hence ``mocksim.galaxy.disk._line_maps``) and the
+default prior of :func:`mocksim.recovery.metallicity.infer_metallicity`
+(``valid_range +/- d``) both follow it. This mimics papers that simply invert a
+polynomial branch without range limits (e.g. seed 000 with Sanders+24 R3 on the
+lower branch at 12+log(O/H) < 7.4). Refused when the wider domain would contain
+more than one stationary point of a diagnostic (ambiguous branches).
 """
 from __future__ import annotations
 
@@ -154,9 +168,13 @@ class Calibration:
         diagnostic -> intrinsic scatter of log R [dex].
     sigma_published : mapping
         diagnostic -> True if the scatter is the published value.
+    extrapolate_dex : float, optional
+        Explicit extrapolation beyond ``valid_range`` [dex] (module docstring);
+        None (default) = no explicit extrapolation (search pad SEARCH_PAD_DEX).
     """
 
-    def __init__(self, name, reference, x0, valid_range, coeffs, sigmas, sigma_published):
+    def __init__(self, name, reference, x0, valid_range, coeffs, sigmas, sigma_published,
+                 extrapolate_dex=None):
         self.name = name
         self.reference = reference
         self.x0 = float(x0)
@@ -165,11 +183,15 @@ class Calibration:
         self.diagnostics = tuple(k for k in DIAGNOSTICS if k in self.coeffs)
         self.sigmas = dict(sigmas)
         self.sigma_published = dict(sigma_published)
-        self.search_domain = (self.valid_range[0] - SEARCH_PAD_DEX, self.valid_range[1] + SEARCH_PAD_DEX)
+        self.extrapolate_dex = None if extrapolate_dex is None else float(extrapolate_dex)
+        pad = SEARCH_PAD_DEX if extrapolate_dex is None else max(SEARCH_PAD_DEX, self.extrapolate_dex)
+        self.search_pad_dex = pad
+        self.search_domain = (self.valid_range[0] - pad, self.valid_range[1] + pad)
         self._segments: dict[str, list[_Segment]] = {}
 
     def __repr__(self):
-        return f"Calibration({self.name!r}, valid={self.valid_range}, diagnostics={self.diagnostics})"
+        ext = "" if self.extrapolate_dex is None else f", extrapolate_dex={self.extrapolate_dex:g}"
+        return f"Calibration({self.name!r}, valid={self.valid_range}, diagnostics={self.diagnostics}{ext})"
 
     # ------------------------------------------------------------------ forward
     def _check_diag(self, diag):
@@ -461,7 +483,8 @@ _TABLE = _table()
 _CACHE: dict[str, Calibration] = {}
 
 
-def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = None) -> Calibration:
+def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = None,
+                    extrapolate_dex: float | None = None) -> Calibration:
     """Return the calibration called ``name`` (a :class:`Calibration` passes through).
 
     Parameters
@@ -471,11 +494,17 @@ def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = N
     scatter_dex : float or mapping, optional
         Override the intrinsic scatter [dex]: one value for every diagnostic or a
         ``{diag: sigma}`` mapping. Returns a new, uncached object.
+    extrapolate_dex : float, optional
+        Explicitly extrapolate the polynomials this far [dex, 0 < d <= 2] beyond
+        the validity range (module docstring "Explicit extrapolation"); the search
+        domain becomes ``valid_range +/- max(d, SEARCH_PAD_DEX)`` and the default
+        inference prior ``valid_range +/- d``. Returns a new, uncached object.
 
     Raises
     ------
     MocksimInputError
-        Unknown name (message names ``recovery.calibration`` and the allowed names).
+        Unknown name (message names ``recovery.calibration`` and the allowed names);
+        ``extrapolate_dex`` out of range or making a diagnostic's branches ambiguous.
     """
     if isinstance(name, Calibration):
         cal = name
@@ -489,6 +518,19 @@ def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = N
         if key not in _CACHE:
             _CACHE[key] = Calibration(key, *_TABLE[key])
         cal = _CACHE[key]
+    if extrapolate_dex is not None:
+        ext = extrapolate_dex
+        if isinstance(ext, bool) or not isinstance(ext, (int, float, np.floating)) or not (0 < ext <= 2):
+            raise MocksimInputError(f"extrapolate_dex: must be a number in (0, 2] dex, got {ext!r}")
+        if cal.extrapolate_dex != float(ext):
+            cal = Calibration(cal.name, cal.reference, cal.x0, cal.valid_range, cal.coeffs, cal.sigmas,
+                              cal.sigma_published, extrapolate_dex=float(ext))
+            for diag in cal.diagnostics:
+                try:
+                    cal.segments(diag)
+                except RuntimeError as exc:
+                    raise MocksimInputError(
+                        f"extrapolate_dex: {ext!r} is too large for {cal.name} {diag} ({exc})") from None
     if scatter_dex is None:
         return cal
     sig = dict(cal.sigmas)
@@ -503,4 +545,5 @@ def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = N
     for k, v in sig.items():
         if not (np.isfinite(v) and v >= 0):
             raise MocksimInputError(f"scatter_dex: {k} = {v!r} must be finite and >= 0")
-    return Calibration(cal.name, cal.reference, cal.x0, cal.valid_range, cal.coeffs, sig, pub)
+    return Calibration(cal.name, cal.reference, cal.x0, cal.valid_range, cal.coeffs, sig, pub,
+                       extrapolate_dex=cal.extrapolate_dex)

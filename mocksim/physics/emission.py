@@ -286,7 +286,7 @@ _TE_TABLES: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _te_table(cal: Calibration):
-    key = (cal.name, cal.x0, cal.coeffs.get("R3"))
+    key = (cal.name, cal.x0, cal.coeffs.get("R3"), cal.search_domain)  # domain: extrapolate_dex
     if key in _TE_TABLES:
         return _TE_TABLES[key]
     plan = _plan(cal)
@@ -379,7 +379,9 @@ def line_ratios_to_hbeta(logoh, calibration, *, range_policy: str = "raise", te_
     range_policy : {"raise", "extrapolate"}
         "raise" (default): every value must lie in the calibration validity
         range. "extrapolate": polynomials are evaluated up to
-        ``calibration.search_domain`` (validity +/- 0.3 dex); beyond it always raise.
+        ``calibration.search_domain`` (validity +/- 0.3 dex, or +/- the
+        calibration's explicit ``extrapolate_dex``, see
+        :func:`mocksim.physics.calibrations.get_calibration`); beyond it always raise.
     te_K : float or array_like, optional
         Impose T_e [K] for [OIII]4363 instead of the self-consistent value.
     lines : iterable of str, optional

@@ -52,6 +52,10 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
         params = dict(params, log_oh_center=z0, gradient_dex_per_kpc=grad)
     galaxy = build_galaxy(scn, params, profile)
     calib = scn.recovery["calibration"]
+    if scn.recovery.get("extrapolate_dex") is not None:  # explicit extrapolation of the generator ratios
+        from ..physics.calibrations import get_calibration
+
+        calib = get_calibration(calib, extrapolate_dex=scn.recovery["extrapolate_dex"])
     lo, hi = inst.wave_range_um
     lines = [ln for ln in LINES if lo <= LINES[ln].observed_um(galaxy.redshift) <= hi]
     grid = inst.scene_grid()

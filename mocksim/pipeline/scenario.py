@@ -82,6 +82,7 @@ RECOVERY_DEFAULTS = {
     "dust_law": "smc",
     "keep_edge_bins": False,  # use bins whose posterior touches the calibration range edge
     "calibration_scatter_dex": None,  # override the calibration's intrinsic scatter (all ratios)
+    "extrapolate_dex": None,  # explicitly extrapolate the calibration this far beyond validity [dex]
 }
 
 
@@ -355,14 +356,12 @@ def _expand_grid(grid, profile):
         if not isinstance(vals, list) or not vals:
             raise MocksimInputError(f"grid.{key}: must be a non-empty list of values")
         section, _, sub = key.partition(".")
-        if sub and section in ("instrument", "noise"):
-            pass
-        elif sub == "" and key in POPULATION_KEYS:
+        if sub == "" and key in POPULATION_KEYS:
             for v in vals:
                 validate_spec(f"grid.{key}", v)
                 if not is_distribution(v):
                     _check_value(f"grid.{key}", key, float(v))
-        else:
+        elif not (sub and section in ("instrument", "noise")):  # those are checked when built
             raise MocksimInputError(f"grid.{key}: not a population key or instrument.<key> / noise.<key>")
         keys.append(key)
         values.append(vals)
@@ -398,6 +397,14 @@ def _validate_recovery(rec):
     sc = rec["calibration_scatter_dex"]
     if sc is not None and (isinstance(sc, bool) or not isinstance(sc, (int, float)) or not 0 < sc <= 1):
         raise MocksimInputError(f"recovery.calibration_scatter_dex: must be in (0, 1] dex, got {sc!r}")
+    ext = rec["extrapolate_dex"]
+    if isinstance(ext, str) and ext.lower() == "none":
+        rec["extrapolate_dex"] = ext = None
+    if ext is not None:
+        try:
+            get_calibration(rec["calibration"], extrapolate_dex=ext)
+        except MocksimInputError as exc:
+            raise MocksimInputError(f"recovery.{exc}") from None
     for key in ("min_snr", "target_sn"):
         if not isinstance(rec[key], (int, float)) or rec[key] <= 0:
             raise MocksimInputError(f"recovery.{key}: must be a number > 0, got {rec[key]!r}")

@@ -206,10 +206,11 @@ def binned_metallicity(flux, err, config, rng=None):
             flux[ln] = np.where(bad, np.nan, flux[ln])
             err[ln] = np.where(bad, np.nan, err[ln])
     cal = config["calibration"]
-    if config.get("calibration_scatter_dex") is not None:
+    if config.get("calibration_scatter_dex") is not None or config.get("extrapolate_dex") is not None:
         from ..physics.calibrations import get_calibration
 
-        cal = get_calibration(cal, scatter_dex=config["calibration_scatter_dex"])
+        cal = get_calibration(cal, scatter_dex=config.get("calibration_scatter_dex"),
+                              extrapolate_dex=config.get("extrapolate_dex"))
     return infer_metallicity(flux, err, cal, method=config.get("metallicity_method", "grid"),
                              dust_law=config.get("dust_law", "smc"), rng=rng,
                              branch_prior=None if branch == "auto" else branch)

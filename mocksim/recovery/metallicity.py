@@ -18,7 +18,10 @@ we keep the observed-space Gaussian normalisation N_i = 2 pi (sigma_obs,i^2 +
 
 Priors: flat in 12+log(O/H) over ``logoh_range`` (default: validity range
 padded by :data:`LOGOH_PAD_DEX` = 0.1 dex each side, i.e. at most 0.1 dex of
-polynomial extrapolation), flat in A_V over ``av_range``, flat in f_Hb > 0.
+polynomial extrapolation; padded by ``calibration.extrapolate_dex`` instead when
+the calibration was built with an explicit extrapolation,
+``get_calibration(name, extrapolate_dex=d)``), flat in A_V over ``av_range``,
+flat in f_Hb > 0.
 A_V is free only where >= 2 Balmer lines have S/N > ``snr_balmer_min`` (3);
 elsewhere it is fixed at ``av_fixed`` (0).
 
@@ -316,8 +319,9 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
         True: always free; False: fixed at ``av_fixed`` [mag].
     dust_law : {"smc", "calzetti", "none"}
     logoh_range : (float, float), optional
-        Flat prior in 12+log(O/H); default validity +/- 0.1 dex; must lie in the
-        calibration search domain (validity +/- 0.3 dex).
+        Flat prior in 12+log(O/H); default validity +/- 0.1 dex (+/- the
+        calibration's ``extrapolate_dex`` if set); must lie in the calibration
+        search domain (validity +/- 0.3 dex, or +/- ``extrapolate_dex``).
     av_range : (float, float)
         Flat prior on A_V [mag].
     rng : None, int or numpy.random.Generator
@@ -349,13 +353,14 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
     if law not in _dust.DUST_LAWS:
         raise MocksimInputError(f"recovery.dust_law: {dust_law!r} not in {_dust.DUST_LAWS}")
     dom = cal.search_domain
-    if logoh_range is None:
-        logoh_range = (cal.valid_range[0] - LOGOH_PAD_DEX, cal.valid_range[1] + LOGOH_PAD_DEX)
+    if logoh_range is None:  # an explicit calibration extrapolation widens the default prior
+        pad = LOGOH_PAD_DEX if cal.extrapolate_dex is None else max(LOGOH_PAD_DEX, cal.extrapolate_dex)
+        logoh_range = (cal.valid_range[0] - pad, cal.valid_range[1] + pad)
     lo, hi = (float(v) for v in logoh_range)
     if not (np.isfinite(lo) and np.isfinite(hi) and dom[0] - 1e-9 <= lo < hi <= dom[1] + 1e-9):
         raise MocksimInputError(
             f"recovery.logoh_range: {logoh_range!r} must satisfy {dom[0]:g} <= lo < hi <= {dom[1]:g} "
-            f"(calibration {cal.name} validity {cal.valid_range} +/- 0.3 dex)"
+            f"(calibration {cal.name} validity {cal.valid_range} +/- {cal.search_pad_dex:g} dex)"
         )
     a_lo, a_hi = (float(v) for v in av_range)
     if not (np.isfinite(a_lo) and np.isfinite(a_hi) and 0 <= a_lo < a_hi):

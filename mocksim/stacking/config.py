@@ -61,6 +61,14 @@ class StackConfig:
     calibration_scatter_dex : float, optional
         Override of the calibration's intrinsic scatter [dex] (e.g. 0.05 for
         Sanders+24 R3, the value of seed 000's team's ASPIRE code).
+    extrapolate_dex : float, optional
+        Explicitly extrapolate the calibration polynomials this far beyond their
+        validity range [dex, (0, 2]] in the inference of the stacked profile
+        (search domain and default prior; see
+        :func:`mocksim.physics.calibrations.get_calibration`). None (default) =
+        validity +/- 0.1 dex prior. Seed 000 inverts Sanders+24 R3 on the lower
+        branch with no range limit; pair with ``recovery.extrapolate_dex`` so the
+        generated line ratios are extrapolated likewise.
     metallicity_method : {"grid", "emcee"}
     branch : {None, "auto", "lower", "upper", "mzr"}
         R3 branch: None = "lower" (seed 000 §3.3 for z > 5), "auto" = no prior,
@@ -97,6 +105,7 @@ class StackConfig:
     pixscale_arcsec: float | None = None
     calibration: str = "curti20"
     calibration_scatter_dex: float | None = None
+    extrapolate_dex: float | None = None
     metallicity_method: str = "grid"
     branch: str | None = None
     r_max_re: float = 2.0
@@ -171,6 +180,11 @@ def validate_stack_config(c: StackConfig) -> StackConfig:
         get_calibration(c.calibration)
     except MocksimInputError as exc:
         raise MocksimInputError(f"stack.calibration: {exc}") from None
+    try:
+        if c.extrapolate_dex is not None:
+            get_calibration(c.calibration, extrapolate_dex=c.extrapolate_dex)
+    except MocksimInputError as exc:
+        raise MocksimInputError(f"stack.{exc}") from None
     return c
 
 
@@ -181,8 +195,8 @@ def stack_config_from_dict(d: dict | None) -> StackConfig:
     ----------
     d : dict or None
         Keys as the attributes of :class:`StackConfig` (missing keys take the
-        defaults; ``bin_by``, ``branch``, ``pixscale_arcsec``, ``bin_edges`` and
-        ``centroid_search_arcsec`` may be the string ``"none"`` for None, since
+        defaults; ``bin_by``, ``branch``, ``pixscale_arcsec``, ``bin_edges``,
+        ``centroid_search_arcsec`` and ``extrapolate_dex`` may be the string ``"none"`` for None, since
         TOML has no null).
 
     Returns
@@ -199,7 +213,8 @@ def stack_config_from_dict(d: dict | None) -> StackConfig:
     unknown = sorted(set(d) - set(names))
     if unknown:
         raise MocksimInputError(f"stack: unknown key(s) {unknown}; allowed: {', '.join(names)}")
-    for key in ("bin_by", "branch", "pixscale_arcsec", "bin_edges", "centroid_search_arcsec"):
+    for key in ("bin_by", "branch", "pixscale_arcsec", "bin_edges", "centroid_search_arcsec",
+                "extrapolate_dex"):
         if isinstance(d.get(key), str) and d[key].lower() == "none":
             d[key] = None
     return StackConfig(**d)
