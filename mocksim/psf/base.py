@@ -17,6 +17,7 @@ Conventions
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -52,7 +53,7 @@ def _round_scale(pixscale: float) -> float:
     return float(f"{pixscale:.12g}")
 
 
-class PSFModel:
+class PSFModel(abc.ABC):
     """Base class for PSF models.
 
     Subclasses implement :meth:`cache_params`, :meth:`_fwhm_guess`,
@@ -79,21 +80,25 @@ class PSFModel:
     max_kernel_arcsec: float = 6.0
 
     # ------------------------------------------------------------ to implement
+    @abc.abstractmethod
     def cache_params(self, wave_um: float) -> dict:
         """JSON-serialisable description of the model at ``wave_um`` (cache key)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _fwhm_guess(self, wave_um: float) -> float:
         """Approximate FWHM [arcsec] used to choose sampling."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _halfwidth_arcsec(self, wave_um: float) -> float:
         """Half-width [arcsec] of the centred square enclosing 99.5 % of the flux."""
-        raise NotImplementedError
 
     def _sample(self, wave_um: float, step_arcsec: float, n: int) -> np.ndarray:
-        """Point samples of the broadened PSF on an ``n x n`` grid (any normalisation)."""
-        raise NotImplementedError
+        """Point samples of the broadened PSF on an ``n x n`` grid (any normalisation).
+
+        Used by the default :meth:`_integrated`; models that override
+        :meth:`_integrated` analytically (e.g. Gaussian) need not provide it.
+        """
+        raise TypeError(f"{type(self).__name__} provides neither _sample nor _integrated")
 
     def _integrated(self, wave_um: float, pixscale_arcsec: float, n: int, oversample: int) -> np.ndarray:
         """PSF integrated over ``n x n`` pixels (``n`` may be even), any normalisation.
