@@ -28,12 +28,15 @@ For every line and component, each fine pixel's flux (times the fraction of its
 Gaussian line profile inside the filter's top-hat band) is placed at
 ``lambda_rest (1 + z)(1 + v/c)`` and spread along the dispersion with a unit box (the
 fine pixel) convolved with the Gaussian of the intrinsic dispersion
-``lambda sigma_v / c`` (exact erf-type integrals over fine dispersed columns,
-vectorised over pixels; fine pixels below 1e-10 of the line's flux are skipped). The
-fine dispersed image is convolved with the 2D PSF at the
-line's systemic wavelength (dispersion is a shift, so it commutes with the PSF; the
-PSF's own width along the dispersion axis *is* the slitless line-spread function,
-so no further LSF is applied) and block-summed to detector pixels. The continuum
+``lambda sigma_v / c``, integrated over fine dispersed columns (fine pixels below 1e-10
+of the line's flux are skipped). The fine dispersed image is convolved with the 2D PSF
+at the line's systemic wavelength (dispersion is a shift, so it commutes with the PSF;
+the PSF's own width along the dispersion axis *is* the slitless line-spread function,
+so no further LSF is applied) and block-summed to detector pixels. Implementation
+(:mod:`~mocksim.instruments.grism_disperse`): for lines at least 1.5 fine pixels wide
+the spreading is a Lagrange deposit followed by one FFT convolution with the line
+profile x PSF (equal to the exact per-pixel integrals to < 1e-5 of the peak); narrower
+lines use the exact integrals. The continuum
 (component ``continuum`` maps, flat f_lambda) is convolved with the PSF at the filter
 pivot, block-summed, and dispersed as a flat spectrum across the top-hat band with
 exact pixel x band overlap weights (:func:`~.grism_config.box_band_weights`).
@@ -91,18 +94,15 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy.signal import fftconvolve
-from scipy.special import ndtr
 
 from ..errors import MocksimInputError
-from ..lines import C_KMS, LINES
+from ..lines import C_KMS
 from ..observation import Observation
 from .base import Instrument, register_instrument
-from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, band_fraction, check_neighbours,
+from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, check_neighbours,
                            check_range, continuum_matrix, grism_noise_sigma, neighbour_components)
+from .grism_disperse import SpectrumCache, convolve_same, disperse_line, render_beams
 from .noise import NoiseSpec
-
-_SQRT_2PI = np.sqrt(2.0 * np.pi)
 
 BUNIT = "erg s-1 cm-2 um-1"
 
@@ -227,6 +227,7 @@ class SlitlessGrism(Instrument):
                              + np.ceil(vpix)) + 3
         self.wave_start_um = self.wave_range_um[0]
         self._kernels: dict = {}
+        self._spectra = SpectrumCache()
 
     @staticmethod
     def _per_filter(key, value, filt, default, lo, hi):
@@ -308,10 +309,14 @@ class SlitlessGrism(Instrument):
         """PSF FWHM [arcsec] before detector sampling (0 without a PSF)."""
         return 0.0 if self.psf is None else float(self.psf.fwhm_arcsec(float(wave_um)))
 
+    @staticmethod
+    def _kernel_key(wave_um: float, pixscale: float) -> tuple:
+        return round(float(wave_um), 3), round(float(pixscale), 7)
+
     def _kernel(self, wave_um: float, pixscale: float) -> np.ndarray | None:
         if self.psf is None:
             return None
-        key = (round(float(wave_um), 3), round(float(pixscale), 7))
+        key = self._kernel_key(wave_um, pixscale)
         if key not in self._kernels:
             cap = 2 * int(np.ceil(0.5 * self.kernel_max_arcsec / key[1])) + 1
             size = cap
@@ -331,64 +336,17 @@ class SlitlessGrism(Instrument):
         return list(scene.components) + neighbour_components(scene.grid, scene.redshift, self.neighbours)
 
     def _convolve(self, img: np.ndarray, wave_um: float, pixscale: float):
+        """``img`` convolved with the PSF at ``wave_um`` ("same" size; kernel spectra cached)."""
         k = self._kernel(wave_um, pixscale)
-        return img if k is None else fftconvolve(img, k, mode="same")
+        return convolve_same(img, k, (self._kernel_key(wave_um, pixscale), "direct"), self._spectra)
 
     def _disperse_line(self, idx, w, mu_off, sig_px, nfine, n_disp, kern_wave, pixscale, grism):
-        """Fine-grid dispersion of one line (see module docstring); returns (coarse, col0)."""
-        os_ = self.oversample
-        rows, cols = np.divmod(idx, nfine)
-        cross, along = (rows, cols) if grism == "R" else (cols, rows)
-        xf = along + mu_off * os_                      # fine dispersed coordinate
-        sf = np.maximum(sig_px * os_, 1e-4)            # Gaussian sigma [fine columns]
-        half = int(np.ceil(6.0 * float(sf.max()))) + 2
+        """Fine-grid dispersion of one line (:func:`~.grism_disperse.disperse_line`);
+        returns a list of ``(coarse, col0)`` pieces."""
         kern = self._kernel(kern_wave, pixscale)
-        hk = 0 if kern is None else kern.shape[0] // 2
-        lo = max(int(np.floor(xf.min())) - half - hk, 0) // os_ * os_
-        hi = min(-(-(int(np.ceil(xf.max())) + half + hk + 1) // os_) * os_, n_disp * os_)
-        if hi <= lo:
-            return None, 0
-        win = hi - lo
-        base = np.floor(xf).astype(int)
-        # Fraction of each pixel's (box x Gaussian) profile in columns base + k, k = -half..half:
-        # differences of the CDF at the column edges, cdf(u) = s (psi((u + 1/2)/s) - psi((u - 1/2)/s))
-        # (:func:`~.grism_config.box_gauss_cdf`), with psi evaluated once per point base + j - xf,
-        # j = -half-1..half+1, and shared by neighbouring edges. All pixels and columns at once
-        # (in cache-sized chunks of pixels), accumulated with one bincount.
-        offs = np.arange(-half - 1, half + 2, dtype=float)
-        cols = np.arange(-half, half + 1)
-        frac = xf - base                               # exact for xf >= 0 (then base + j - xf == j - frac)
-        ws = w * sf
-        row0 = cross * win + (base - lo)               # flat index of column base of each pixel
-        clip = int(base.min()) - half < lo or int(base.max()) + half >= hi
-        step = max(1, (1 << 16) // offs.size)
-        bins, wts = [], []
-        for a in range(0, base.size, step):
-            sl = slice(a, a + step)
-            t = offs - frac[sl, None]
-            t /= sf[sl, None]
-            p = ndtr(t)                                # psi(t) = t Phi(t) + phi(t), in place
-            p *= t
-            t *= t
-            t *= -0.5
-            np.exp(t, out=t)
-            t /= _SQRT_2PI
-            p += t
-            d = p[:, 1:] - p[:, :-1]                   # cdf / s at the edges
-            wk = d[:, 1:] - d[:, :-1]
-            wk *= ws[sl, None]
-            ix = row0[sl, None] + cols
-            if clip:
-                ok = (ix >= cross[sl, None] * win) & (ix < (cross[sl, None] + 1) * win)
-                ix, wk = ix[ok], wk[ok]
-            bins.append(ix.ravel())
-            wts.append(wk.ravel())
-        flat = np.bincount(np.concatenate(bins), weights=np.concatenate(wts), minlength=nfine * win)
-        img = flat.reshape(nfine, win)
-        if kern is not None:
-            img = fftconvolve(img, kern if grism == "R" else kern.T, mode="same")
-        coarse = img.reshape(nfine // os_, os_, win // os_, os_).sum(axis=(1, 3))
-        return coarse, lo // os_
+        key = (self._kernel_key(kern_wave, pixscale), grism)
+        return disperse_line(idx, w, mu_off, sig_px, nfine, n_disp, self.oversample, kern, grism,
+                             key, self._spectra)
 
     def render_components(self, scene, keep=()):
         """Noise-free beams and direct images.
@@ -409,72 +367,7 @@ class SlitlessGrism(Instrument):
         kept : dict
             line -> ``(n_beam, n, n_disp)`` beams of that line alone.
         """
-        ny, nx = self.check_scene_grid(scene.grid)
-        if ny != nx:
-            raise MocksimInputError(f"scene.grid: {self.name} needs a square field, got {scene.grid.shape}")
-        n, os_, nfine = nx, self.oversample, scene.grid.shape[1]
-        pix = scene.grid.pixscale_arcsec
-        n_disp = self.n_dispersed(n)
-        z = float(scene.redshift)
-        comps = self._components(scene)
-        beams = np.zeros((len(self.beams), n, n_disp))
-        direct = {f.name: np.zeros((n, n)) for f in self.filters}
-        kept = {name: np.zeros_like(beams) for name in keep}
-        names = []
-        for c in comps:
-            names += [k for k in c.line_flux if k not in names]
-        for name in names:
-            if name not in LINES:
-                raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
-            lam_sys = LINES[name].observed_um(z)
-            parts = []
-            for c in comps:
-                f = c.line_flux.get(name)
-                if f is None:
-                    continue
-                f = np.asarray(f, float).ravel()
-                idx = np.flatnonzero(f)
-                if idx.size:
-                    v = np.broadcast_to(np.asarray(c.velocity_kms, float), scene.grid.shape).ravel()[idx]
-                    s = np.broadcast_to(np.asarray(c.sigma_kms, float), scene.grid.shape).ravel()[idx]
-                    parts.append((idx, f[idx], v, s))
-            if not parts:
-                continue
-            idx = np.concatenate([p[0] for p in parts])
-            flux = np.concatenate([p[1] for p in parts])
-            lam = lam_sys * (1.0 + np.concatenate([p[2] for p in parts]) / C_KMS)
-            sig_um = lam * np.concatenate([p[3] for p in parts]) / C_KMS
-            for filt in self.filters:
-                w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
-                keep_px = np.abs(w) > 1e-10 * max(float(np.sum(np.abs(w))), 1e-300)
-                if not keep_px.any():
-                    continue
-                ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
-                fine = np.bincount(ii, ww, nfine * nfine).reshape(nfine, nfine)
-                fine = self._convolve(fine, lam_sys, pix)
-                direct[filt.name] += fine.reshape(n, os_, n, os_).sum(axis=(1, 3)) / filt.width_um
-                for bi, (bf, g) in enumerate(self.beams):
-                    if bf is not filt:
-                        continue
-                    img, c0 = self._disperse_line(ii, ww, self.column_offset(ll), ss / self.dispersion_um,
-                                                  nfine, n_disp, lam_sys, pix, g)
-                    if img is None:
-                        continue
-                    sl = (bi, slice(None), slice(c0, c0 + img.shape[1]))
-                    beams[sl] += img / self.dispersion_um
-                    if name in kept:
-                        kept[name][sl] += img / self.dispersion_um
-        cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
-        if cont:
-            fine_c = np.sum(cont, axis=0)
-            for filt in self.filters:
-                cc = self._convolve(fine_c, filt.pivot_um, pix).reshape(n, os_, n, os_).sum(axis=(1, 3))
-                direct[filt.name] += cc
-                wmat = self.continuum_matrix(n, filt)
-                for bi, (bf, g) in enumerate(self.beams):
-                    if bf is filt:
-                        beams[bi] += (cc if g == "R" else cc.T) @ wmat
-        return beams, direct, kept
+        return render_beams(self, scene, keep)
 
     def render_noiseless(self, scene) -> np.ndarray:
         """Noise-free ``(n_beam, n, n_disp)`` dispersed images (the layout of ``obs.data``)."""

@@ -43,6 +43,7 @@ import functools
 
 import numpy as np
 from scipy import fft as sfft
+from scipy import sparse as _sparse
 from scipy.special import ndtr
 
 from ..errors import MocksimInputError
@@ -156,6 +157,7 @@ class NIRSpecIFU(Instrument):
         self._kernels: dict = {}
         self._kernel_ffts: dict = {}
         self._resamplers: dict = {}
+        self._lsf_rel_min = None  # min sigma_LSF / lambda over the band (see _interp_plan)
 
     def __getstate__(self):  # pickle without the (large, rebuildable) caches
         state = self.__dict__.copy()
@@ -248,8 +250,12 @@ class NIRSpecIFU(Instrument):
         fx = _fft_len(bx + kx // 2, 1)
         kf = self._kernel_fft(wave_um, pixscale, fy, fx, os_)
         # single precision (option) is ~2x faster; round-off ~1e-7 of the peak
-        scale = float(np.max(np.abs(sub))) or 1.0
-        spec = sfft.rfft2((sub / scale).astype(self._fft_dtype), s=(fy, fx))
+        scale = max(float(np.max(sub)), -float(np.min(sub))) or 1.0     # max |sub|
+        x = np.empty(sub.shape, dtype=self._fft_dtype)
+        np.divide(sub, scale, out=x)         # (sub / scale) in double, rounded once
+        # 2D FFT zero-padded to (fy, fx): the rows beyond ``by`` are zero, so only the
+        # ``by`` data rows are transformed along axis 2 (same values as rfft2 with s=)
+        spec = sfft.fft(sfft.rfft(x, n=fx, axis=2), n=fy, axis=1)
         spec *= kf
         if os_ > 1:
             spec = spec.reshape(nch, os_, fy // os_, -1).sum(axis=1)
@@ -260,31 +266,58 @@ class NIRSpecIFU(Instrument):
         out = sfft.irfft(spec, n=fx, axis=2)[:, :, :bx]
         if os_ > 1:
             out = out.reshape(nch, by // os_, bx // os_, os_).sum(axis=3)
-        return out.astype(float) * scale
+        return np.multiply(out, scale, dtype=float)
 
     # ------------------------------------------------------------ rendering
-    def _render_line(self, scene, name: str, cube: np.ndarray):
+    @staticmethod
+    def _component_fields(scene):
+        """Per component, the line-independent pixel quantities of :meth:`_render_line`
+        over all fine pixels (raveled): ``g`` = 1 + v/c, ``s`` = sigma [km/s], ``s0`` =
+        the constant sigma (or None) and ``plan``, the interpolation weights of
+        :meth:`_interp_plan` (built by the first line that needs them)."""
+        out = []
+        shape = scene.grid.shape
+        for comp in scene.components:
+            v = np.broadcast_to(np.asarray(comp.velocity_kms, float), shape).ravel()
+            s = np.broadcast_to(np.asarray(comp.sigma_kms, float), shape).ravel()
+            s0 = float(s[0])
+            out.append({"g": 1.0 + v / C_KMS, "s": s, "s0": s0 if np.all(s == s0) else None, "plan": None})
+        return out
+
+    def _render_line(self, scene, name: str, cube: np.ndarray, fields=None):
         """Add line ``name`` of ``scene`` to ``cube``; return the channel range written
-        ``(k0, k1)`` (None if nothing)."""
+        ``(k0, k1)`` (None if nothing). ``fields``: :meth:`_component_fields` of the scene
+        (computed if not given)."""
         grid = scene.grid
         os_ = grid.oversample
         ny, nx = grid.shape
         lam0 = LINES[name].wave_um * (1.0 + scene.redshift)
+        if fields is None:
+            fields = self._component_fields(scene)
         parts = []
-        for comp in scene.components:
+        rmin, rmax, cmin, cmax = ny, -1, nx, -1
+        for comp, fld in zip(scene.components, fields):
             f = comp.line_flux.get(name)
             if f is None:
                 continue
-            f = np.asarray(f, dtype=float)
-            idx = np.flatnonzero(f)
-            if idx.size == 0:
+            f = np.asarray(f, dtype=float).ravel()
+            nnz = int(np.count_nonzero(f))
+            if nnz == 0:
                 continue
-            v = np.broadcast_to(np.asarray(comp.velocity_kms, float), grid.shape).ravel()[idx]
-            s = np.broadcast_to(np.asarray(comp.sigma_kms, float), grid.shape).ravel()[idx]
-            mu = lam0 * (1.0 + v / C_KMS)
+            if nnz == f.size:      # every pixel: no gathers, interpolation plan shared by lines
+                idx, s, g, s0, shared = np.arange(f.size), fld["s"], fld["g"], fld["s0"], fld
+                rmin, rmax, cmin, cmax = 0, ny - 1, 0, nx - 1
+            else:
+                idx = np.flatnonzero(f)
+                f, s, g, shared = f[idx], fld["s"][idx], fld["g"][idx], None
+                s0 = float(s[0])
+                s0 = s0 if np.all(s == s0) else None
+                rows, cols = np.divmod(idx, nx)
+                rmin, rmax = min(rmin, int(rows.min())), max(rmax, int(rows.max()))
+                cmin, cmax = min(cmin, int(cols.min())), max(cmax, int(cols.max()))
+            mu = lam0 * g          # lam0 (1 + v/c)
             sig = np.sqrt((mu * s / C_KMS) ** 2 + self.lsf.sigma_um(mu) ** 2)
-            s0 = float(s[0])
-            parts.append((idx, f.ravel()[idx], mu, sig, s0 if np.all(s == s0) else None))
+            parts.append((idx, f, mu, sig, s0, g, shared))
         if not parts:
             return None
         lo = min(float(np.min(p[2] - self.nsigma_window * p[3])) for p in parts)
@@ -295,18 +328,16 @@ class NIRSpecIFU(Instrument):
         if k1 <= k0:
             return None  # line entirely outside the coverage
         e = edges[k0:k1 + 1]
-        allidx = np.concatenate([p[0] for p in parts])
-        rows, cols = np.divmod(allidx, nx)
         kern = self._kernel(lam0, grid.pixscale_arcsec)
         hy, hx = kern.shape[0] // 2, kern.shape[1] // 2
-        r0 = max(int(rows.min()) - hy, 0) // os_ * os_
-        r1 = min(-(-(int(rows.max()) + 1 + hy) // os_) * os_, ny)
-        c0 = max(int(cols.min()) - hx, 0) // os_ * os_
-        c1 = min(-(-(int(cols.max()) + 1 + hx) // os_) * os_, nx)
+        r0 = max(rmin - hy, 0) // os_ * os_
+        r1 = min(-(-(rmax + 1 + hy) // os_) * os_, ny)
+        c0 = max(cmin - hx, 0) // os_ * os_
+        c1 = min(-(-(cmax + 1 + hx) // os_) * os_, nx)
         by, bx = r1 - r0, c1 - c0
         rtol = self.svd_rtol if kern.size > 1 else 0.0
         if self.profile_interp and rtol > 0 and all(p[4] is not None for p in parts):
-            basis, coeff = self._interp_coefficients(parts, e, rtol, nx, r0, c0, by, bx)
+            basis, coeff = self._interp_coefficients(parts, e, rtol, nx, r0, c0, by, bx, lam0)
         else:
             basis, coeff = self._exact_coefficients(parts, e, rtol, nx, r0, c0, by, bx)
         blocks = self._convolve_blocks(coeff.reshape(-1, by, bx), lam0, grid.pixscale_arcsec, os_)
@@ -320,7 +351,7 @@ class NIRSpecIFU(Instrument):
     def _exact_coefficients(self, parts, e, rtol, nx, r0, c0, by, bx):
         """Channel fractions of every fine pixel (erf differences), split to ``rtol``."""
         sub = None
-        for idx, flux, mu, sig, _ in parts:
+        for idx, flux, mu, sig, *_ in parts:
             cdf = np.subtract.outer(e, mu)
             cdf *= 1.0 / sig
             ndtr(cdf, out=cdf)
@@ -337,46 +368,85 @@ class NIRSpecIFU(Instrument):
                 sub[:, local] += frac  # indices are unique within one component
         return _low_rank(sub, rtol)
 
-    def _interp_coefficients(self, parts, e, rtol, nx, r0, c0, by, bx):
+    def _interp_coefficients(self, parts, e, rtol, nx, r0, c0, by, bx, lam0):
         """As :meth:`_exact_coefficients`, for components of constant dispersion.
 
         The channel fractions of a pixel then depend on its line centre ``mu`` only.
-        They are computed exactly on a fine grid of ``mu`` (step ``h`` = observed
-        sigma x ``(0.24 rtol)^(1/4)``: 4-point Lagrange interpolation errors
-        <~ ``rtol`` of the peak), split into a spectral basis (to ``rtol``) and the
-        per-pixel coefficients interpolated from the grid's: the pixels' profiles
-        are linear combinations of the grid's, so they lie in the same basis.
+        They are computed exactly on a grid of line centres ``mu_n = lam0 G_n`` (a grid
+        ``G_n`` of ``1 + v/c``, see :meth:`_interp_plan`, with ``mu`` steps <= the observed
+        sigma x ``(0.24 rtol)^(1/4)``: 4-point Lagrange interpolation errors <~ ``rtol``
+        of the peak), split into a spectral basis (to ``rtol``) and the per-pixel
+        coefficients interpolated from the grid's: the pixels' profiles are linear
+        combinations of the grid's, so they lie in the same basis. The grid and the
+        pixels' interpolation weights depend on the component only, so components
+        covering every pixel share them between lines.
         """
         h_rel = (0.24 * rtol) ** 0.25
-        nodes, spans = [], []
-        for idx, flux, mu, sig, s_kms in parts:
-            h = h_rel * float(np.min(sig))
-            m0 = float(np.min(mu)) - h
-            J = int(np.ceil((float(np.max(mu)) - m0) / h)) + 3
-            mn = m0 + h * np.arange(J)
+        nodes, plans = [], []
+        for idx, flux, mu, sig, s_kms, g, shared in parts:
+            if shared is None:
+                plan = self._interp_plan(g, s_kms, h_rel)
+            else:
+                if shared["plan"] is None or shared["plan"][0] != h_rel:
+                    shared["plan"] = (h_rel,) + self._interp_plan(g, s_kms, h_rel)
+                plan = shared["plan"][1:]
+            g0, hg, J, _ = plan
+            mn = lam0 * (g0 + hg * np.arange(J))
             sn = np.sqrt((mn * s_kms / C_KMS) ** 2 + self.lsf.sigma_um(mn) ** 2)
             cdf = np.subtract.outer(e, mn)
             cdf *= 1.0 / sn
             ndtr(cdf, out=cdf)
             nodes.append(cdf[1:] - cdf[:-1])
-            spans.append((m0, h, J))
+            plans.append(plan)
         basis, cn = _low_rank(np.concatenate(nodes, axis=1), rtol)
-        coeff = np.zeros((cn.shape[0], by * bx))
+        cnT = np.ascontiguousarray(cn.T)  # (nodes, rank): one contiguous row per node
+        coeff = None
         off = 0
-        for (idx, flux, mu, sig, _), (m0, h, J) in zip(parts, spans):
-            x = (mu - m0) / h
-            j = np.clip(np.floor(x).astype(int), 1, J - 3)
-            t = x - j
-            tm, tp, t2 = t - 1.0, t + 1.0, t - 2.0
-            c = cn[:, off:off + J]
-            val = c[:, j - 1] * (-t * tm * t2 / 6.0 * flux)
-            val += c[:, j] * (tp * tm * t2 / 2.0 * flux)
-            val -= c[:, j + 1] * (tp * t * t2 / 2.0 * flux)
-            val += c[:, j + 2] * (tp * t * tm / 6.0 * flux)
-            rr, cc = np.divmod(idx, nx)
-            coeff[:, (rr - r0) * bx + (cc - c0)] += val   # indices are unique within one component
+        for (idx, flux, *_), (g0, hg, J, wmat) in zip(parts, plans):
+            val = wmat @ cnT[off:off + J]   # (pixels, rank)
+            val *= flux[:, None]
+            val = val.T
+            if len(parts) == 1 and idx.size == by * bx:   # every pixel, in order
+                coeff = val
+            else:
+                if coeff is None:
+                    coeff = np.zeros((cn.shape[0], by * bx))
+                rr, cc = np.divmod(idx, nx)
+                coeff[:, (rr - r0) * bx + (cc - c0)] += val   # indices are unique within one component
             off += J
         return basis, coeff
+
+    def _interp_plan(self, g, s_kms, h_rel):
+        """Line-independent interpolation grid of a constant-dispersion component.
+
+        ``g`` = 1 + v/c of the pixels, ``s_kms`` their intrinsic sigma [km/s]. Every
+        line's observed sigma in units of its centre is >= ``rho = sqrt((s/c)^2 +
+        min(sigma_LSF / lambda)^2)`` (the LSF term at the band's highest resolving
+        power), so the grid ``G_n = g0 + n hg`` with ``hg = h_rel min(g) rho`` has
+        ``mu`` steps ``lam0 hg`` <= ``h_rel`` x the observed sigma of every pixel, for
+        every line. Returns ``(g0, hg, J, W)`` with ``W`` the sparse (pixels, J) matrix
+        of the pixels' 4-point Lagrange weights on nodes ``j-1 .. j+2``.
+        """
+        if getattr(self, "_lsf_rel_min", None) is None:
+            waves = np.concatenate([_lsf.load_resolution_table()[self.disperser]["wave_um"], self.wave_um])
+            self._lsf_rel_min = float(np.min(self.lsf.sigma_um(waves) / waves))
+        rho = np.hypot(s_kms / C_KMS, self._lsf_rel_min)
+        gmin, gmax = float(np.min(g)), float(np.max(g))
+        hg = h_rel * gmin * rho
+        g0 = gmin - hg
+        J = int(np.ceil((gmax - g0) / hg)) + 3
+        x = (g - g0) / hg
+        j = np.clip(np.floor(x).astype(np.int32), 1, J - 3)
+        t = x - j
+        tm, tp, t2 = t - 1.0, t + 1.0, t - 2.0
+        w = np.empty((g.size, 4))
+        w[:, 0] = -t * tm * t2 / 6.0
+        w[:, 1] = tp * tm * t2 / 2.0
+        w[:, 2] = -(tp * t * t2 / 2.0)
+        w[:, 3] = tp * t * tm / 6.0
+        cols = (j - 1)[:, None] + np.arange(4, dtype=np.int32)
+        indptr = np.arange(0, 4 * g.size + 1, 4, dtype=np.int32)   # int32: no index conversion
+        return g0, hg, J, _sparse.csr_matrix((w.ravel(), cols.ravel(), indptr), shape=(g.size, J))
 
     def render_native(self, scene, lines=None, *, parts: dict | None = None) -> np.ndarray:
         """Noise-free cube on the native spaxel grid.
@@ -401,16 +471,17 @@ class NIRSpecIFU(Instrument):
         cube = np.zeros((self.wave_um.size, ny, nx))
         names = scene.line_names() if lines is None else list(lines)
         parts = {} if parts is None else parts
+        fields = self._component_fields(scene)
         for name in names:
             if name not in LINES:
                 raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
             if name in parts:
                 parts[name] = np.zeros_like(cube)
-                kr = self._render_line(scene, name, parts[name])
+                kr = self._render_line(scene, name, parts[name], fields)
                 if kr is not None:
                     cube[kr[0]:kr[1]] += parts[name][kr[0]:kr[1]]
             else:
-                self._render_line(scene, name, cube)
+                self._render_line(scene, name, cube, fields)
         for name in parts:
             if parts[name] is None:
                 parts[name] = np.zeros_like(cube)

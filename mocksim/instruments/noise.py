@@ -431,5 +431,12 @@ def apply_noise(cube: np.ndarray, spec: NoiseSpec | None, rng, *, snr_aperture=N
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng: a numpy.random.Generator is required to draw noise "
                         f"(noise.model={spec.model!r}), got {type(rng).__name__}")
-    data = cube + error * rng.standard_normal(cube.shape)
+    # data = cube + error * deviate, formed in the deviates' buffer (no cube-sized temporaries;
+    # the same IEEE operations, so the same values as the expression)
+    data = rng.standard_normal(cube.shape)
+    if "sigma_uniform" in info:
+        data *= error.flat[0] if error.size else 0.0
+    else:
+        data *= error
+    data += cube
     return data, error, info

@@ -68,7 +68,12 @@ GEOMETRY = ("truth", "measured")
 RECOVERY_DEFAULTS = {
     "calibration": "curti20",
     "binning": "annuli",
+    "extraction": "maps",  # "maps": fit every spaxel, sum fluxes in bins; "spectra": fit bin-summed spectra
+    "tie_kinematics": False,  # extraction = "spectra": all lines share the Hbeta+[OIII] velocity and width
     "annulus_width_arcsec": None,  # default: one spaxel
+    "annulus_width_hwhm": None,  # alternative: width in units of the PSF HWHM at [OIII]5007 (seed 001: 1)
+    "annulus_radius": "flux",  # "flux": [OIII]-weighted mean radius; "midpoint": (r_in + r_out) / 2
+    "r_max_snr": None,  # cut annuli at the first one whose integrated [OIII]5007 S/N is below this
     "r_max_arcsec": None,  # default: the field edge
     "r_max_re": None,  # alternative: outer radius in units of the (known or measured) Re
     "min_snr": 3.0,
@@ -76,6 +81,7 @@ RECOVERY_DEFAULTS = {
     "deproject": False,
     "geometry": "truth",
     "metallicity_method": "grid",
+    "metallicity_estimate": "median",  # per-bin value: posterior "median" or "mode" (seed 001: minimum chi^2)
     "gradient_fit": "linear",
     "lines": ["Hbeta", "OIII5007"],
     "branch": "auto",
@@ -322,6 +328,14 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
 
         stack = stack_config_from_dict(data["stack"])
     cells, keys, reals = _expand_grid(data.get("grid"), profile)
+    if rec["extraction"] == "spectra":
+        names = {inst["name"]} | {c["instrument"].get("name", inst["name"]) for c in cells if "instrument" in c}
+        if any("wfss" in str(nm) for nm in names):
+            raise MocksimInputError("recovery.extraction = 'spectra' needs an IFU instrument; slitless grisms "
+                                    "are extracted as line maps (use extraction = 'maps')")
+        if stack is not None:
+            raise MocksimInputError("recovery.extraction = 'spectra' keeps no line maps to stack; "
+                                    "use extraction = 'maps' with [stack]")
     if cells:
         if "n" in data.get("population", {}) and data["population"]["n"] != len(cells) * reals:
             raise MocksimInputError(f"population.n: with a [grid] the number of galaxies is cells x realisations "
@@ -349,6 +363,7 @@ def _expand_grid(grid, profile):
     reals = grid.pop("realisations", 1)
     if isinstance(reals, bool) or not isinstance(reals, int) or not 1 <= reals <= 1_000_000:
         raise MocksimInputError(f"grid.realisations: must be an integer in [1, 1000000], got {reals!r}")
+    link = grid.pop("link", [])
     if not grid:
         raise MocksimInputError("grid: give at least one key with a list of values")
     keys, values = [], []
@@ -365,15 +380,18 @@ def _expand_grid(grid, profile):
             raise MocksimInputError(f"grid.{key}: not a population key or instrument.<key> / noise.<key>")
         keys.append(key)
         values.append(vals)
+    axes = _grid_axes(keys, values, link)
     n_cells = 1
-    for v in values:
-        n_cells *= len(v)
+    for ax in axes:
+        n_cells *= len(ax)
     if n_cells > 1_000_000:
         raise MocksimInputError(f"grid: {n_cells} cells is more than the allowed 1000000")
     cells = []
-    for combo in itertools.product(*values):
-        cell = {"population": {}, "instrument": {}, "noise": {}, "values": dict(zip(keys, combo))}
-        for key, val in zip(keys, combo):
+    for combo in itertools.product(*axes):
+        values_of = dict(kv for part in combo for kv in part)
+        cell = {"population": {}, "instrument": {}, "noise": {}, "values": {k: values_of[k] for k in keys}}
+        for key in keys:
+            val = values_of[key]
             section, _, sub = key.partition(".")
             if sub:
                 cell[section][sub] = val
@@ -381,6 +399,41 @@ def _expand_grid(grid, profile):
                 cell["population"][key] = val
         cells.append(cell)
     return cells, tuple(keys), reals
+
+
+def _grid_axes(keys, values, link):
+    """Product axes of a grid: one per key, or one per ``link`` group (values zipped).
+
+    Each axis is a list of tuples of ``(key, value)`` pairs; a linked group sits at
+    the position of its first key.
+    """
+    if not isinstance(link, list) or not all(isinstance(g, list) for g in link):
+        raise MocksimInputError('grid.link: must be a list of lists of grid keys, e.g. '
+                                '[["log_oh_center", "gradient_dex_per_kpc"]]')
+    group_of = {}
+    for gi, group in enumerate(link):
+        if len(group) < 2:
+            raise MocksimInputError(f"grid.link: group {group!r} needs at least two keys")
+        for k in group:
+            if k not in keys:
+                raise MocksimInputError(f"grid.link: {k!r} is not a key of [grid]")
+            if k in group_of:
+                raise MocksimInputError(f"grid.link: {k!r} appears in more than one group")
+            group_of[k] = gi
+        lens = {len(values[keys.index(k)]) for k in group}
+        if len(lens) != 1:
+            raise MocksimInputError(f"grid.link: the lists of {group!r} must have the same length, "
+                                    f"got {[len(values[keys.index(k)]) for k in group]}")
+    axes, done = [], set()
+    for key, vals in zip(keys, values):
+        if key not in group_of:
+            axes.append([((key, v),) for v in vals])
+        elif group_of[key] not in done:
+            gi = group_of[key]
+            done.add(gi)
+            cols = [values[keys.index(k)] for k in link[gi]]
+            axes.append([tuple(zip(link[gi], row)) for row in zip(*cols)])
+    return axes
 
 
 def _validate_recovery(rec):
@@ -391,7 +444,7 @@ def _validate_recovery(rec):
                          ("gradient_fit", GRADIENT_FITS), ("geometry", GEOMETRY)):
         if rec[key] not in allowed:
             raise MocksimInputError(f"recovery.{key}: {rec[key]!r}; allowed: {', '.join(allowed)}")
-    for key in ("deproject", "keep_edge_bins"):
+    for key in ("deproject", "keep_edge_bins", "tie_kinematics"):
         if not isinstance(rec[key], bool):
             raise MocksimInputError(f"recovery.{key}: must be true or false")
     sc = rec["calibration_scatter_dex"]
@@ -410,6 +463,25 @@ def _validate_recovery(rec):
             raise MocksimInputError(f"recovery.{key}: must be a number > 0, got {rec[key]!r}")
     if rec["r_max_re"] is not None and (not isinstance(rec["r_max_re"], (int, float)) or not 0 < rec["r_max_re"] <= 20):
         raise MocksimInputError(f"recovery.r_max_re: must be in (0, 20], got {rec['r_max_re']!r}")
+    for key, allowed in (("extraction", ("maps", "spectra")), ("annulus_radius", ("flux", "midpoint")),
+                         ("metallicity_estimate", ("median", "mode"))):
+        if rec[key] not in allowed:
+            raise MocksimInputError(f"recovery.{key}: {rec[key]!r}; allowed: {', '.join(allowed)}")
+    if rec["extraction"] == "spectra" and rec["binning"] == "voronoi":
+        raise MocksimInputError("recovery.extraction = 'spectra' works with annuli; voronoi bins need spaxel maps "
+                                "(use extraction = 'maps')")
+    if rec["metallicity_estimate"] == "mode" and rec["metallicity_method"] != "grid":
+        raise MocksimInputError("recovery.metallicity_estimate = 'mode' needs metallicity_method = 'grid'")
+    if rec["tie_kinematics"] and rec["extraction"] != "spectra":
+        raise MocksimInputError("recovery.tie_kinematics: needs extraction = 'spectra' (annulus spectra)")
+    hw = rec["annulus_width_hwhm"]
+    if hw is not None and (isinstance(hw, bool) or not isinstance(hw, (int, float)) or not 0 < hw <= 20):
+        raise MocksimInputError(f"recovery.annulus_width_hwhm: must be in (0, 20] PSF HWHM, got {hw!r}")
+    if hw is not None and rec["annulus_width_arcsec"] is not None:
+        raise MocksimInputError("recovery: give annulus_width_arcsec or annulus_width_hwhm, not both")
+    rs = rec["r_max_snr"]
+    if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, float)) or not 0 < rs <= 1000):
+        raise MocksimInputError(f"recovery.r_max_snr: must be in (0, 1000], got {rs!r}")
     for key in ("annulus_width_arcsec", "r_max_arcsec"):
         if rec[key] is not None and (not isinstance(rec[key], (int, float)) or not 0 < rec[key] <= 10):
             raise MocksimInputError(f"recovery.{key}: must be in (0, 10] arcsec, got {rec[key]!r}")

@@ -14,7 +14,8 @@ from ..cosmology import kpc_per_arcsec
 from ..lines import LINES
 from .binning import annular_bins, measure_geometry, sn_mask, sum_in_bins, voronoi_bins
 from .gradient import GradientFit, fit_linear_gradient
-from .linefit import fit_cube, lines_in_coverage
+from .bin_extraction import bin_line_fluxes, narrowband_map, select_bins, truncate_at_snr
+from .linefit import LineMaps, fit_cube, lines_in_coverage
 from .metallicity import infer_metallicity
 
 #: status codes of a galaxy's recovery
@@ -70,6 +71,8 @@ class GalaxyRecovery:
     bins: object | None = None
     binned_flux: dict = field(default_factory=dict)
     binned_err: dict = field(default_factory=dict)
+    extraction: str = "maps"
+    tie_kinematics: bool = False
 
 
 def fit_lines_for(obs, extra_lines=()):
@@ -106,11 +109,25 @@ def line_extractor(obs):
     return fit_cube
 
 
-def make_bins(obs, line_maps, config: dict, geometry: Geometry):
-    """Build the spatial bins the configuration asks for."""
+def annulus_width(obs, config: dict) -> float:
+    """Annulus width [arcsec]: ``annulus_width_arcsec``, ``annulus_width_hwhm`` x PSF HWHM, or one spaxel."""
+    if config.get("annulus_width_hwhm"):
+        from .bin_extraction import psf_hwhm_arcsec
+
+        return float(config["annulus_width_hwhm"]) * psf_hwhm_arcsec(obs)
+    return config.get("annulus_width_arcsec") or obs.pixscale_arcsec
+
+
+def make_bins(obs, line_maps, config: dict, geometry: Geometry, weights=None):
+    """Build the spatial bins the configuration asks for.
+
+    ``weights`` (default: the [OIII]5007 map) set the flux-weighted annulus radii
+    unless ``config["annulus_radius"] == "midpoint"``. With ``r_max_snr`` the annuli
+    reach the field edge; :func:`analyse` then truncates them by S/N.
+    """
     ny, nx = obs.shape
     pix = obs.pixscale_arcsec
-    width = config.get("annulus_width_arcsec") or pix
+    width = annulus_width(obs, config)
     half_field = 0.5 * min(ny, nx) * pix
     r_max = config.get("r_max_arcsec") or half_field
     if config.get("r_max_re") and geometry.re_arcsec:
@@ -125,8 +142,12 @@ def make_bins(obs, line_maps, config: dict, geometry: Geometry):
         return voronoi_bins(sig, noise, config.get("target_sn", 10.0), pixscale_arcsec=pix,
                             mask=sn_mask(sig, noise, 1.0), center_xy=geometry.center_xy, axis_ratio=q,
                             pa_deg=pa, noise_correlation=obs.noise_correlation)
+    if weights is None and line_maps is not None:
+        weights = line_maps.flux.get("OIII5007")
+    if config.get("annulus_radius", "flux") == "midpoint":
+        weights = None
     return annular_bins((ny, nx), geometry.center_xy, pix, width_arcsec=width, r_max_arcsec=r_max,
-                        axis_ratio=q, pa_deg=pa, weights=line_maps.flux.get("OIII5007"))
+                        axis_ratio=q, pa_deg=pa, weights=weights)
 
 
 def measured_geometry(obs, line_maps) -> Geometry:
@@ -173,13 +194,31 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
     -------
     GalaxyRecovery
     """
-    lm, obs = extract_maps(obs)
+    spectra = config.get("extraction", "maps") == "spectra"
+    if spectra:
+        lm = _narrowband_maps(obs)
+    else:
+        lm, obs = extract_maps(obs)
     if callable(geometry):
         geometry = geometry(obs)
     if geometry is None or config.get("geometry") == "measured":
         geometry = measured_geometry(obs, lm)
     bins = make_bins(obs, lm, config, geometry)
-    flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, obs.noise_correlation)
+    if spectra:
+        lines = lines_in_coverage(obs.wave_um, obs.redshift, list(LINES))
+        flux, err, _ = bin_line_fluxes(obs, bins, lines, tie_kinematics=bool(config.get("tie_kinematics")))
+    else:
+        flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, obs.noise_correlation)
+    if config.get("r_max_snr") and bins.kind == "annular":
+        # seed 001: the outer radius follows the integrated S/N; here every line of
+        # ``recovery.lines`` must reach it (the diagnostics' lines are detected)
+        refs = [ln for ln in dict.fromkeys(["OIII5007", *config.get("lines", [])]) if ln in flux]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            snr = np.min([flux[ln] / err[ln] for ln in refs], axis=0)
+        keep = truncate_at_snr(bins, snr, float(config["r_max_snr"])).n_bins
+        bins = select_bins(bins, np.arange(keep))
+        flux = {k: v[:keep] for k, v in flux.items()}
+        err = {k: v[:keep] for k, v in err.items()}
     prof = binned_metallicity(flux, err, config, rng=rng)
     scale = kpc_per_arcsec(obs.redshift, cosmology)
     r_kpc = np.asarray(bins.radius_arcsec, dtype=float) * scale
@@ -191,7 +230,15 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
         log_oh_center_err=fit.intercept_err, status=status, radius_kpc=r_kpc, log_oh=prof.log_oh,
         log_oh_lo=prof.log_oh_lo, log_oh_hi=prof.log_oh_hi, bin_status=prof.status, used=used,
         geometry=geometry, map_obs=obs, linear=fit, line_maps=lm, bins=bins, binned_flux=flux, binned_err=err,
+        extraction="spectra" if spectra else "maps", tie_kinematics=bool(config.get("tie_kinematics")),
     )
+
+
+def _narrowband_maps(obs):
+    """[OIII]5007 narrow-band image as a :class:`LineMaps` (geometry, radii, plots)."""
+    f, e = narrowband_map(obs, "OIII5007")
+    return LineMaps(flux={"OIII5007": f}, flux_err={"OIII5007": e}, velocity_kms={}, sigma_kms={},
+                    chi2_nu=np.full(f.shape, np.nan), lines=["OIII5007"], groups=[])
 
 
 def binned_metallicity(flux, err, config, rng=None):
@@ -211,9 +258,39 @@ def binned_metallicity(flux, err, config, rng=None):
 
         cal = get_calibration(cal, scatter_dex=config.get("calibration_scatter_dex"),
                               extrapolate_dex=config.get("extrapolate_dex"))
-    return infer_metallicity(flux, err, cal, method=config.get("metallicity_method", "grid"),
-                             dust_law=config.get("dust_law", "smc"), rng=rng,
-                             branch_prior=None if branch == "auto" else branch)
+    mode = config.get("metallicity_estimate", "median") == "mode"
+    res = infer_metallicity(flux, err, cal, method=config.get("metallicity_method", "grid"),
+                            dust_law=config.get("dust_law", "smc"), rng=rng,
+                            branch_prior=None if branch == "auto" else branch, keep_samples=mode,
+                            normalize_likelihood=not mode)
+    if mode:
+        res.log_oh = np.array([posterior_mode(s["logoh"], s["pdf"]) if isinstance(s, dict) else np.nan
+                               for s in res.samples])
+        res.samples = None
+    return res
+
+
+def posterior_mode(x, pdf) -> float:
+    """Peak of a tabulated 1-D density, refined by a parabola through the top three nodes.
+
+    Seed 001's Method I reports the 12+log(O/H) of minimum chi^2; with flat priors
+    that is the posterior mode.
+    """
+    x, p = np.asarray(x, float), np.asarray(pdf, float)
+    ok = np.isfinite(p)
+    if ok.sum() == 0:
+        return float("nan")
+    x, p = x[ok], p[ok]
+    k = int(np.argmax(p))
+    if 0 < k < x.size - 1:
+        x0, x1, x2 = x[k - 1:k + 2]
+        y0, y1, y2 = p[k - 1:k + 2]
+        den = (x0 - x1) * (x0 - x2) * (x1 - x2)
+        a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / den
+        b = (x2**2 * (y0 - y1) + x1**2 * (y2 - y0) + x0**2 * (y1 - y2)) / den
+        if a < 0:
+            return float(np.clip(-b / (2 * a), x0, x2))
+    return float(x[k])
 
 
 def _usable_bins(flux, err, prof, config):

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..lines import LINE_GROUPS
+from .bin_extraction import bin_line_fluxes
 from .binning import sum_in_bins
 from .linefit import fit_cube
 
@@ -112,7 +113,7 @@ def forward_fit(obs, recovery, make_scene: Callable[..., object], *,
         wanted = {ln for name in names for ln in RATIOS[name][0] + RATIOS[name][1]}
         # whole line groups: tied doublets must be present in the model as in the data
         lines = sorted({ln for grp in LINE_GROUPS.values() if wanted & set(grp) for ln in grp}
-                       & set(recovery.line_maps.lines) | wanted)
+                       & set(recovery.binned_flux) | wanted)
 
     corr = recovery.map_obs.noise_correlation if recovery.map_obs is not None else obs.noise_correlation
 
@@ -120,8 +121,11 @@ def forward_fit(obs, recovery, make_scene: Callable[..., object], *,
         scene = make_scene(float(theta[0]), float(theta[1]), lines)
         cube = obs.instrument.render_noiseless(scene)
         mobs = dataclasses.replace(obs, data=cube)
-        lm = (extract or fit_cube)(mobs, lines)
-        flux, err = sum_in_bins(lm.flux, lm.flux_err, recovery.bins, corr)
+        if getattr(recovery, "extraction", "maps") == "spectra":  # same annulus-spectrum fits as the data
+            flux, err, _ = bin_line_fluxes(mobs, recovery.bins, lines, tie_kinematics=recovery.tie_kinematics)
+        else:
+            lm = (extract or fit_cube)(mobs, lines)
+            flux, err = sum_in_bins(lm.flux, lm.flux_err, recovery.bins, corr)
         return _log_ratios(flux, err, names, used)[0]
 
     def resid(theta):

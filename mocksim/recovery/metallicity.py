@@ -115,11 +115,39 @@ class MetallicityResult:
 
 
 # ---------------------------------------------------------------------------
+_CACHE: dict = {}
+_CACHE_MAX = 256
+
+
+def _cached(key, cal, make):
+    """Per-calibration memo: ``make()`` once for ``(id(cal),) + key``.
+
+    The entry keeps a reference to ``cal`` (so its id cannot be reused while cached) and
+    is checked for identity, like the calibration plans of :mod:`mocksim.physics.emission`.
+    Only quantities that depend on the calibration and the grid, never on the data, are
+    cached.
+    """
+    full = (id(cal),) + key
+    hit = _CACHE.get(full)
+    if hit is None or hit[0] is not cal:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        hit = (cal, make())
+        _CACHE[full] = hit
+    return hit[1]
+
+
+def _readonly(x):
+    x.flags.writeable = False
+    return x
+
+
 class _Model:
     """Observables (line or doublet sums) and their forward model."""
 
     def __init__(self, fluxes, errors, cal, dust_law, use_fallback_lines):
         self.cal = cal
+        self.law = dust_law
         unknown = [k for k in fluxes if k not in LINES]
         if unknown:
             raise MocksimInputError(f"fluxes: unknown line(s) {unknown}; known: {', '.join(LINES)}")
@@ -143,8 +171,10 @@ class _Model:
         if nbin is None:
             raise MocksimInputError("fluxes: no lines given")
         self.nbin = nbin
-        groups, ignored = group_observables(arrs, cal, use_fallback_lines)
-        scat = line_scatter_dex(cal)
+        groups, ignored = _cached(  # depends on the names of the lines only
+            ("groups", frozenset(arrs), bool(use_fallback_lines)), cal,
+            lambda: tuple(map(tuple, group_observables(arrs, cal, use_fallback_lines))))
+        scat = _cached(("scatter",), cal, lambda: line_scatter_dex(cal))
         self.obs = []
         for mem, label in groups:
             f = sum(arrs[m][0] for m in mem)
@@ -162,29 +192,49 @@ class _Model:
         self.sfrac2 = np.array([o["sfrac"] ** 2 for o in self.obs])
         self.is_balmer = np.array([o["balmer"] for o in self.obs])
         self.snr = np.where(self.m > 0, self.a / np.sqrt(self.s2), 0.0)
-        # dust: per member k(lambda) and intrinsic flux fraction within the group
         self.members = sorted({m for o in self.obs for m in o["members"]})
-        ref = line_ratios_to_hbeta(np.array([cal.valid_range[0]]), cal, lines=self.members)
+        self.key = tuple(o["members"] for o in self.obs)  # identifies the observables
+        self.kfac = _cached(("kfac", self.key, dust_law), cal, lambda: self._dust_factors(dust_law))
+
+    def _dust_factors(self, dust_law):
+        """Per observable: intrinsic flux fraction of each member within the group and
+        its attenuation exponent ``-0.4 ln(10) k(lambda) / R_V`` (T = sum fr exp(c A_V))."""
+        ref = line_ratios_to_hbeta(np.array([self.cal.valid_range[0]]), self.cal, lines=self.members)
         rv = _dust.R_V[dust_law]
-        self.kfac = []
+        kfac = []
         for o in self.obs:
             tot = sum(ref[m][0] for m in o["members"])
             fr = np.array([ref[m][0] / tot for m in o["members"]])
             k = _dust.k_lambda(dust_law, [LINES[m].wave_um for m in o["members"]])
-            self.kfac.append((fr, -0.4 * _LN10 * k / rv if rv else 0.0 * k))
+            kfac.append((fr, -0.4 * _LN10 * k / rv if rv else 0.0 * k))
+        return kfac
 
-    def ratios(self, z):
-        """R_j(z): intrinsic ratio of each observable to Hbeta, shape z.shape + (J,)."""
+    def ratios_row(self, z):
+        """:meth:`ratios` of a 1-D grid ``z`` as ``(J, z.size)``, cached per calibration,
+        observables and grid (the coarse grid is the same for every bin and galaxy)."""
+        z = np.ascontiguousarray(z, dtype=float)
+        return _cached(("R", self.key, z.tobytes()), self.cal, lambda: _readonly(self.ratios(z, axis=0)))
+
+    def trans_row(self, av, dust_law):
+        """:meth:`trans` of a 1-D grid ``av`` as ``(J, av.size)``, cached like :meth:`ratios_row`."""
+        av = np.ascontiguousarray(av, dtype=float)
+        return _cached(("T", self.key, dust_law, av.tobytes()), self.cal,
+                       lambda: _readonly(self.trans(av, axis=0)))
+
+    def ratios(self, z, axis=-1):
+        """R_j(z): intrinsic ratio of each observable to Hbeta, shape z.shape + (J,)
+        (``axis=0``: (J,) + z.shape)."""
         r = line_ratios_to_hbeta(z, self.cal, range_policy="extrapolate", lines=self.members)
-        return np.stack([sum(r[m] for m in o["members"]) for o in self.obs], axis=-1)
+        return np.stack([sum(r[m] for m in o["members"]) for o in self.obs], axis=axis)
 
-    def trans(self, av):
-        """Transmission of each observable at A_V, shape av.shape + (J,)."""
+    def trans(self, av, axis=-1):
+        """Transmission of each observable at A_V, shape av.shape + (J,)
+        (``axis=0``: (J,) + av.shape)."""
         av = np.asarray(av, dtype=float)
         out = []
         for fr, kf in self.kfac:
             out.append(sum(w * np.exp(c * av) for w, c in zip(fr, kf)))
-        return np.stack(out, axis=-1)
+        return np.stack(out, axis=axis)
 
 
 def _metal_ll(a, s2, m, b, c, f, normalize):
@@ -204,71 +254,143 @@ def _metal_ll(a, s2, m, b, c, f, normalize):
 
 
 def _log_marginal(model, a, s2, m, R, T, normalize, exact):
-    """log ∫ L df_Hb df on a grid. a,s2,m: (nb,J); R: (nb,nz,J); T: (nb,na,J) -> (nb,nz,na).
+    """log ∫ L df_Hb on a grid. a,s2,m: (nb,J); R: (J,nb,nz); T: (J,nb,na) -> (nb,nz,na).
 
-    Balmer lines (no intrinsic scatter) give a quadratic in f evaluated in
-    closed form; metal lines are evaluated at the quadrature nodes.
+    Balmer lines (no intrinsic scatter) give a quadratic ``-(q2 f^2 - 2 q1 f + q0)/2``
+    in f evaluated in closed form; metal lines are evaluated at the quadrature nodes.
+    The small axes (observable j, quadrature node k) lead, so every operation runs
+    over contiguous (nb,nz,na) blocks and sums over j or k add whole blocks.
     """
     B = model.is_balmer
-    b = R[:, :, None, :] * T[:, None, :, :]
-    ein = lambda x, y: np.einsum("...j,...j->...", x, y)  # noqa: E731
-    e = (slice(None), None, None)
-    wB = (m[:, B] / s2[:, B])[:, None, None, :] * b[..., B]
-    q2, q1 = ein(wB, b[..., B]), ein(wB, a[:, B][e])
-    q0 = (m[:, B] * a[:, B] ** 2 / s2[:, B]).sum(axis=1)[e]
-    bM, aM, sM, mM, cM = b[..., ~B], a[:, ~B][e], s2[:, ~B][e], m[:, ~B][e], model.sfrac2[~B]
+    lead = (slice(None), slice(None), None, None)  # (j, nb) -> (j, nb, 1, 1)
+    # Balmer lines: b_j = R_j T_j, weights m_j / s2_j
+    bB = R[B][:, :, :, None] * T[B][:, :, None, :]                    # (JB,nb,nz,na)
+    wb = bB * (m[:, B] / s2[:, B]).T[lead]
+    q1 = (wb * a[:, B].T[lead]).sum(axis=0)
+    wb *= bB
+    q2 = wb.sum(axis=0)
+    q0 = (m[:, B] * a[:, B] ** 2 / s2[:, B]).sum(axis=1)[:, None, None]
+    # metal lines: model b_j f, variance s2_j + c_j (b_j f)^2
+    M = ~B
+    bM = R[M][:, :, :, None] * T[M][:, :, None, :]                    # (JM,nb,nz,na)
+    aM, sM = a[:, M].T[lead], s2[:, M].T[lead]
+    mM = None if np.all(m[:, M] == 1.0) else m[:, M].T[lead]
+    cM = model.sfrac2[M][:, None, None, None]
+    mb = bM if mM is None else mM * bM
     f = None
     for _ in range(3):  # conditional mode of f_Hb by iterated weighted least squares
-        var = sM if f is None else sM + cM * (bM * np.maximum(f, 0.0)[..., None]) ** 2
-        wM = mM * bM / var
-        p2 = q2 + ein(wM, bM)
-        f = (q1 + ein(wM, aM)) / p2
+        if f is None:
+            w = mb / sM
+        else:
+            w = bM * np.maximum(f, 0.0)
+            w *= w
+            w *= cM
+            w += sM
+            np.divide(mb, w, out=w)
+        num = q1 + (w * aM).sum(axis=0)
+        w *= bM
+        p2 = q2 + w.sum(axis=0)
+        f = num
+        f /= p2
     s = 1.0 / np.sqrt(p2)
     f = np.where(f > 0, f, s)  # keep the quadrature centre inside the prior f > 0
     if not exact:  # Laplace approximation (coarse pass)
-        return -0.5 * (q2 * f * f - 2 * q1 * f + q0) + _metal_ll(aM, sM, mM, bM, cM, f, normalize) + np.log(s)
-    fk = f[..., None] + np.sqrt(2.0) * s[..., None] * _GH_X  # (nb,nz,na,K)
-    ll = -0.5 * (q2[..., None] * fk * fk - 2 * q1[..., None] * fk + q0[..., None])
-    ll += _metal_ll(aM[..., None, :], sM[..., None, :], mM[..., None, :], bM[..., None, :], cM, fk, normalize)
-    ll = np.where(fk > 0, ll + _GH_LOGW, -np.inf)
-    mx = ll.max(axis=-1)
-    return mx + np.log(np.exp(ll - mx[..., None]).sum(axis=-1)) + np.log(np.sqrt(2.0) * s)
+        ll = (q2 * f - 2 * q1) * f
+        ll += q0
+        ll += _metal_chi2(bM, aM, sM, mM, cM, f, normalize)
+        ll *= -0.5
+        ll += np.log(s)
+        return ll
+    # adaptive Gauss-Hermite nodes f_k = f + sqrt(2) s x_k, node axis first: (K,nb,nz,na)
+    fk = (np.sqrt(2.0) * _GH_X)[:, None, None, None] * s
+    fk += f
+    ll = (q2 * fk - 2 * q1) * fk      # Balmer chi^2: (q2 f - 2 q1) f + q0
+    ll += q0
+    ll += _metal_chi2(bM[:, None], aM[:, None], sM[:, None], None if mM is None else mM[:, None],
+                      cM[:, None], fk, normalize)
+    ll *= -0.5
+    ll += _GH_LOGW[:, None, None, None]
+    if np.any(f <= -np.sqrt(2.0) * _GH_X[0] * s):  # some nodes outside the prior f > 0
+        ll[fk <= 0] = -np.inf
+    mx = ll.max(axis=0)
+    ll -= mx
+    np.exp(ll, out=ll)
+    out = np.log(ll.sum(axis=0))
+    out += mx
+    out += np.log(np.sqrt(2.0) * s)
+    return out
 
 
-def _chunked(model, idx, Z, A, normalize, exact, chunk):
-    """_log_marginal over bins ``idx`` (rows of Z (n,nz), A (n,na)) in memory chunks."""
+def _metal_chi2(bM, aM, sM, mM, cM, f, normalize):
+    """sum_j m_j [(a_j - b_j f)^2 / v_j + log v_j], v_j = s2_j + c_j (b_j f)^2: the metal
+    part of -2 log L without 2 pi. Arrays have a leading observable axis j (``f`` lacks
+    it); ``mM`` None means every line is present. One observable at a time, in two
+    work buffers of ``f``'s shape (no large temporaries)."""
+    t, r = np.empty(f.shape), np.empty(f.shape)
+    acc = np.zeros(f.shape)
+    for j in range(bM.shape[0]):
+        np.multiply(bM[j], f, out=t)   # model flux b_j f
+        np.subtract(aM[j], t, out=r)
+        r *= r
+        t *= t
+        t *= cM[j]
+        t += sM[j]                     # variance
+        r /= t
+        if normalize:
+            r += np.log(t, out=t)
+        if mM is not None:
+            r *= mM[j]
+        acc += r
+    return acc
+
+
+def _chunked(model, idx, Z, A, normalize, exact, chunk, R=None, T=None):
+    """_log_marginal over bins ``idx`` (rows of Z (n,nz), A (n,na)) in memory chunks.
+
+    ``R`` (J,n,nz) and ``T`` (J,n,na) are the ratios and transmissions on Z and A
+    (computed here if not given; may be broadcast views).
+    """
     n, nz = Z.shape
     na = A.shape[1]
     per = nz * na * model.J * (len(_GH_X) if exact else 1)
     step = max(1, int(chunk // per))
+    if R is None:
+        R = model.ratios(Z, axis=0)
+    if T is None:
+        T = model.trans(A, axis=0)
     out = np.empty((n, nz, na))
     for i in range(0, n, step):
         sl = slice(i, i + step)
         rows = idx[sl]
-        out[sl] = _log_marginal(model, model.a[rows], model.s2[rows], model.m[rows],
-                                model.ratios(Z[sl]), model.trans(A[sl]), normalize, exact)
+        out[sl] = _log_marginal(model, model.a[rows], model.s2[rows], model.m[rows], R[:, sl], T[:, sl],
+                                normalize, exact)
     return out
 
 
 def _cdf_quantiles(x, p, qs):
-    """Quantiles of piecewise-linear densities p(x) (rows), via the trapezoid CDF."""
+    """Quantiles of piecewise-linear densities p(x) (rows), via the trapezoid CDF.
+
+    Returns ``(list of quantile arrays, normalised CDF)``.
+    """
     dx = np.diff(x, axis=-1)
     cdf = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(0.5 * (p[..., 1:] + p[..., :-1]) * dx, -1)], -1)
     pn = p / np.where(cdf[..., -1:] > 0, cdf[..., -1:], 1.0)  # normalised density
     cdf /= cdf[..., -1:]
-    out = []
-    for q in qs:  # exact inverse of the piecewise-quadratic CDF of a piecewise-linear pdf
-        i = np.clip((cdf < q).sum(axis=-1) - 1, 0, x.shape[-1] - 2)[..., None]
-        c0 = np.take_along_axis(cdf, i, -1)[..., 0]
-        x0 = np.take_along_axis(x, i, -1)[..., 0]
-        h = np.take_along_axis(x, i + 1, -1)[..., 0] - x0
-        p0 = np.take_along_axis(pn, i, -1)[..., 0]
-        d = np.take_along_axis(pn, i + 1, -1)[..., 0] - p0
-        dq = np.maximum(q - c0, 0.0)
-        den = p0 + np.sqrt(np.maximum(p0 * p0 + 2.0 * d * dq / h, 0.0))
-        t = np.where(den > 0, 2.0 * dq / np.where(den > 0, den, 1.0), 0.5 * h)
-        out.append(x0 + np.minimum(t, h))
-    return out, cdf
+    if not len(qs):
+        return [], cdf
+    # exact inverse of the piecewise-quadratic CDF of a piecewise-linear pdf, all qs at once
+    q = np.asarray(qs, dtype=float)
+    i = np.clip((cdf[..., None, :] < q[:, None]).sum(axis=-1) - 1, 0, x.shape[-1] - 2)  # (..., nq)
+    c0 = np.take_along_axis(cdf, i, -1)
+    x0 = np.take_along_axis(x, i, -1)
+    h = np.take_along_axis(x, i + 1, -1) - x0
+    p0 = np.take_along_axis(pn, i, -1)
+    d = np.take_along_axis(pn, i + 1, -1) - p0
+    dq = np.maximum(q - c0, 0.0)
+    den = p0 + np.sqrt(np.maximum(p0 * p0 + 2.0 * d * dq / h, 0.0))
+    t = np.where(den > 0, 2.0 * dq / np.where(den > 0, den, 1.0), 0.5 * h)
+    res = x0 + np.minimum(t, h)
+    return [res[..., k] for k in range(q.size)], cdf
 
 
 def _shape_flags(x, p, cdf, lo, hi, turn):
@@ -416,10 +538,11 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
     turn_cache = {}
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     metal_idx = np.flatnonzero(~model.is_balmer)
-    for i_grp in coarse["groups"]:
+    fine = _fine_passes(model, coarse["groups"], normalize_likelihood, chunk_elements) if method == "grid" else None
+    for n_grp, i_grp in enumerate(coarse["groups"]):
         idx = i_grp["idx"]
         if method == "grid":
-            out = _fine_pass(model, i_grp, normalize_likelihood, chunk_elements)
+            out = fine[n_grp]
         else:
             out = _emcee_pass(model, i_grp, normalize_likelihood, gen, nwalkers, nsteps, nburn)
         for k in res:
@@ -462,7 +585,11 @@ def _coarse_pass(model, zlo, zhi, free, av_range, av_fixed, normalize, computabl
             A = np.broadcast_to(np.linspace(*av_range, na), (idx.size, na)).copy()
         else:
             A = np.full((idx.size, 1), float(av_fixed))
-        logp = _chunked(model, idx, Z, A, normalize, False, chunk)
+        R = T = None
+        if np.all(zlo[idx] == zlo[idx[0]]) and np.all(zhi[idx] == zhi[idx[0]]):  # same row for every bin
+            R = np.broadcast_to(model.ratios_row(Z[0])[:, None, :], (model.J, idx.size, nz))
+        T = np.broadcast_to(model.trans_row(A[0], model.law)[:, None, :], (model.J,) + A.shape)
+        logp = _chunked(model, idx, Z, A, normalize, False, chunk, R, T)
         groups.append(dict(idx=idx, free=fr, Z=Z, A=A, logp=logp, zlo=zlo[idx], zhi=zhi[idx],
                            av_range=av_range, av_fixed=av_fixed, chunk=chunk))
     return {"groups": groups}
@@ -477,7 +604,9 @@ def _box(grid, keep):
     return grid[r, i0], grid[r, i1]
 
 
-def _fine_pass(model, g, normalize, chunk):
+def _fine_grid(g):
+    """Fine (12+log(O/H), A_V) grid of group ``g``: rows spanning, per bin, the coarse
+    nodes with log posterior >= max - :data:`_SUPPORT_DLOGP` (plus one node)."""
     lp = g["logp"]
     keep = lp >= (lp.max(axis=(1, 2)) - _SUPPORT_DLOGP)[:, None, None]
     z0, z1 = _box(g["Z"], keep.any(axis=2))
@@ -487,7 +616,29 @@ def _fine_pass(model, g, normalize, chunk):
         A = a0[:, None] + (a1 - a0)[:, None] * np.linspace(0.0, 1.0, _NA_FINE)
     else:
         A = g["A"]
-    logp = _chunked(model, g["idx"], Z, A, normalize, True, chunk)
+    return Z, A
+
+
+def _fine_passes(model, groups, normalize, chunk):
+    """:func:`_fine_pass` of every group, with the ratios of all groups in one evaluation."""
+    grids = [_fine_grid(g) for g in groups]
+    if not grids:
+        return []
+    R = model.ratios(np.concatenate([Z for Z, _ in grids]), axis=0)
+    out, i = [], 0
+    for g, (Z, A) in zip(groups, grids):
+        out.append(_fine_pass(model, g, normalize, chunk, Z, A, R[:, i:i + Z.shape[0]]))
+        i += Z.shape[0]
+    return out
+
+
+def _fine_pass(model, g, normalize, chunk, Z=None, A=None, R=None):
+    """Quadrature posterior of group ``g`` on its fine grid; medians and 16/84 % quantiles."""
+    if Z is None:
+        Z, A = _fine_grid(g)
+    T = (np.broadcast_to(model.trans_row(A[0], model.law)[:, None, :], (model.J,) + A.shape)
+         if not g["free"] else None)
+    logp = _chunked(model, g["idx"], Z, A, normalize, True, chunk, R, T)
     p = np.exp(logp - logp.max(axis=(1, 2))[:, None, None])
     if g["free"]:
         pz = np.trapezoid(p, A[:, None, :], axis=2)
