@@ -107,7 +107,9 @@ class NIRSpecIFU(Instrument):
         fractions on a fine grid of line centres and interpolate the spectral-basis
         coefficients of each pixel (errors <~ ``svd_rtol`` of the line's peak),
         instead of error functions for every pixel and channel (default True;
-        False = always the direct evaluation).
+        False = always the direct evaluation). The grid is uniform in ``1 + v/c``
+        and shared by all lines of a component, so the pixels' interpolation
+        weights are computed once per component and render.
     """
 
     kind = "ifu"
