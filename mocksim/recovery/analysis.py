@@ -14,7 +14,7 @@ from ..cosmology import kpc_per_arcsec
 from ..lines import LINES
 from .binning import annular_bins, measure_geometry, sn_mask, sum_in_bins, voronoi_bins
 from .gradient import GradientFit, fit_linear_gradient
-from .bin_extraction import bin_line_fluxes, narrowband_map, select_bins, truncate_at_snr
+from .bin_extraction import bin_line_fluxes, narrowband_map, truncate_at_snr
 from .linefit import LineMaps, fit_cube, lines_in_coverage
 from .metallicity import infer_metallicity
 
@@ -215,8 +215,8 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
         refs = [ln for ln in dict.fromkeys(["OIII5007", *config.get("lines", [])]) if ln in flux]
         with np.errstate(invalid="ignore", divide="ignore"):
             snr = np.min([flux[ln] / err[ln] for ln in refs], axis=0)
-        keep = truncate_at_snr(bins, snr, float(config["r_max_snr"])).n_bins
-        bins = select_bins(bins, np.arange(keep))
+        bins = truncate_at_snr(bins, snr, float(config["r_max_snr"]))
+        keep = bins.n_bins
         flux = {k: v[:keep] for k, v in flux.items()}
         err = {k: v[:keep] for k, v in err.items()}
     prof = binned_metallicity(flux, err, config, rng=rng)

@@ -18,6 +18,7 @@ from ..errors import MocksimInputError
 from ..lines import get_line
 from .binning import Bins, bin_spectra
 from .linefit import LineMaps, fit_spectra
+from .linefit_model import _channel_edges
 from .linefit_tied import fit_spectra_tied
 
 C_KMS = 299792.458
@@ -118,9 +119,7 @@ def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float = 500.0
     lam0 = get_line(line).observed_um(obs.redshift)
     wave = np.asarray(obs.wave_um, float)
     dv = (wave / lam0 - 1.0) * C_KMS
-    edges = np.concatenate([[1.5 * wave[0] - 0.5 * wave[1]], 0.5 * (wave[1:] + wave[:-1]),
-                            [1.5 * wave[-1] - 0.5 * wave[-2]]])
-    dlam = np.diff(edges)
+    dlam = np.diff(_channel_edges(wave))
     win = np.abs(dv) <= half_width_kms
     side = (np.abs(dv) > half_width_kms) & (np.abs(dv) <= 3 * half_width_kms)
     if not win.any():
