@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--json FILE] [--only w1,w2,w3,w4]``.
+"""``python -m benchmarks [--quick] [--json FILE] [--only w1,w1m,w2,w3,w4]``.
 
 Measures, in this one process and run, every workload and its naive baseline and
 prints a table (stdout) and, with ``--json``, the numbers as JSON. Progress goes
@@ -15,7 +15,8 @@ import time
 
 #: (quick, full) settings
 SETTINGS = {
-    "w1_galaxies": (3, 40), "w1_naive_galaxies": (1, 2), "w1_naive_spaxels": (6, None),
+    "w1_galaxies": (3, 40), "w1_naive_galaxies": (1, 2),
+    "w1m_galaxies": (3, 30), "w1m_naive_galaxies": (1, 2), "w1m_naive_spaxels": (6, None),
     "w2_galaxies": (2, 20), "w2_naive_galaxies": (1, 2),
     "naive_emcee_steps": (40, 2000),
     "w3_galaxies": (40, 300),
@@ -24,6 +25,8 @@ SETTINGS = {
 
 TARGETS = {
     "w1_galaxies_per_s": (">=", 50.0), "w1_speedup_vs_naive": (">=", 100.0), "w1_over_floor": ("<=", 3.0),
+    "w1_maps_galaxies_per_s": (">=", 50.0), "w1_maps_speedup_vs_naive": (">=", 100.0),
+    "w1_maps_over_floor": ("<=", 3.0),
     "w2_galaxies_per_s": (">=", 200.0), "w3_seconds": ("<", 2.0), "w4_scaling_efficiency": (">=", 0.8),
     "peak_rss_mb": ("<", 1024.0),
 }
@@ -49,13 +52,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few galaxies, subsampled baselines (seconds)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    ap.add_argument("--only", default="w1,w2,w3,w4", help="comma-separated subset of w1,w2,w3,w4")
+    ap.add_argument("--only", default="w1,w1m,w2,w3,w4", help="comma-separated subset of w1,w1m,w2,w3,w4")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
     q = 0 if args.quick else 1
     S = {k: v[q] for k, v in SETTINGS.items()}
     only = {w.strip().lower() for w in args.only.split(",") if w.strip()}
-    bad = only - {"w1", "w2", "w3", "w4"}
+    bad = only - {"w1", "w1m", "w2", "w3", "w4"}
     if bad:
         ap.error(f"--only: unknown workload(s) {sorted(bad)}")
 
@@ -66,14 +69,23 @@ def main(argv=None) -> int:
     details = {"mode": "quick" if args.quick else "full", "settings": S,
                "python": sys.version.split()[0], "machine": platform.machine(), "platform": platform.platform()}
     out = {k: None for k in ("w1_galaxies_per_s", "w1_speedup_vs_naive", "w1_over_floor", "w2_galaxies_per_s",
-                             "w3_seconds", "w4_scaling_efficiency", "peak_rss_mb")}
+                             "w3_seconds", "w4_scaling_efficiency", "peak_rss_mb", "w1_maps_galaxies_per_s",
+                             "w1_maps_speedup_vs_naive", "w1_maps_over_floor")}
     if "w1" in only:
         log("W1 NIRSpec IFU galaxy end to end (z = 6, G395M)", args.quiet)
-        r = W.galaxy_workload("w1", S["w1_galaxies"], S["w1_naive_galaxies"], S["w1_naive_spaxels"],
+        log("  (annulus-summed spectra, tied kinematics: the calibration scenarios' recovery)", args.quiet)
+        r = W.galaxy_workload("w1", S["w1_galaxies"], S["w1_naive_galaxies"], None,
                               S["naive_emcee_steps"], quiet=args.quiet)
         details["w1"] = r
         out.update(w1_galaxies_per_s=r["galaxies_per_s"], w1_speedup_vs_naive=r.get("speedup_vs_naive"),
                    w1_over_floor=r.get("over_floor"))
+    if "w1m" in only:
+        log("W1m the same galaxies with per-spaxel line fits and line maps", args.quiet)
+        r = W.galaxy_workload("w1m", S["w1m_galaxies"], S["w1m_naive_galaxies"], S["w1m_naive_spaxels"],
+                              S["naive_emcee_steps"], quiet=args.quiet)
+        details["w1m"] = r
+        out.update(w1_maps_galaxies_per_s=r["galaxies_per_s"], w1_maps_speedup_vs_naive=r.get("speedup_vs_naive"),
+                   w1_maps_over_floor=r.get("over_floor"))
     if "w2" in only:
         log("W2 NIRCam grism galaxy end to end (z = 6, F356W)", args.quiet)
         try:
@@ -137,10 +149,16 @@ def table(out: dict) -> str:
 
     w1 = d.get("w1", {})
     nv = w1.get("naive", {})
-    add("w1_galaxies_per_s", "W1 IFU z=6 G395M", "galaxies / CPU-s (1 core)", out["w1_galaxies_per_s"],
+    add("w1_galaxies_per_s", "W1 IFU z=6 G395M annuli", "galaxies / CPU-s (1 core)", out["w1_galaxies_per_s"],
         f"{1 / nv['per_galaxy_s']:.3g} galaxies/s" if nv else "")
     add("w1_speedup_vs_naive", "", "speed-up vs naive", out["w1_speedup_vs_naive"])
     add("w1_over_floor", "", "time / floor", out["w1_over_floor"])
+    w1m = d.get("w1m", {})
+    nvm = w1m.get("naive", {})
+    add("w1_maps_galaxies_per_s", "W1m same, spaxel fits", "galaxies / CPU-s (1 core)",
+        out["w1_maps_galaxies_per_s"], f"{1 / nvm['per_galaxy_s']:.3g} galaxies/s" if nvm else "")
+    add("w1_maps_speedup_vs_naive", "", "speed-up vs naive", out["w1_maps_speedup_vs_naive"])
+    add("w1_maps_over_floor", "", "time / floor", out["w1_maps_over_floor"])
     w2 = d.get("w2", {})
     nv2 = w2.get("naive", {})
     add("w2_galaxies_per_s", "W2 grism z=6 F356W", "galaxies / CPU-s (1 core)", out["w2_galaxies_per_s"],

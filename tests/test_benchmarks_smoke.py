@@ -6,7 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("w1_galaxies_per_s", "w1_speedup_vs_naive", "w1_over_floor", "w2_galaxies_per_s", "w3_seconds",
-        "w4_scaling_efficiency", "peak_rss_mb")
+        "w4_scaling_efficiency", "peak_rss_mb", "w1_maps_galaxies_per_s", "w1_maps_speedup_vs_naive",
+        "w1_maps_over_floor")
 
 
 def test_quick_benchmark_json(tmp_path):
@@ -23,6 +24,7 @@ def test_quick_benchmark_json(tmp_path):
     for key in ("w1_galaxies_per_s", "w1_speedup_vs_naive", "w1_over_floor", "w3_seconds", "peak_rss_mb"):
         assert isinstance(data[key], float) and data[key] > 0
     assert data["w2_galaxies_per_s"] is None and data["w4_scaling_efficiency"] is None
+    assert data["w1_maps_galaxies_per_s"] is None      # W1m (per-spaxel fits) not requested
     w1 = data["details"]["w1"]
     assert w1["naive"]["extrapolated"] and w1["floor"]["images_convolved"] > 0
     assert w1["status_ok"] >= 1

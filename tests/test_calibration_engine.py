@@ -225,9 +225,11 @@ def test_seed001_correction_factor_shape(seed001_grid):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="seed 001: f(0.2 dex/kpc) >= 0.95 at 2Re/beam >= 5. mocksim gives 0.94 at 5 "
-                   "(0.95 at 6.4; 0.54 at 1.2 and 0.84 at 2.5 pass): at S/N 20 the 0.2 dex/kpc negative "
-                   "gradients flatten ~0.08 more (faint metal-poor outskirts near the R3 turnover)")
+@pytest.mark.xfail(strict=True, reason="seed 001: f(0.2 dex/kpc) >= 0.95 at 2Re/beam >= 5. mocksim gives ~0.94 at 5 "
+                   "(0.95 at 6.4; 0.54 at 1.2 and 0.84 at 2.5 pass). At S/N 20 the metal-poor outskirts of negative "
+                   "gradients lose Hbeta/[OII] first, the fit stops ~1 kpc earlier and, weighted by the annuli's "
+                   "errors, leans on the PSF-flattened centre: the noise-free profile fitted with the S/N-20 extent "
+                   "and weights gives the same 0.90 as the S/N-20 mocks (no noise bias)")
 def test_seed001_published_correction_factors(seed001_grid):
     f02 = _fit(seed001_grid, 0.2)
     assert f02(5.0) >= 0.95

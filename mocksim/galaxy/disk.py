@@ -160,7 +160,7 @@ class DiskGalaxy:
         r_kpc = np.hypot(u, v) * scale
         log_oh = np.asarray(self.profile(r_kpc), dtype=float)
         vlos = self._vlos(u, v, scale, self.v_rot_kms, self.r_turn_kpc or 0.4 * self.re_kpc,
-                          self.inclination_deg)
+                          self.inclination_deg, r_kpc)
         av_map = self._av_map(r_kpc)
         comps.append(SceneComponent("disk", _line_maps(hb, log_oh, av_map, calibration, self.dust_law, lines),
                                     vlos, np.full(grid.shape, float(self.sigma_kms))))
@@ -179,8 +179,11 @@ class DiskGalaxy:
         }
         return EmissionScene(redshift=float(self.redshift), grid=grid, components=comps, truth=truth)
 
-    def _vlos(self, u, v, scale, v_rot, r_turn_kpc, incl_deg):
-        r = np.hypot(u, v) * scale
+    def _vlos(self, u, v, scale, v_rot, r_turn_kpc, incl_deg, r=None):
+        """Line-of-sight velocity [km/s] at disk coordinates ``(u, v)`` [arcsec]; ``r`` is
+        ``hypot(u, v) * scale`` [kpc] if already computed."""
+        if r is None:
+            r = np.hypot(u, v) * scale
         if v_rot == 0:
             return np.zeros_like(r)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -27,8 +27,9 @@ and renormalised: at 3.5 um about 4 % of the JWST PSF light lies beyond +-1''),
 block-summed into spaxels and divided by the channel width. Units:
 erg s^-1 cm^-2 um^-1 per spaxel. To save FFTs, the per-line sub-cube is first
 split exactly (to ``svd_rtol``) into a few spectral basis vectors times images,
-and only the images are convolved. A continuum map (flat f_lambda) is convolved
-with the PSF at the band centre and added to every channel.
+and only the images are convolved (channel fractions and splits:
+:mod:`.ifu_render`). A continuum map (flat f_lambda) is convolved with the PSF at
+the band centre and added to every channel.
 
 Optional resampling (``resample_pixscale_arcsec``, e.g. 0.05''): the native noisy
 cube is resampled with a separable, flux-conserving linear-interpolation
@@ -43,12 +44,11 @@ import functools
 
 import numpy as np
 from scipy import fft as sfft
-from scipy import sparse as _sparse
-from scipy.special import ndtr
 
 from ..errors import MocksimInputError
-from ..lines import C_KMS, LINES
+from ..lines import LINES
 from ..observation import Observation
+from . import ifu_render as _render
 from . import lsf as _lsf
 from .base import Instrument, check_range as _check_range, register_instrument, resolve_psf
 from .noise import (NIRSPEC_GAIN_E_PER_DN, NoiseSpec, apply_noise, line_snr_aperture,
@@ -159,7 +159,8 @@ class NIRSpecIFU(Instrument):
         self._kernels: dict = {}
         self._kernel_ffts: dict = {}
         self._resamplers: dict = {}
-        self._lsf_rel_min = None  # min sigma_LSF / lambda over the band (see _interp_plan)
+        self._lsf_rel_min = None  # min sigma_LSF / lambda over the band (ifu_render.interp_plan)
+        self._lsf_slope = None    # max |d sigma_LSF / d lambda| (ifu_render.lsf_slope_max)
 
     def __getstate__(self):  # pickle without the (large, rebuildable) caches
         state = self.__dict__.copy()
@@ -271,184 +272,78 @@ class NIRSpecIFU(Instrument):
         return np.multiply(out, scale, dtype=float)
 
     # ------------------------------------------------------------ rendering
-    @staticmethod
-    def _component_fields(scene):
-        """Per component, the line-independent pixel quantities of :meth:`_render_line`
-        over all fine pixels (raveled): ``g`` = 1 + v/c, ``s`` = sigma [km/s], ``s0`` =
-        the constant sigma (or None) and ``plan``, the interpolation weights of
-        :meth:`_interp_plan` (built by the first line that needs them)."""
-        out = []
-        shape = scene.grid.shape
-        for comp in scene.components:
-            v = np.broadcast_to(np.asarray(comp.velocity_kms, float), shape).ravel()
-            s = np.broadcast_to(np.asarray(comp.sigma_kms, float), shape).ravel()
-            s0 = float(s[0])
-            out.append({"g": 1.0 + v / C_KMS, "s": s, "s0": s0 if np.all(s == s0) else None, "plan": None})
-        return out
-
-    def _render_line(self, scene, name: str, cube: np.ndarray, fields=None):
-        """Add line ``name`` of ``scene`` to ``cube``; return the channel range written
-        ``(k0, k1)`` (None if nothing). ``fields``: :meth:`_component_fields` of the scene
-        (computed if not given)."""
+    def _line_job(self, scene, name: str, fields):
+        """Channel window, fine-pixel box and method of line ``name`` of ``scene`` as an
+        :class:`.ifu_render.LineJob` (None if nothing to render). ``fields``:
+        :func:`.ifu_render.component_fields` of the scene."""
         grid = scene.grid
         os_ = grid.oversample
         ny, nx = grid.shape
         lam0 = LINES[name].wave_um * (1.0 + scene.redshift)
-        if fields is None:
-            fields = self._component_fields(scene)
-        parts = []
-        rmin, rmax, cmin, cmax = ny, -1, nx, -1
-        for comp, fld in zip(scene.components, fields):
-            f = comp.line_flux.get(name)
-            if f is None:
-                continue
-            f = np.asarray(f, dtype=float).ravel()
-            nnz = int(np.count_nonzero(f))
-            if nnz == 0:
-                continue
-            if nnz == f.size:      # every pixel: no gathers, interpolation plan shared by lines
-                idx, s, g, s0, shared = np.arange(f.size), fld["s"], fld["g"], fld["s0"], fld
-                rmin, rmax, cmin, cmax = 0, ny - 1, 0, nx - 1
-            else:
-                idx = np.flatnonzero(f)
-                f, s, g, shared = f[idx], fld["s"][idx], fld["g"][idx], None
-                s0 = float(s[0])
-                s0 = s0 if np.all(s == s0) else None
-                rows, cols = np.divmod(idx, nx)
-                rmin, rmax = min(rmin, int(rows.min())), max(rmax, int(rows.max()))
-                cmin, cmax = min(cmin, int(cols.min())), max(cmax, int(cols.max()))
-            mu = lam0 * g          # lam0 (1 + v/c)
-            sig = np.sqrt((mu * s / C_KMS) ** 2 + self.lsf.sigma_um(mu) ** 2)
-            parts.append((idx, f, mu, sig, s0, g, shared))
+        parts, (rmin, rmax, cmin, cmax) = _render.line_parts(scene, name, fields)
         if not parts:
             return None
-        lo = min(float(np.min(p[2] - self.nsigma_window * p[3])) for p in parts)
-        hi = max(float(np.max(p[2] + self.nsigma_window * p[3])) for p in parts)
+        lo, hi = _render.line_window(self, parts, lam0)
         edges = self.wave_edges_um
         k0 = max(int(np.searchsorted(edges, lo, side="right")) - 1, 0)
         k1 = min(int(np.searchsorted(edges, hi, side="left")), edges.size - 1)
         if k1 <= k0:
             return None  # line entirely outside the coverage
-        e = edges[k0:k1 + 1]
         kern = self._kernel(lam0, grid.pixscale_arcsec)
         hy, hx = kern.shape[0] // 2, kern.shape[1] // 2
         r0 = max(rmin - hy, 0) // os_ * os_
         r1 = min(-(-(rmax + 1 + hy) // os_) * os_, ny)
         c0 = max(cmin - hx, 0) // os_ * os_
         c1 = min(-(-(cmax + 1 + hx) // os_) * os_, nx)
-        by, bx = r1 - r0, c1 - c0
         rtol = self.svd_rtol if kern.size > 1 else 0.0
-        if self.profile_interp and rtol > 0 and all(p[4] is not None for p in parts):
-            basis, coeff = self._interp_coefficients(parts, e, rtol, nx, r0, c0, by, bx, lam0)
-        else:
-            basis, coeff = self._exact_coefficients(parts, e, rtol, nx, r0, c0, by, bx)
-        blocks = self._convolve_blocks(coeff.reshape(-1, by, bx), lam0, grid.pixscale_arcsec, os_)
+        interp = self.profile_interp and rtol > 0 and all(p.s0 is not None for p in parts)
+        return _render.LineJob(name, lam0, parts, k0, k1, edges[k0:k1 + 1], (r0, r1, c0, c1), nx,
+                               rtol, interp)
+
+    def _add_line(self, job, cube: np.ndarray, scene, work=None):
+        """PSF-convolve and block-sum the coefficient images of ``job`` and add the line
+        to ``cube`` (``work``: see :meth:`.ifu_render.LineJob.coefficients`). Returns
+        ``(k0, k1, rows, cols, blocks)``: ``cube[k0:k1, rows, cols]`` was increased by
+        ``blocks``, the line's own values."""
+        os_ = scene.grid.oversample
+        r0, r1, c0, c1 = job.box
+        by, bx = r1 - r0, c1 - c0
+        basis, coeff = job.coefficients(self, work)
+        blocks = self._convolve_blocks(coeff.reshape(-1, by, bx), job.lam0, scene.grid.pixscale_arcsec, os_)
         nb = blocks.shape[0]
         if basis is not None:
-            blocks = (basis @ blocks.reshape(nb, -1)).reshape(k1 - k0, by // os_, bx // os_)
+            blocks = (basis @ blocks.reshape(nb, -1)).reshape(job.k1 - job.k0, by // os_, bx // os_)
         blocks *= 1.0 / self.dwave_um
-        cube[k0:k1, r0 // os_: r1 // os_, c0 // os_: c1 // os_] += blocks
-        return k0, k1
+        rows, cols = slice(r0 // os_, r1 // os_), slice(c0 // os_, c1 // os_)
+        cube[job.k0:job.k1, rows, cols] += blocks
+        return job.k0, job.k1, rows, cols, blocks
 
-    def _exact_coefficients(self, parts, e, rtol, nx, r0, c0, by, bx):
-        """Channel fractions of every fine pixel (erf differences), split to ``rtol``."""
-        sub = None
-        for idx, flux, mu, sig, *_ in parts:
-            cdf = np.subtract.outer(e, mu)
-            cdf *= 1.0 / sig
-            ndtr(cdf, out=cdf)
-            frac = cdf[1:]
-            frac -= cdf[:-1]
-            frac *= flux
-            rr, cc = np.divmod(idx, nx)
-            local = (rr - r0) * bx + (cc - c0)
-            if len(parts) == 1 and local.size == by * bx:   # all pixels, in order
-                sub = frac
-            else:
-                if sub is None:
-                    sub = np.zeros((e.size - 1, by * bx))
-                sub[:, local] += frac  # indices are unique within one component
-        return _low_rank(sub, rtol)
-
-    def _interp_coefficients(self, parts, e, rtol, nx, r0, c0, by, bx, lam0):
-        """As :meth:`_exact_coefficients`, for components of constant dispersion.
-
-        The channel fractions of a pixel then depend on its line centre ``mu`` only.
-        They are computed exactly on a grid of line centres ``mu_n = lam0 G_n`` (a grid
-        ``G_n`` of ``1 + v/c``, see :meth:`_interp_plan`, with ``mu`` steps <= the observed
-        sigma x ``(0.24 rtol)^(1/4)``: 4-point Lagrange interpolation errors <~ ``rtol``
-        of the peak), split into a spectral basis (to ``rtol``) and the per-pixel
-        coefficients interpolated from the grid's: the pixels' profiles are linear
-        combinations of the grid's, so they lie in the same basis. The grid and the
-        pixels' interpolation weights depend on the component only, so components
-        covering every pixel share them between lines.
-        """
-        h_rel = (0.24 * rtol) ** 0.25
-        nodes, plans = [], []
-        for idx, flux, mu, sig, s_kms, g, shared in parts:
-            if shared is None:
-                plan = self._interp_plan(g, s_kms, h_rel)
-            else:
-                if shared["plan"] is None or shared["plan"][0] != h_rel:
-                    shared["plan"] = (h_rel,) + self._interp_plan(g, s_kms, h_rel)
-                plan = shared["plan"][1:]
-            g0, hg, J, _ = plan
-            mn = lam0 * (g0 + hg * np.arange(J))
-            sn = np.sqrt((mn * s_kms / C_KMS) ** 2 + self.lsf.sigma_um(mn) ** 2)
-            cdf = np.subtract.outer(e, mn)
-            cdf *= 1.0 / sn
-            ndtr(cdf, out=cdf)
-            nodes.append(cdf[1:] - cdf[:-1])
-            plans.append(plan)
-        basis, cn = _low_rank(np.concatenate(nodes, axis=1), rtol)
-        cnT = np.ascontiguousarray(cn.T)  # (nodes, rank): one contiguous row per node
-        coeff = None
-        off = 0
-        for (idx, flux, *_), (g0, hg, J, wmat) in zip(parts, plans):
-            val = wmat @ cnT[off:off + J]   # (pixels, rank)
-            val *= flux[:, None]
-            val = val.T
-            if len(parts) == 1 and idx.size == by * bx:   # every pixel, in order
-                coeff = val
-            else:
-                if coeff is None:
-                    coeff = np.zeros((cn.shape[0], by * bx))
-                rr, cc = np.divmod(idx, nx)
-                coeff[:, (rr - r0) * bx + (cc - c0)] += val   # indices are unique within one component
-            off += J
-        return basis, coeff
-
-    def _interp_plan(self, g, s_kms, h_rel):
-        """Line-independent interpolation grid of a constant-dispersion component.
-
-        ``g`` = 1 + v/c of the pixels, ``s_kms`` their intrinsic sigma [km/s]. Every
-        line's observed sigma in units of its centre is >= ``rho = sqrt((s/c)^2 +
-        min(sigma_LSF / lambda)^2)`` (the LSF term at the band's highest resolving
-        power), so the grid ``G_n = g0 + n hg`` with ``hg = h_rel min(g) rho`` has
-        ``mu`` steps ``lam0 hg`` <= ``h_rel`` x the observed sigma of every pixel, for
-        every line. Returns ``(g0, hg, J, W)`` with ``W`` the sparse (pixels, J) matrix
-        of the pixels' 4-point Lagrange weights on nodes ``j-1 .. j+2``.
-        """
-        if getattr(self, "_lsf_rel_min", None) is None:
-            waves = np.concatenate([_lsf.load_resolution_table()[self.disperser]["wave_um"], self.wave_um])
-            self._lsf_rel_min = float(np.min(self.lsf.sigma_um(waves) / waves))
-        rho = np.hypot(s_kms / C_KMS, self._lsf_rel_min)
-        gmin, gmax = float(np.min(g)), float(np.max(g))
-        hg = h_rel * gmin * rho
-        g0 = gmin - hg
-        J = int(np.ceil((gmax - g0) / hg)) + 3
-        x = (g - g0) / hg
-        j = np.clip(np.floor(x).astype(np.int32), 1, J - 3)
-        t = x - j
-        tm, tp, t2 = t - 1.0, t + 1.0, t - 2.0
-        w = np.empty((g.size, 4))
-        w[:, 0] = -t * tm * t2 / 6.0
-        w[:, 1] = tp * tm * t2 / 2.0
-        w[:, 2] = -(tp * t * t2 / 2.0)
-        w[:, 3] = tp * t * tm / 6.0
-        cols = (j - 1)[:, None] + np.arange(4, dtype=np.int32)
-        indptr = np.arange(0, 4 * g.size + 1, 4, dtype=np.int32)   # int32: no index conversion
-        return g0, hg, J, _sparse.csr_matrix((w.ravel(), cols.ravel(), indptr), shape=(g.size, J))
+    def _render_native(self, scene, lines=None, keep=()):
+        """:meth:`render_native` keeping the lines ``keep`` compact: returns the cube
+        and ``{line: (k0, k1, rows, cols, blocks) or None}`` (see :meth:`_add_line`)."""
+        ny, nx = self.check_scene_grid(scene.grid)
+        cube = np.zeros((self.wave_um.size, ny, nx))
+        names = scene.line_names() if lines is None else list(lines)
+        for name in names:
+            if name not in LINES:
+                raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
+        fields = _render.component_fields(scene)
+        _render.prefetch_windows(self, fields, [LINES[n].wave_um * (1.0 + scene.redshift) for n in names])
+        jobs = [self._line_job(scene, name, fields) for name in names]
+        _render.prepare_lines(self, [job for job in jobs if job is not None])
+        kept, work = dict.fromkeys(keep), {}
+        for name, job in zip(names, jobs):
+            written = None if job is None else self._add_line(job, cube, scene, work)
+            if name in kept:
+                kept[name] = written
+        if lines is None:
+            cont = [np.asarray(c.continuum, float) for c in scene.components if c.continuum is not None]
+            if cont:
+                os_ = scene.grid.oversample
+                fine = np.sum(cont, axis=0)[None]
+                cube += self._convolve_blocks(fine, float(np.mean(self.wave_range_um)),
+                                              scene.grid.pixscale_arcsec, os_)[0][None]
+        return cube, kept
 
     def render_native(self, scene, lines=None, *, parts: dict | None = None) -> np.ndarray:
         """Noise-free cube on the native spaxel grid.
@@ -469,31 +364,12 @@ class NIRSpecIFU(Instrument):
         ndarray
             ``(nwave, ny, nx)`` flux density [erg s^-1 cm^-2 um^-1 per spaxel].
         """
-        ny, nx = self.check_scene_grid(scene.grid)
-        cube = np.zeros((self.wave_um.size, ny, nx))
-        names = scene.line_names() if lines is None else list(lines)
-        parts = {} if parts is None else parts
-        fields = self._component_fields(scene)
-        for name in names:
-            if name not in LINES:
-                raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
-            if name in parts:
-                parts[name] = np.zeros_like(cube)
-                kr = self._render_line(scene, name, parts[name], fields)
-                if kr is not None:
-                    cube[kr[0]:kr[1]] += parts[name][kr[0]:kr[1]]
-            else:
-                self._render_line(scene, name, cube, fields)
-        for name in parts:
-            if parts[name] is None:
-                parts[name] = np.zeros_like(cube)
-        if lines is None:
-            cont = [np.asarray(c.continuum, float) for c in scene.components if c.continuum is not None]
-            if cont:
-                os_ = scene.grid.oversample
-                fine = np.sum(cont, axis=0)[None]
-                cube += self._convolve_blocks(fine, float(np.mean(self.wave_range_um)),
-                                              scene.grid.pixscale_arcsec, os_)[0][None]
+        cube, kept = self._render_native(scene, lines, keep=tuple(parts or ()))
+        for name in parts or ():
+            parts[name] = np.zeros_like(cube)
+            if kept[name] is not None:
+                k0, k1, rows, cols, blocks = kept[name]
+                parts[name][k0:k1, rows, cols] = blocks
         return cube
 
     # ------------------------------------------------------------ resampling
@@ -535,10 +411,11 @@ class NIRSpecIFU(Instrument):
         return self.resample(self.render_native(scene))
 
     # --------------------------------------------------------------- observe
-    def snr_aperture(self, scene, spec: NoiseSpec | None = None, line_cube: np.ndarray | None = None):
+    def snr_aperture(self, scene, spec: NoiseSpec | None = None, line_cube=None):
         """The [OIII]5007 S/N definition object for ``scene`` (see :mod:`.noise`).
 
-        ``line_cube`` is the native noise-free [OIII]5007 cube if already rendered.
+        ``line_cube`` is the native noise-free [OIII]5007 cube if already rendered, or
+        its compact form ``(k0, k1, rows, cols, blocks)`` (:meth:`_add_line`).
         """
         spec = spec or NoiseSpec()
         if "OIII5007" not in scene.line_names():
@@ -548,11 +425,17 @@ class NIRSpecIFU(Instrument):
             self.check_lines(["OIII5007"], scene.redshift, needed_by="noise.snr_oiii")
         except MocksimInputError as exc:
             raise MocksimInputError(f"noise.snr_oiii: {exc}") from None
-        if line_cube is None:
+        window = {}
+        if isinstance(line_cube, tuple):   # only the line's channels (zero elsewhere)
+            k0, k1, rows, cols, blocks = line_cube
+            line_cube = np.zeros((k1 - k0,) + self.check_scene_grid(scene.grid))
+            line_cube[:, rows, cols] = blocks
+            window = {"channel_offset": k0, "nwave": self.wave_um.size}
+        elif line_cube is None:
             line_cube = self.render_native(scene, lines=["OIII5007"])
         return line_snr_aperture(line_cube, self.dwave_um, self.pixscale_arcsec,
                                  radius_arcsec=spec.snr_aperture_arcsec,
-                                 enclosed_fraction=spec.snr_enclosed_fraction)
+                                 enclosed_fraction=spec.snr_enclosed_fraction, **window)
 
     def exposure_inputs(self) -> dict:
         """Arguments of :func:`mocksim.instruments.noise.exposure_sigma` for this cube."""
@@ -565,12 +448,13 @@ class NIRSpecIFU(Instrument):
         }
 
     def add_noise(self, native: np.ndarray, scene, noise: NoiseSpec | dict | None, rng,
-                  snr_aperture=None, oiii_cube: np.ndarray | None = None):
+                  snr_aperture=None, oiii_cube=None):
         """Noise step of :meth:`observe` on a native noise-free cube.
 
         Returns ``(data, error, info)`` on the *output* grid; ``info`` also holds
         ``noise_correlation``. Pass ``snr_aperture`` (or the native [OIII]5007 cube
-        ``oiii_cube``) to avoid re-rendering [OIII]5007.
+        ``oiii_cube``, full or compact, see :meth:`snr_aperture`) to avoid re-rendering
+        [OIII]5007.
         """
         spec = noise if isinstance(noise, NoiseSpec) else NoiseSpec.from_dict(noise)
         if snr_aperture is None and (spec.snr_oiii is not None or spec.model == "snr"):
@@ -580,8 +464,8 @@ class NIRSpecIFU(Instrument):
                 snr_aperture = self.snr_aperture(scene, spec, oiii_cube)
             except MocksimInputError:
                 snr_aperture = None
-        data, error, info = apply_noise(native, spec, rng, snr_aperture=snr_aperture,
-                                        exposure_inputs=self.exposure_inputs())
+        exp = self.exposure_inputs() if spec.model == "exposure" or spec.exposure_s is not None else None
+        data, error, info = apply_noise(native, spec, rng, snr_aperture=snr_aperture, exposure_inputs=exp)
         info["noise_correlation"] = self.noise_correlation(native.shape[1:])
         return self.resample(data), self.resample_error(error), info
 
@@ -608,10 +492,9 @@ class NIRSpecIFU(Instrument):
             ``data``/``error`` ``(nwave, ny, nx)`` [erg s^-1 cm^-2 um^-1 per spaxel].
         """
         spec = noise if isinstance(noise, NoiseSpec) else NoiseSpec.from_dict(noise)
-        parts = {"OIII5007": None} if self._oiii_usable(scene) else None
-        native = self.render_native(scene, parts=parts)
-        data, error, info = self.add_noise(native, scene, spec, rng,
-                                           oiii_cube=parts["OIII5007"] if parts else None)
+        keep = ("OIII5007",) if self._oiii_usable(scene) else ()
+        native, kept = self._render_native(scene, keep=keep)   # [OIII]5007 kept for the S/N
+        data, error, info = self.add_noise(native, scene, spec, rng, oiii_cube=kept.get("OIII5007"))
         meta = {
             "instrument": self.name, "grating": self.grating, "filter": self.filter,
             "psf": str(self.psf_spec), "inflight_resolution_factor": self.inflight_resolution_factor,
@@ -634,29 +517,6 @@ def _fft_len(n: int, multiple: int) -> int:
     while sfft.next_fast_len(m, real=True) != m:
         m += multiple
     return m
-
-
-def _low_rank(sub: np.ndarray, rtol: float):
-    """Exact-to-``rtol`` low-rank split ``sub = basis @ coeff`` of a ``(nch, npix)`` array.
-
-    PSF convolution and block-summing are linear, so they can be applied to the
-    ``r <= nch`` rows of ``coeff`` instead of all channels. The basis is the set of
-    left singular vectors with singular value > ``rtol`` x the largest (from the
-    eigen-decomposition of the small Gram matrix). Returns ``(None, sub)`` when no
-    saving is possible.
-    """
-    nch = sub.shape[0]
-    if nch < 4 or rtol <= 0:
-        return None, sub
-    w, u = np.linalg.eigh(sub @ sub.T)
-    w, u = w[::-1], u[:, ::-1]
-    if not w[0] > 0:
-        return None, sub
-    r = int(np.count_nonzero(w > (rtol ** 2) * w[0]))
-    if r >= nch - 1:
-        return None, sub
-    basis = u[:, :r]
-    return basis, basis.T @ sub
 
 
 def _register_presets() -> None:

@@ -81,6 +81,7 @@ C_UM_S = 2.99792458e14  #: speed of light [micron / s]
 ARCSEC_PER_RAD = 206264.80624709636
 NIRSPEC_DETECTOR_PIXSCALE = 0.10435  #: NIRSpec detector pixel [arcsec] (stpsf, SIAF)
 NIRSPEC_GAIN_E_PER_DN = 1.0  #: JDox "NIRSpec Detector Performance": gain near unity
+_NOISE_CHUNK = 32768  #: voxels per chunk of apply_noise (256 kB: stays in cache)
 
 
 def _positive(key, value, *, allow_zero=False):
@@ -247,24 +248,34 @@ class LineSNRAperture:
 
 def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *,
                       radius_arcsec: float | None = None,
-                      enclosed_fraction: float = 0.9) -> LineSNRAperture:
+                      enclosed_fraction: float = 0.9, channel_offset: int = 0,
+                      nwave: int | None = None) -> LineSNRAperture:
     """Build the S/N definition from the noise-free cube of one line.
 
     Parameters
     ----------
     line_cube : ndarray
         ``(nwave, ny, nx)`` noise-free flux density of the line alone
-        [erg s^-1 cm^-2 um^-1 per spaxel].
+        [erg s^-1 cm^-2 um^-1 per spaxel], or only its channels
+        ``channel_offset .. channel_offset + line_cube.shape[0] - 1`` (the others
+        being zero) of a ``nwave``-channel cube.
     dwave_um : float or ndarray
-        Channel widths [micron].
+        Channel widths [micron] (of all ``nwave`` channels).
     pixscale_arcsec : float
         Spaxel size [arcsec].
     radius_arcsec : float, optional
         Fixed aperture radius [arcsec]; default from ``enclosed_fraction``.
     enclosed_fraction : float
         Fraction of the in-field line flux enclosed by the default aperture.
+    channel_offset : int
+        Index of the first channel in ``line_cube`` (default 0).
+    nwave : int, optional
+        Number of channels of the full cube (default ``line_cube.shape[0]``).
     """
-    dw = np.broadcast_to(np.asarray(dwave_um, dtype=float), (line_cube.shape[0],))
+    k0, n = int(channel_offset), line_cube.shape[0]
+    nwave = n if nwave is None else int(nwave)
+    dw_all = np.broadcast_to(np.asarray(dwave_um, dtype=float), (nwave,))
+    dw = dw_all[k0:k0 + n]
     m = np.tensordot(dw, line_cube, axes=(0, 0))  # line map, flux per spaxel
     total = float(m.sum())
     if not total > 0:
@@ -274,22 +285,22 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
     yc = float((m * yy).sum() / total)
     xc = float((m * xx).sum() / total)
     r = np.hypot(yy - yc, xx - xc) * pixscale_arcsec
+    order = np.argsort(r, axis=None)
+    r_sorted = r.ravel()[order]
+    csum = np.cumsum(m.ravel()[order])
     if radius_arcsec is None:
-        order = np.argsort(r, axis=None)
-        csum = np.cumsum(m.ravel()[order])
         i = int(np.searchsorted(csum, enclosed_fraction * total * (1 - 1e-12)))
-        radius = float(r.ravel()[order][min(i, order.size - 1)])
+        radius = float(r_sorted[min(i, order.size - 1)])
     else:
         radius = float(radius_arcsec)
     mask = r <= radius * (1 + 1e-9) + 1e-12
     if not mask.any():
         mask[int(round(yc)), int(round(xc))] = True
-    spec = line_cube[:, mask].sum(axis=1)
-    f_ap = float(np.sum(spec * dw))
+    spec = np.zeros(nwave)
+    spec[k0:k0 + n] = line_cube[:, mask].sum(axis=1)
+    f_ap = float(np.sum(spec * dw_all))
     # seed-001 definition: mean over spaxels within the half-light radius, brightest channel
-    order = np.argsort(r, axis=None)
-    csum = np.cumsum(m.ravel()[order])
-    r50 = float(r.ravel()[order][min(int(np.searchsorted(csum, 0.5 * total)), order.size - 1)])
+    r50 = float(r_sorted[min(int(np.searchsorted(csum, 0.5 * total)), order.size - 1)])
     m50 = r <= r50 * (1 + 1e-9) + 1e-12
     kmax = int(np.argmax(line_cube[:, m50].sum(axis=1)))
     peak_mean = float(line_cube[kmax][m50].mean())
@@ -431,12 +442,16 @@ def apply_noise(cube: np.ndarray, spec: NoiseSpec | None, rng, *, snr_aperture=N
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng: a numpy.random.Generator is required to draw noise "
                         f"(noise.model={spec.model!r}), got {type(rng).__name__}")
-    # data = cube + error * deviate, formed in the deviates' buffer (no cube-sized temporaries;
-    # the same IEEE operations, so the same values as the expression)
-    data = rng.standard_normal(cube.shape)
-    if "sigma_uniform" in info:
-        data *= error.flat[0] if error.size else 0.0
-    else:
-        data *= error
-    data += cube
+    # data = cube + error * deviate, formed in the deviates' buffer in cache-sized chunks
+    # (the same deviates as one standard_normal(cube.shape) call and the same IEEE
+    # operations, so the same values as the expression)
+    data = np.empty(cube.shape)
+    flat, src = data.reshape(-1), np.ravel(cube)
+    err = None if "sigma_uniform" in info else np.ravel(error)
+    scale = (error.flat[0] if error.size else 0.0) if err is None else None
+    for i in range(0, flat.size, _NOISE_CHUNK):
+        d = flat[i:i + _NOISE_CHUNK]
+        rng.standard_normal(out=d)
+        d *= scale if err is None else err[i:i + _NOISE_CHUNK]
+        d += src[i:i + _NOISE_CHUNK]
     return data, error, info

@@ -443,24 +443,43 @@ def bin_spectra(data, error, bins: Bins, noise_correlation: float = 1.0):
     spectra, errors : ndarray
         ``(n_bins, nwave)`` summed flux density and its error; channels in which a
         bin has no valid voxel are NaN.
-    """
-    from scipy import sparse
 
+    Notes
+    -----
+    The sums are products with the pixel-to-bin membership matrix (dense for up to
+    16 bins); invalid voxels are masked in a second pass only if any exist.
+    """
     d, e = np.asarray(data, float), np.asarray(error, float)
     nw = d.shape[0]
+    nb = bins.n_bins
     bm = np.asarray(bins.bin_map).ravel()
     sel = np.flatnonzero(bm >= 0)
-    A = sparse.csr_matrix((np.ones(sel.size), (bm[sel], sel)), shape=(bins.n_bins, bm.size))
-    D, E = d.reshape(nw, -1).T, e.reshape(nw, -1).T
-    ok = np.isfinite(D) & np.isfinite(E)
-    spec = A @ np.where(ok, D, 0.0)
-    var = A @ np.where(ok, E * E, 0.0)
-    nvalid = A @ ok.astype(float)
-    fac = np.where(np.bincount(bm[sel], minlength=bins.n_bins) > 1, float(noise_correlation), 1.0)
-    err = np.sqrt(var) * fac[:, None]
-    spec[nvalid == 0] = np.nan
-    err[nvalid == 0] = np.nan
-    return spec, err
+    npix = np.bincount(bm[sel], minlength=nb)
+    if nb <= 16:                                                 # pixel -> bin membership
+        M = np.zeros((bm.size, nb))
+        M[sel, bm[sel]] = 1.0
+    else:                                                        # many bins: sparse
+        from scipy import sparse
+
+        M = sparse.csc_matrix((np.ones(sel.size), (sel, bm[sel])), shape=(bm.size, nb))
+    d2, e2 = d.reshape(nw, -1), e.reshape(nw, -1)
+    with np.errstate(invalid="ignore"):                          # non-finite voxels: see below
+        spec = d2 @ M                                            # (nwave, n_bins)
+        var = np.empty_like(spec)
+        for i in range(0, nw, 128):                              # error^2 in cache-sized blocks
+            var[i:i + 128] = np.square(e2[i:i + 128]) @ M
+    if np.isfinite(spec).all() and np.isfinite(var).all():      # every voxel valid
+        empty = np.broadcast_to(npix == 0, spec.shape)
+    else:                                                        # mask invalid voxels
+        ok = np.isfinite(d2) & np.isfinite(e2)
+        spec = np.where(ok, d2, 0.0) @ M
+        var = np.where(ok, e2 * e2, 0.0) @ M
+        empty = (ok.astype(float) @ M) == 0
+    fac = np.where(npix > 1, float(noise_correlation), 1.0)
+    err = np.sqrt(var) * fac
+    spec[empty] = np.nan
+    err[empty] = np.nan
+    return np.ascontiguousarray(spec.T), np.ascontiguousarray(err.T)
 
 
 def measure_geometry(image, pixscale_arcsec: float, mask=None, *, aperture_scale: float = 4.0,

@@ -53,7 +53,7 @@ import numpy as np
 from mocksim.errors import MocksimInputError
 from mocksim.lines import C_KMS, LINE_GROUPS, get_line
 
-from .linefit_model import TIED_LINES, _channel_edges, _check_wave, _GroupModel
+from .linefit_model import TIED_LINES, _channel_edges, _check_wave, _grid_key, _group_model
 from .linefit_solve import _fit_groups
 
 __all__ = ["LineMaps", "fit_cube", "fit_spectra", "lines_in_coverage", "TIED_LINES"]
@@ -121,14 +121,17 @@ def lines_in_coverage(wave_um, redshift: float, lines=None, *, margin_kms: float
         The covered subset of ``lines``, in input order.
     """
     wave = _check_wave(wave_um)
-    edges = _channel_edges(wave)
+    # outer channel edges, as _channel_edges(wave)[[0, -1]]
+    w0, w1, wm2, wm1 = (float(x) for x in wave[[0, 1, -2, -1]])
+    lo, hi = 2 * w0 - 0.5 * (w1 + w0), 2 * wm1 - 0.5 * (wm1 + wm2)
     if lines is None:
         lines = [ln for grp in LINE_GROUPS.values() for ln in grp]
     out = []
     f = margin_kms / C_KMS
+    lo, hi = lo * (1 + f), hi * (1 - f)
     for name in lines:
         lam = get_line(name).observed_um(redshift)
-        if edges[0] * (1 + f) <= lam <= edges[-1] * (1 - f):
+        if lo <= lam <= hi:
             out.append(name)
     return out
 
@@ -209,13 +212,14 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
     for name in requested:
         get_line(name)
     covered = set(lines_in_coverage(wave, redshift))
+    gkey = _grid_key(wave, edges, lsf)
     gms = []
     for gname, members in LINE_GROUPS.items():
         names = [ln for ln in members if ln in covered]
         if not names or not any(ln in requested for ln in members):
             continue
-        gm = _GroupModel(names, wave, edges, lsf, redshift, window_kms,
-                         "none" if continuum is None else continuum, profile)
+        gm = _group_model(names, wave, edges, lsf, redshift, window_kms,
+                          "none" if continuum is None else continuum, profile, gkey)
         if gm.wave.size < gm.nlin + 2:                 # line at the very edge: skip
             continue
         gm.name = gname

@@ -5,12 +5,15 @@ the algorithm). :class:`_GroupModel` holds the (v, sigma)-independent descriptio
 one line group's fit (window, tied doublet ratios, continuum basis, templates);
 :class:`_Batch` stacks several groups' spectra into padded arrays and evaluates the
 Gram matrices of the whitened model columns and of their (v, sigma^2) derivatives,
-from line templates evaluated within +-``_NSIG`` widths of each line.
+from line templates evaluated within +-``_NSIG`` widths of each line. Group models
+and the batches' data-independent arrays are kept in small caches (the fits of many
+galaxies share redshift, wavelength grid and LSF).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import ndtr
 
 from mocksim.errors import MocksimInputError
@@ -34,6 +37,14 @@ def _channel_edges(wave_um: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * wave_um[0] - mid[0]], mid, [2 * wave_um[-1] - mid[-1]]])
 
 
+def _windows(a, m):
+    """All length-``m`` windows along the last axis of C-contiguous ``a`` (a view):
+    ``out[..., k, j] = a[..., k + j]``. As ``sliding_window_view``, at a fraction of
+    its per-call cost."""
+    s = a.strides[-1]
+    return np.ndarray(a.shape[:-1] + (a.shape[-1] - m + 1, m), a.dtype, a, 0, a.strides[:-1] + (s, s))
+
+
 def _check_wave(wave_um) -> np.ndarray:
     wave = np.asarray(wave_um, dtype=float)
     if wave.ndim != 1 or wave.size < 2 or not np.all(np.isfinite(wave)):
@@ -41,6 +52,48 @@ def _check_wave(wave_um) -> np.ndarray:
     if np.any(np.diff(wave) <= 0):
         raise MocksimInputError("wave_um: channel wavelengths must be strictly increasing")
     return wave
+
+
+_GM_CACHE: dict = {}
+_GM_CACHE_MAX = 64
+
+
+def cache_frozen(cache: dict, maxsize: int, key, value, arrays=None):
+    """Store ``value`` in a first-in-first-out cache of at most ``maxsize`` entries
+    and return it. ``arrays`` (default: the values of a dict ``value``, or the items
+    of a tuple) are made read-only."""
+    if arrays is None:
+        arrays = value.values() if isinstance(value, dict) else value
+    for v in arrays:
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False
+    if len(cache) >= maxsize:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+    return value
+
+
+def _grid_key(wave, edges, lsf_um):
+    """Hashable key of a wavelength grid and its LSF (for :func:`_group_model`)."""
+    return (wave.tobytes(), edges.tobytes(), np.ascontiguousarray(lsf_um).tobytes())
+
+
+def _group_model(line_names, wave, edges, lsf_um, redshift, window_kms, continuum, profile, grid_key=None):
+    """A :class:`_GroupModel`, from a small cache: the fits of many galaxies repeat the
+    redshift, grid and LSF. Returns a shallow copy (callers set per-fit attributes);
+    the cached model owns read-only copies of its arrays. ``grid_key`` is
+    :func:`_grid_key` of ``(wave, edges, lsf_um)`` if the caller has it."""
+    if grid_key is None:
+        grid_key = _grid_key(wave, edges, lsf_um)
+    key = (tuple(line_names), float(redshift), float(window_kms), continuum, profile, grid_key)
+    gm = _GM_CACHE.get(key)
+    if gm is None:
+        wave, edges, lsf_um = (np.array(a, dtype=float) for a in (wave, edges, lsf_um))
+        for a in (wave, edges, lsf_um):
+            a.flags.writeable = False
+        gm = _GroupModel(line_names, wave, edges, lsf_um, redshift, window_kms, continuum, profile)
+        cache_frozen(_GM_CACHE, _GM_CACHE_MAX, key, gm, (gm.lam, gm.lsf_slope, gm.cont, gm.M, gm.width))
+    return copy.copy(gm)
 
 
 class _GroupModel:
@@ -118,6 +171,64 @@ class _GroupModel:
         return np.concatenate([T, cont], axis=2)
 
 
+_BATCH_CACHE: dict = {}
+_BATCH_CACHE_MAX = 16
+
+
+def _batch_static(gms, K):
+    """The data-independent attributes of a :class:`_Batch` of groups ``gms`` padded
+    to ``K`` channels (cached, read-only arrays)."""
+    key = (tuple(gm.key for gm in gms), K)
+    hit = _BATCH_CACHE.get(key)
+    if hit is not None:
+        return hit
+    G = len(gms)
+    integ = gms[0].profile == "integrated"
+    C = max(gm.ncomp for gm in gms)
+    nc = gms[0].cont.shape[1]
+    P = C + nc
+    Q = P + 2 * C + 1
+    L = max(gm.lam.size for gm in gms)
+    lam = np.zeros((G, L))
+    comp = np.zeros((G, L), int)
+    ratio = np.zeros((G, L))
+    cont = np.zeros((G, nc, K))
+    width = np.ones((G, K))
+    nx = K + 1 if integ else K
+    x = np.empty((G, nx))
+    msum = np.full((G, C), np.inf)
+    for g, gm in enumerate(gms):
+        nl, k = gm.lam.size, gm.width.size
+        lam[g, :nl], lam[g, nl:] = gm.lam, gm.lam[0]
+        comp[g, :nl] = gm.comp_of
+        ratio[g, :nl] = gm.ratio
+        cont[g, :, :k] = gm.cont.T
+        width[g, :k] = gm.width
+        width[g, k:] = gm.width[-1]
+        xg = gm.edges if integ else gm.wave
+        x[g, :xg.size] = xg
+        x[g, xg.size:] = xg[-1] + (xg[-1] - xg[-2]) * np.arange(1, nx - xg.size + 1)
+        msum[g, :gm.ncomp] = np.sum(gm.M, axis=0)
+    # x of all groups on one increasing axis (group g shifted by g * _xoff)
+    xoff = 2.0 * (np.max(x) - np.min(x)) + 1.0
+    # line (slot) pieces -> components: R[g, 3 l + kind, kind * C + c]
+    R = np.zeros((G, 3 * L, 3 * C))
+    for g in range(G):
+        for il in range(L):
+            if ratio[g, il] != 0:
+                for kind in range(3):
+                    R[g, 3 * il + kind, kind * C + comp[g, il]] = 1.0
+    out = dict(integ=integ, C=C, nc=nc, P=P, Q=Q, L=L, K=K, lam=lam, cont=cont, x=x, msum=msum,
+               nlin=np.array([gm.nlin for gm in gms]), ratio=ratio, real=ratio != 0, width=width,
+               _xoff=xoff, _xcat=(x + xoff * np.arange(G)[:, None]).ravel(),
+               rw=ratio[:, :, None] / width[:, None, :] if integ else None,      # (G, L, K)
+               lsf_wave=gms[0].lsf_wave, lsf_um=gms[0].lsf_um, lsf_slope=gms[0].lsf_slope,
+               lsf_kms_mean=np.array([gm.lsf_kms_mean for gm in gms]), R=R,
+               tpos=np.r_[0:C, P:P + 2 * C], cpos=np.r_[C:P, Q - 1], pairs=np.triu_indices(L, 1),
+               rhs=np.r_[Q - 1, P:P + 2 * C])                                   # [y, dT/dv, dT/du] columns
+    return cache_frozen(_BATCH_CACHE, _BATCH_CACHE_MAX, key, out)
+
+
 class _Batch:
     """The fits of several groups stacked into one set of padded arrays.
 
@@ -134,64 +245,18 @@ class _Batch:
 
     def __init__(self, gms, n, Y, W):
         self.gms = gms
-        G = len(gms)
         self.n = n
-        self.integ = gms[0].profile == "integrated"
-        self.C = C = max(gm.ncomp for gm in gms)
-        self.nc = nc = gms[0].cont.shape[1]
-        self.P = P = C + nc
-        self.Q = Q = P + 2 * C + 1
-        self.L = L = max(gm.lam.size for gm in gms)
-        self.K = K = Y.shape[1]
-        self.lam = np.zeros((G, L))
-        comp = np.zeros((G, L), int)
-        ratio = np.zeros((G, L))
-        cont = np.zeros((G, nc, K))
-        width = np.ones((G, K))
-        nx = K + 1 if self.integ else K
-        self.x = np.empty((G, nx))
-        self.msum = np.full((G, C), np.inf)
-        self.nlin = np.array([gm.nlin for gm in gms])
-        for g, gm in enumerate(gms):
-            nl, k = gm.lam.size, gm.width.size
-            self.lam[g, :nl], self.lam[g, nl:] = gm.lam, gm.lam[0]
-            comp[g, :nl] = gm.comp_of
-            ratio[g, :nl] = gm.ratio
-            cont[g, :, :k] = gm.cont.T
-            width[g, :k] = gm.width
-            width[g, k:] = gm.width[-1]
-            xg = gm.edges if self.integ else gm.wave
-            self.x[g, :xg.size] = xg
-            self.x[g, xg.size:] = xg[-1] + (xg[-1] - xg[-2]) * np.arange(1, nx - xg.size + 1)
-            self.msum[g, :gm.ncomp] = np.sum(gm.M, axis=0)
-        self.ratio = ratio
-        self.real = ratio != 0
-        self.width = width
-        # x of all groups on one increasing axis (group g shifted by g * _xoff)
-        self._xoff = 2.0 * (np.max(self.x) - np.min(self.x)) + 1.0
-        self._xcat = (self.x + self._xoff * np.arange(G)[:, None]).ravel()
-        self.rw = ratio[:, :, None] / width[:, None, :] if self.integ else None    # (G, L, K)
-        self.lsf_wave, self.lsf_um, self.lsf_slope = gms[0].lsf_wave, gms[0].lsf_um, gms[0].lsf_slope
-        self.lsf_kms_mean = np.array([gm.lsf_kms_mean for gm in gms])
+        self.__dict__.update(_batch_static(gms, Y.shape[1]))
+        G, K, nc = len(gms), self.K, self.nc
         self.grp = grp = np.repeat(np.arange(G), n)
         # per row and channel: sqrt(w) and y sqrt(w); per group: the continuum basis
         sw = np.sqrt(W)
         D = np.empty((G * n, nc + 2, K))
         D[:, 0] = sw
-        np.multiply(cont[grp], sw[:, None, :], out=D[:, 1:nc + 1])
+        np.multiply(self.cont[grp], sw[:, None, :], out=D[:, 1:nc + 1])
         np.multiply(Y, sw, out=D[:, -1])
         self.D = D
         self.static = D[:, 1:] @ D[:, 1:].transpose(0, 2, 1)             # (N, nc+1, nc+1)
-        # line (slot) pieces -> components: R[g, 3 l + kind, kind * C + c]
-        R = np.zeros((G, 3 * L, 3 * C))
-        for g in range(G):
-            for il in range(L):
-                if ratio[g, il] != 0:
-                    for kind in range(3):
-                        R[g, 3 * il + kind, kind * C + comp[g, il]] = 1.0
-        self.R = R
-        self.tpos = np.r_[0:C, P:P + 2 * C]
-        self.cpos = np.r_[C:P, Q - 1]
 
     def _lines(self, rows, v, u):
         """Line centres, widths and the factors turning d/d(mu, s) into d/d(v, u)."""
@@ -201,29 +266,33 @@ class _Batch:
         lamr = self.lam[gr]
         mu = lamr * (1.0 + v / C_KMS)                                   # (N, L)
         lsf = np.interp(mu, self.lsf_wave, self.lsf_um)
-        s2 = (mu / C_KMS) ** 2 * u + lsf ** 2
+        mc2 = (mu / C_KMS) ** 2
+        s2 = mc2 * u + lsf ** 2
         inv_s = 1.0 / np.sqrt(s2)
         s = s2 * inv_s
         fs = np.empty((3,) + mu.shape)
         fs[0] = lamr * (inv_s / C_KMS)
-        fs[2] = 0.5 * (mu / C_KMS) ** 2 * inv_s
+        fs[2] = 0.5 * mc2 * inv_s
         fs[1] = fs[0] * (mu * u / C_KMS ** 2 + lsf * np.interp(mu, self.lsf_wave, self.lsf_slope))
         fs[1:] *= inv_s
         nx = self.x.shape[1]
+        # window [k0, k1) of each line: +-_NSIG widths, on the concatenated x of all groups
         off = (self._xoff * gr)[:, None]
-        base = (nx * gr)[:, None]
-        k0 = np.searchsorted(self._xcat, mu - _NSIG * s + off) - 1 - base
-        k1 = np.searchsorted(self._xcat, mu + _NSIG * s + off) + 1 - base
-        np.clip(k0, 0, nx, out=k0)
-        np.clip(k1, 0, nx, out=k1)
-        return gr, mu, inv_s, fs, k0, np.max(k1 - k0, axis=1)
+        ns = _NSIG * s
+        k = np.searchsorted(self._xcat, np.stack([mu - ns + off, mu + ns + off]))
+        k -= (nx * gr)[:, None]
+        k[0] -= 1
+        k[1] += 1
+        np.maximum(k, 0, out=k)
+        np.minimum(k, nx, out=k)
+        return gr, mu, inv_s, fs, k[0], np.max(k[1] - k[0], axis=1)
 
     def _classes(self, need):
         """Row subsets evaluated together (windows padded to the longest in a subset):
         up to three buckets of window lengths, when that saves work."""
-        top = int(np.max(need))
         if need.size < 64:
             return [slice(None)]
+        top = int(np.max(need))
         med = max(int(np.median(need)), 4)
         edges = [e for e in (med + med // 2, 3 * med) if e < top]
         if not edges:
@@ -242,7 +311,7 @@ class _Batch:
         """
         nx = self.x.shape[1]
         k0 = np.minimum(k0, nx - m)
-        t = sliding_window_view(self.x, m, axis=1)[gr, k0]              # (n, m) edges/centres
+        t = _windows(self.x, m)[gr, k0]                                  # (n, m) edges/centres
         t -= mu[:, None]
         t *= inv_s[:, None]
         mc = m - 1 if self.integ else m
@@ -253,7 +322,7 @@ class _Batch:
         pdf *= 1.0 / _SQRT2PI
         tpdf = t * pdf
         if self.integ:
-            rw = sliding_window_view(self.rw, mc, axis=2)[gr, sl, k0]    # ratio / width
+            rw = _windows(self.rw, mc)[gr, sl, k0]                       # ratio / width
             cdf = ndtr(t)
             np.subtract(cdf[:, 1:], cdf[:, :-1], out=out[:, 0])
             out[:, 0] *= rw
@@ -270,7 +339,7 @@ class _Batch:
         out[:, 1] *= fs[0][:, None]
         out[:, 1] += out[:, 2] * fs[1][:, None]
         out[:, 2] *= fs[2][:, None]
-        data = sliding_window_view(self.D, mc, axis=2)[brow, :, k0]     # (n, nc+2, mc)
+        data = _windows(self.D, mc)[brow, :, k0]                        # (n, nc+2, mc)
         return out, k0, data
 
     def gram(self, rows, v, u):
@@ -295,7 +364,7 @@ class _Batch:
             pc, kc, data = self._pieces(rows[pr], gr[pr], ll, mu[pr, ll], inv_s[pr, ll], fs[:, pr, ll],
                                         k0[pr, ll], m)
             mc = pc.shape[-1]
-            wid = sliding_window_view(self.width, mc, axis=1)[gr[pr], kc]
+            wid = _windows(self.width, mc)[gr[pr], kc]
             wid *= data[:, 0] > 0
             Fl[pr, ll] = np.einsum("nj,nj->n", pc[:, 0], wid)
             pc *= data[:, :1]                                           # whitened pieces
@@ -304,23 +373,20 @@ class _Batch:
             if L > 1:                                                   # overlapping windows
                 pos = np.full((sel.size, L), -1)
                 pos[rr, ll] = np.arange(rr.size)
-                for il in range(L):
-                    for jl in range(il + 1, L):
-                        a, b = pos[:, il], pos[:, jl]
-                        ok = (a >= 0) & (b >= 0)
-                        a, b = a[ok], b[ok]
-                        d = kc[b] - kc[a]
-                        ov = np.abs(d) < mc
-                        if not ov.any():
-                            continue
-                        a, b, d = a[ov], b[ov], d[ov]
-                        # line jl's pieces on line il's channels: shift by d (zeros outside)
-                        pad = np.zeros((a.size, 3, 3 * mc))
-                        pad[:, :, mc:2 * mc] = pc[b]
-                        sh = sliding_window_view(pad, mc, axis=2)[np.arange(a.size), :, mc - d]
-                        x = pc[a] @ sh.swapaxes(-1, -2)
-                        Gs[pr[a], il, :, jl, :] = x
-                        Gs[pr[a], jl, :, il, :] = x.swapaxes(-1, -2)
+                il, jl = self.pairs                                     # all line pairs il < jl
+                a, b = pos[:, il], pos[:, jl]
+                d = kc[b] - kc[a]
+                ov = (a >= 0) & (b >= 0) & (np.abs(d) < mc)
+                if ov.any():
+                    r_, p_ = np.nonzero(ov)
+                    a, b, d, il, jl = a[r_, p_], b[r_, p_], d[r_, p_], il[p_], jl[p_]
+                    # line jl's pieces on line il's channels: shift by d (zeros outside)
+                    pad = np.zeros((a.size, 3, 3 * mc))
+                    pad[:, :, mc:2 * mc] = pc[b]
+                    sh = _windows(pad, mc)[np.arange(a.size), :, mc - d]
+                    x = pc[a] @ sh.swapaxes(-1, -2)
+                    Gs[pr[a], il, :, jl, :] = x
+                    Gs[pr[a], jl, :, il, :] = x.swapaxes(-1, -2)
         R = self.R[gr]
         RT = R.swapaxes(-1, -2)
         G = np.empty((N, self.Q, self.Q))

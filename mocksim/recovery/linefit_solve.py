@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .linefit_model import _Batch
+from .linefit_model import _Batch, cache_frozen
 
 _TOL_CHI2 = 1e-3  #: converged when the LM model predicts a chi^2 gain < _TOL_CHI2 (~0.03 sigma)
 _MAX_ITER = 20  #: Levenberg-Marquardt iterations at most
@@ -51,37 +51,38 @@ def _chol_solve_multi(N, B):
     """Solve many small SPD systems ``N X = B`` with several right-hand sides.
 
     ``N`` (n, P, P), ``B`` (n, P, m) -> ``X`` (n, P, m); same pivot floors as
-    :func:`_chol_solve`.
+    :func:`_chol_solve`. Works on (P, P, n) copies, a column of the factor at a time.
     """
     P = N.shape[-1]
-    L = [[None] * P for _ in range(P)]
+    Nt = np.ascontiguousarray(N.transpose(1, 2, 0))              # (P, P, n)
+    L = np.zeros_like(Nt)
     for j in range(P):
-        njj = N[:, j, j]
+        njj = Nt[j, j]
         d = njj.copy()
         for k in range(j):
-            d -= L[j][k] * L[j][k]
-        L[j][j] = np.sqrt(np.maximum(d, 1e-12 * np.abs(njj) + 1e-280))
-        for i in range(j + 1, P):
-            e = N[:, i, j].copy()
+            d -= L[j, k] * L[j, k]
+        L[j, j] = np.sqrt(np.maximum(d, 1e-12 * np.abs(njj) + 1e-280))
+        if j + 1 < P:
+            e = Nt[j + 1:, j].copy()
             for k in range(j):
-                e -= L[i][k] * L[j][k]
-            L[i][j] = e / L[j][j]
-    inv = [1.0 / L[i][i][:, None] for i in range(P)]
-    Lc = [[None if x is None else x[:, None] for x in row] for row in L]
-    z = []
-    for i in range(P):
-        zi = B[:, i].copy()
-        for k in range(i):
-            zi -= Lc[i][k] * z[k]
-        zi *= inv[i]
-        z.append(zi)
-    X = np.empty_like(B)
-    for i in range(P - 1, -1, -1):
-        xi = z[i]
+                e -= L[j + 1:, k] * L[j, k]
+            L[j + 1:, j] = e / L[j, j]
+    inv = 1.0 / np.diagonal(L).T[:, :, None]                       # (P, n, 1)
+    Lc = L[:, :, :, None]
+    Z = np.ascontiguousarray(B.transpose(1, 0, 2))                 # (P, n, m)
+    for k in range(P):                                             # forward substitution
+        Z[k] *= inv[k]
+        if k + 1 < P:
+            Z[k + 1:] -= Lc[k + 1:, k] * Z[k]
+    X = np.empty_like(Z)
+    for i in range(P - 1, -1, -1):                                 # back substitution
+        xi = Z[i]
         for k in range(i + 1, P):
-            xi -= Lc[k][i] * X[:, k]
-        X[:, i] = xi * inv[i]
-    return X
+            xi -= Lc[k, i] * X[k]
+        np.multiply(xi, inv[i], out=X[i])
+    out = np.empty_like(B)                                         # B's memory layout
+    out[...] = X.transpose(1, 0, 2)
+    return out
 
 
 def _chol_inverse(H, rcond=1e-10):
@@ -101,9 +102,22 @@ def _chol_inverse(H, rcond=1e-10):
     return Linv.transpose(0, 2, 1) @ Linv, ok
 
 
+_GRID_CACHE: dict = {}
+_GRID_CACHE_MAX = 64
+
+
 def _grid(gm, vrange, srange):
-    """Coarse grid: v step 0.7 x the narrowest observed width, sigma_obs ratio 1.35."""
-    lsf = gm.lsf_kms_mean
+    """Coarse grid: v step 0.7 x the narrowest observed width, sigma_obs ratio 1.35
+    (cached; read-only arrays)."""
+    key = (gm.lsf_kms_mean, tuple(vrange), tuple(srange))
+    out = _GRID_CACHE.get(key)
+    if out is None:
+        out = cache_frozen(_GRID_CACHE, _GRID_CACHE_MAX, key, _make_grid(gm.lsf_kms_mean, vrange, srange))
+    return out
+
+
+def _make_grid(lsf, vrange, srange):
+    """:func:`_grid` for the mean LSF width ``lsf`` [km/s]."""
     so_min, so_max = np.hypot(srange[0], lsf), np.hypot(srange[1], lsf)
     nv = int(np.clip(np.ceil((vrange[1] - vrange[0]) / (0.7 * so_min)) + 1, 3, 81))
     ns = int(np.clip(np.ceil(np.log(so_max / so_min) / np.log(1.35)) + 1, 2, 25))
@@ -204,7 +218,7 @@ class _State:
     def __init__(self, bt, rows, v, u):
         C, P = bt.C, bt.P
         G, self.frac = bt.gram(rows, v, u)                           # (N, Q, Q), (N, C)
-        Z = _chol_solve_multi(G[:, :P, :P], G[:, :P, np.r_[P + 2 * C, P:P + 2 * C]])
+        Z = _chol_solve_multi(G[:, :P, :P], G[:, :P, bt.rhs])
         a = Z[:, :, 0]
         aT = a[:, :C]
         self.chi2 = np.maximum(G[:, -1, -1] - np.einsum("np,np->n", a, G[:, :P, -1]), 0.0)
@@ -284,8 +298,8 @@ def _refine(bt, v, u, vrange, urange, max_iter=_MAX_ITER, tol=_TOL_CHI2):
         try_ = np.flatnonzero(~conv)
         if try_.size == 0:
             break
-        v_n = np.clip(va[try_] + step[try_, 0], *vrange)
-        u_n = np.clip(ua[try_] + step[try_, 1], *urange)
+        v_n = np.minimum(np.maximum(va[try_] + step[try_, 0], vrange[0]), vrange[1])   # clip
+        u_n = np.minimum(np.maximum(ua[try_] + step[try_, 1], urange[0]), urange[1])
         at = act[try_]
         trial = _State(bt, at, v_n, u_n)
         ok = np.isfinite(trial.chi2) & (trial.chi2 <= st.chi2[at])

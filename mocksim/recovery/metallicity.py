@@ -259,23 +259,27 @@ def _log_marginal(model, a, s2, m, R, T, normalize, exact):
     Balmer lines (no intrinsic scatter) give a quadratic ``-(q2 f^2 - 2 q1 f + q0)/2``
     in f evaluated in closed form; metal lines are evaluated at the quadrature nodes.
     The small axes (observable j, quadrature node k) lead, so every operation runs
-    over contiguous (nb,nz,na) blocks and sums over j or k add whole blocks.
+    over contiguous (nb, nz*na) blocks (the grid flattened: long inner loops for the
+    per-bin constants) and sums over j or k add whole blocks.
     """
+    nb, nz, na = a.shape[0], R.shape[2], T.shape[2]
     B = model.is_balmer
-    lead = (slice(None), slice(None), None, None)  # (j, nb) -> (j, nb, 1, 1)
+    lead = (slice(None), slice(None), None)  # (j, nb) -> (j, nb, 1)
     # Balmer lines: b_j = R_j T_j, weights m_j / s2_j
     bB = R[B][:, :, :, None] * T[B][:, :, None, :]                    # (JB,nb,nz,na)
+    bB = bB.reshape(bB.shape[:2] + (nz * na,))
     wb = bB * (m[:, B] / s2[:, B]).T[lead]
     q1 = (wb * a[:, B].T[lead]).sum(axis=0)
     wb *= bB
     q2 = wb.sum(axis=0)
-    q0 = (m[:, B] * a[:, B] ** 2 / s2[:, B]).sum(axis=1)[:, None, None]
+    q0 = (m[:, B] * a[:, B] ** 2 / s2[:, B]).sum(axis=1)[:, None]
     # metal lines: model b_j f, variance s2_j + c_j (b_j f)^2
     M = ~B
     bM = R[M][:, :, :, None] * T[M][:, :, None, :]                    # (JM,nb,nz,na)
+    bM = bM.reshape(bM.shape[:2] + (nz * na,))
     aM, sM = a[:, M].T[lead], s2[:, M].T[lead]
     mM = None if np.all(m[:, M] == 1.0) else m[:, M].T[lead]
-    cM = model.sfrac2[M][:, None, None, None]
+    cM = model.sfrac2[M][:, None, None]
     mb = bM if mM is None else mM * bM
     f = None
     for _ in range(3):  # conditional mode of f_Hb by iterated weighted least squares
@@ -300,16 +304,16 @@ def _log_marginal(model, a, s2, m, R, T, normalize, exact):
         ll += _metal_chi2(bM, aM, sM, mM, cM, f, normalize)
         ll *= -0.5
         ll += np.log(s)
-        return ll
-    # adaptive Gauss-Hermite nodes f_k = f + sqrt(2) s x_k, node axis first: (K,nb,nz,na)
-    fk = (np.sqrt(2.0) * _GH_X)[:, None, None, None] * s
+        return ll.reshape(nb, nz, na)
+    # adaptive Gauss-Hermite nodes f_k = f + sqrt(2) s x_k, node axis first: (K,nb,nz*na)
+    fk = (np.sqrt(2.0) * _GH_X)[:, None, None] * s
     fk += f
     ll = (q2 * fk - 2 * q1) * fk      # Balmer chi^2: (q2 f - 2 q1) f + q0
     ll += q0
     ll += _metal_chi2(bM[:, None], aM[:, None], sM[:, None], None if mM is None else mM[:, None],
                       cM[:, None], fk, normalize)
     ll *= -0.5
-    ll += _GH_LOGW[:, None, None, None]
+    ll += _GH_LOGW[:, None, None]
     if np.any(f <= -np.sqrt(2.0) * _GH_X[0] * s):  # some nodes outside the prior f > 0
         ll[fk <= 0] = -np.inf
     mx = ll.max(axis=0)
@@ -318,7 +322,7 @@ def _log_marginal(model, a, s2, m, R, T, normalize, exact):
     out = np.log(ll.sum(axis=0))
     out += mx
     out += np.log(np.sqrt(2.0) * s)
-    return out
+    return out.reshape(nb, nz, na)
 
 
 def _metal_chi2(bM, aM, sM, mM, cM, f, normalize):
@@ -348,7 +352,7 @@ def _chunked(model, idx, Z, A, normalize, exact, chunk, R=None, T=None):
     """_log_marginal over bins ``idx`` (rows of Z (n,nz), A (n,na)) in memory chunks.
 
     ``R`` (J,n,nz) and ``T`` (J,n,na) are the ratios and transmissions on Z and A
-    (computed here if not given; may be broadcast views).
+    (computed here if not given); a bin axis of length 1 is shared by all bins.
     """
     n, nz = Z.shape
     na = A.shape[1]
@@ -362,35 +366,37 @@ def _chunked(model, idx, Z, A, normalize, exact, chunk, R=None, T=None):
     for i in range(0, n, step):
         sl = slice(i, i + step)
         rows = idx[sl]
-        out[sl] = _log_marginal(model, model.a[rows], model.s2[rows], model.m[rows], R[:, sl], T[:, sl],
+        out[sl] = _log_marginal(model, model.a[rows], model.s2[rows], model.m[rows],
+                                R[:, sl] if R.shape[1] > 1 else R, T[:, sl] if T.shape[1] > 1 else T,
                                 normalize, exact)
     return out
 
 
 def _cdf_quantiles(x, p, qs):
-    """Quantiles of piecewise-linear densities p(x) (rows), via the trapezoid CDF.
-
-    Returns ``(list of quantile arrays, normalised CDF)``.
+    """Quantiles of piecewise-linear densities p(x) (rows of 2-D arrays), via the
+    trapezoid CDF. Returns ``(list of quantile arrays, normalised CDF)``.
     """
-    dx = np.diff(x, axis=-1)
-    cdf = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(0.5 * (p[..., 1:] + p[..., :-1]) * dx, -1)], -1)
-    pn = p / np.where(cdf[..., -1:] > 0, cdf[..., -1:], 1.0)  # normalised density
-    cdf /= cdf[..., -1:]
+    n, m = x.shape
+    cdf = np.empty((n, m))
+    cdf[:, 0] = 0.0
+    np.cumsum(0.5 * (p[:, 1:] + p[:, :-1]) * np.diff(x, axis=-1), -1, out=cdf[:, 1:])
+    pn = p / np.where(cdf[:, -1:] > 0, cdf[:, -1:], 1.0)  # normalised density
+    cdf /= cdf[:, -1:]
     if not len(qs):
         return [], cdf
     # exact inverse of the piecewise-quadratic CDF of a piecewise-linear pdf, all qs at once
     q = np.asarray(qs, dtype=float)
-    i = np.clip((cdf[..., None, :] < q[:, None]).sum(axis=-1) - 1, 0, x.shape[-1] - 2)  # (..., nq)
-    c0 = np.take_along_axis(cdf, i, -1)
-    x0 = np.take_along_axis(x, i, -1)
-    h = np.take_along_axis(x, i + 1, -1) - x0
-    p0 = np.take_along_axis(pn, i, -1)
-    d = np.take_along_axis(pn, i + 1, -1) - p0
+    i = (cdf[:, None, :] < q[:, None]).sum(axis=-1) - 1                 # (n, nq)
+    np.minimum(np.maximum(i, 0, out=i), m - 2, out=i)
+    r = np.arange(n)[:, None]
+    c0, x0, p0 = cdf[r, i], x[r, i], pn[r, i]
+    h = x[r, i + 1] - x0
+    d = pn[r, i + 1] - p0
     dq = np.maximum(q - c0, 0.0)
     den = p0 + np.sqrt(np.maximum(p0 * p0 + 2.0 * d * dq / h, 0.0))
     t = np.where(den > 0, 2.0 * dq / np.where(den > 0, den, 1.0), 0.5 * h)
     res = x0 + np.minimum(t, h)
-    return [res[..., k] for k in range(q.size)], cdf
+    return [res[:, k] for k in range(q.size)], cdf
 
 
 def _shape_flags(x, p, cdf, lo, hi, turn):
@@ -412,6 +418,19 @@ def _shape_flags(x, p, cdf, lo, hi, turn):
         if p[j] < _DIP_FRAC * min(p[i0], p[i1]) and _MODE_MASS <= cdf[j] <= 1 - _MODE_MASS:
             bimodal = True
     return edge, bimodal
+
+
+def _grid_shape_flags(x, p, cdf, lo, hi, turns):
+    """:func:`_shape_flags` of every row of 2-D ``x``, ``p``, ``cdf`` (``lo``, ``hi``,
+    ``turns``: one per row); the peak search only for rows with two candidate peaks."""
+    pmax = p.max(axis=1)
+    edge = ((np.abs(x[:, 0] - lo) < 1e-9) & (p[:, 0] >= _EDGE_FRAC * pmax)) | (
+        (np.abs(x[:, -1] - hi) < 1e-9) & (p[:, -1] >= _EDGE_FRAC * pmax))
+    cand = (p[:, 1:-1] > p[:, :-2]) & (p[:, 1:-1] >= p[:, 2:]) & (p[:, 1:-1] > 1e-3 * pmax[:, None])
+    bim = np.zeros(p.shape[0], bool)
+    for n in np.flatnonzero((cand.sum(axis=1) >= 2) | np.array([t is not None for t in turns], bool)):
+        bim[n] = _shape_flags(x[n], p[n], cdf[n], lo[n], hi[n], turns[n])[1]
+    return edge, bim
 
 
 def _turnover(model, j, lo, hi):
@@ -547,17 +566,25 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
             out = _emcee_pass(model, i_grp, normalize_likelihood, gen, nwalkers, nsteps, nburn)
         for k in res:
             res[k][idx] = out[k]
+        pres = model.m[np.ix_(idx, metal_idx)] > 0  # metal lines present per bin
+        n_pres, first = pres.sum(axis=1), metal_idx[np.argmax(pres, axis=1)]
+        turns = []
         for n, ib in enumerate(idx):
-            present = metal_idx[model.m[ib, metal_idx] > 0]
-            key = (int(present[0]), zlo[ib], zhi[ib]) if present.size == 1 else None
+            key = (int(first[n]), zlo[ib], zhi[ib]) if n_pres[n] == 1 else None
             if key is not None and key not in turn_cache:  # single metal line: double valued?
                 turn_cache[key] = _turnover(model, *key)
-            x, p, cdf = out["x"][n], out["p"][n], out["cdf"][n]
-            edge, bim = _shape_flags(x, p, cdf, zlo[ib], zhi[ib], turn_cache.get(key))
-            outside = not (cal.valid_range[0] <= out["z"][n] <= cal.valid_range[1])
-            status[ib] = 3 if bim else (1 if (edge or outside) else 0)
-            if keep_samples:
-                samples[ib] = out["samples"][n] if method == "emcee" else {"logoh": x, "pdf": p}
+            turns.append(turn_cache.get(key))
+        if method == "grid":
+            edge, bim = _grid_shape_flags(out["x"], out["p"], out["cdf"], zlo[idx], zhi[idx], turns)
+        else:
+            edge, bim = np.array([_shape_flags(out["x"][n], out["p"][n], out["cdf"][n], zlo[ib], zhi[ib], turns[n])
+                                  for n, ib in enumerate(idx)], bool).reshape(-1, 2).T
+        z = np.asarray(out["z"])
+        outside = ~((cal.valid_range[0] <= z) & (z <= cal.valid_range[1]))
+        status[idx] = np.where(bim, 3, np.where(edge | outside, 1, 0))
+        if keep_samples:
+            for n, ib in enumerate(idx):
+                samples[ib] = out["samples"][n] if method == "emcee" else {"logoh": out["x"][n], "pdf": out["p"][n]}
     status[insufficient] = 2
     return MetallicityResult(
         log_oh=res["z"], log_oh_lo=res["zlo"], log_oh_hi=res["zhi"], av=res["a"], av_lo=res["alo"],
@@ -585,10 +612,10 @@ def _coarse_pass(model, zlo, zhi, free, av_range, av_fixed, normalize, computabl
             A = np.broadcast_to(np.linspace(*av_range, na), (idx.size, na)).copy()
         else:
             A = np.full((idx.size, 1), float(av_fixed))
-        R = T = None
+        R = None
         if np.all(zlo[idx] == zlo[idx[0]]) and np.all(zhi[idx] == zhi[idx[0]]):  # same row for every bin
-            R = np.broadcast_to(model.ratios_row(Z[0])[:, None, :], (model.J, idx.size, nz))
-        T = np.broadcast_to(model.trans_row(A[0], model.law)[:, None, :], (model.J,) + A.shape)
+            R = model.ratios_row(Z[0])[:, None, :]                 # (J, 1, nz): broadcast over bins
+        T = model.trans_row(A[0], model.law)[:, None, :]
         logp = _chunked(model, idx, Z, A, normalize, False, chunk, R, T)
         groups.append(dict(idx=idx, free=fr, Z=Z, A=A, logp=logp, zlo=zlo[idx], zhi=zhi[idx],
                            av_range=av_range, av_fixed=av_fixed, chunk=chunk))
@@ -636,18 +663,19 @@ def _fine_pass(model, g, normalize, chunk, Z=None, A=None, R=None):
     """Quadrature posterior of group ``g`` on its fine grid; medians and 16/84 % quantiles."""
     if Z is None:
         Z, A = _fine_grid(g)
-    T = (np.broadcast_to(model.trans_row(A[0], model.law)[:, None, :], (model.J,) + A.shape)
-         if not g["free"] else None)
+    T = model.trans_row(A[0], model.law)[:, None, :] if not g["free"] else None
     logp = _chunked(model, g["idx"], Z, A, normalize, True, chunk, R, T)
     p = np.exp(logp - logp.max(axis=(1, 2))[:, None, None])
+    dz = np.diff(Z, axis=1)
+    # trapezoid integrals, as np.trapezoid (same expression, without its call overhead)
     if g["free"]:
-        pz = np.trapezoid(p, A[:, None, :], axis=2)
-        pa = np.trapezoid(p, Z[:, :, None], axis=1)
+        pz = (np.diff(A, axis=1)[:, None, :] * (p[:, :, 1:] + p[:, :, :-1]) / 2.0).sum(2)
+        pa = (dz[:, :, None] * (p[:, 1:, :] + p[:, :-1, :]) / 2.0).sum(1)
         (alo, a, ahi), _ = _cdf_quantiles(A, pa, (0.16, 0.5, 0.84))
     else:
         pz = p[:, :, 0]
         alo = a = ahi = A[:, 0]
-    pz = pz / np.trapezoid(pz, Z, axis=1)[:, None]
+    pz = pz / (dz * (pz[:, 1:] + pz[:, :-1]) / 2.0).sum(1)[:, None]
     (zlo, z, zhi), cdf = _cdf_quantiles(Z, pz, (0.16, 0.5, 0.84))
     return dict(z=z, zlo=zlo, zhi=zhi, a=a, alo=alo, ahi=ahi, x=Z, p=pz, cdf=cdf)
 
