@@ -270,7 +270,7 @@ def test_quadrature_nodes_converged_for_detected_bins(monkeypatch):
     to < 0.002 dex in every quantile for bins with Hbeta and [OIII] S/N >= 3 (A_V free
     and fixed). (Noise-only bins, S/N < 3, have heavy f_Hb tails and are not converged
     at either node count; they are flagged status 2 / cut by the analysis.)"""
-    from mocksim.recovery import metallicity as met
+    from mocksim.recovery import metallicity_grid as mg
 
     rng = np.random.default_rng(8)
     n = 60
@@ -284,8 +284,8 @@ def test_quadrature_nodes_converged_for_detected_bins(monkeypatch):
     assert det.sum() > 20
     r8 = infer_metallicity(fl, er, "curti20")
     x, w = np.polynomial.hermite.hermgauss(32)
-    monkeypatch.setattr(met, "_GH_X", x)
-    monkeypatch.setattr(met, "_GH_LOGW", np.log(w) + x ** 2)
+    monkeypatch.setattr(mg, "_GH_X", x)
+    monkeypatch.setattr(mg, "_GH_LOGW", np.log(w) + x ** 2)
     r32 = infer_metallicity(fl, er, "curti20")
     for k in ("log_oh", "log_oh_lo", "log_oh_hi", "av", "av_lo", "av_hi"):
         assert np.max(np.abs(getattr(r8, k) - getattr(r32, k))[det]) < 0.002, k
