@@ -20,7 +20,7 @@ SETTINGS = {
     "w2_galaxies": (2, 20), "w2_naive_galaxies": (1, 2),
     "naive_emcee_steps": (40, 2000),
     "w3_galaxies": (40, 300),
-    "w4_galaxies": (4, 200),
+    "w4_galaxies": (4, 600),
 }
 
 TARGETS = {
