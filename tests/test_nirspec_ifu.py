@@ -341,3 +341,27 @@ def test_default_render_matches_exact_double_precision():
     for k in ratios:
         peak = parts_e[k].max()
         assert np.max(np.abs(parts_f[k] - parts_e[k])) < 5e-7 * peak, k
+
+
+def test_wave_range_cuts_the_cube_to_whole_channels():
+    """A cut-down cube is the full cube's channel slice: same wavelengths and, for lines
+    inside the range, the same noise-free fluxes; lines outside are not rendered."""
+    full = get_instrument("nirspec-ifu-g395m", psf="gaussian:0.2", fov_arcsec=1.0)
+    cut = get_instrument("nirspec-ifu-g395m", psf="gaussian:0.2", fov_arcsec=1.0, wave_range_um=(3.3, 3.6))
+    assert 3.3 <= cut.wave_edges_um[0] < 3.3 + cut.dwave_um and 3.6 - cut.dwave_um < cut.wave_edges_um[-1] <= 3.6
+    k0 = int(np.flatnonzero(np.isclose(full.wave_um, cut.wave_um[0], rtol=0, atol=1e-12))[0])
+    sl = slice(k0, k0 + cut.wave_um.size)
+    np.testing.assert_array_equal(full.wave_um[sl], cut.wave_um)
+    lines = {"OIII5007": 1.0, "Hbeta": 0.25, "Halpha": 0.8}          # Halpha (4.59 um) outside
+    a = full.render_noiseless(blob_scene(full, fov=1.0, lines=lines))
+    b = cut.render_noiseless(blob_scene(cut, fov=1.0, lines=lines))
+    assert b.shape == (cut.wave_um.size,) + a.shape[1:]
+    np.testing.assert_allclose(b, a[sl], rtol=0, atol=1e-6 * a[sl].max())
+    # the slice holds [OIII] + Hbeta, i.e. everything but Halpha's share of the total
+    assert b.sum() == pytest.approx(a.sum() * 1.25 / 2.05, rel=1e-3, abs=0)
+
+
+@pytest.mark.parametrize("bad", [(3.6, 3.3), (2.0, 3.0), (3.3, 3.301), "3.3-3.6", (3.3,)])
+def test_wave_range_rejects_bad_values(bad):
+    with pytest.raises(MocksimInputError, match="instrument.wave_range_um"):
+        get_instrument("nirspec-ifu-g395m", psf="gaussian:0.2", wave_range_um=bad)

@@ -65,6 +65,26 @@ CUBEPARS = {
 BUNIT = "erg s-1 cm-2 um-1"
 
 
+
+def _channel_range(wave_range_um, lo: float, step: float, n: int, grating: str) -> tuple[int, int]:
+    """First and last channel edge index ``(k0, k1)`` of the channels within
+    ``wave_range_um`` (all ``n`` channels when it is None)."""
+    if wave_range_um is None:
+        return 0, n
+    try:
+        a, b = (float(v) for v in wave_range_um)
+    except (TypeError, ValueError):
+        raise MocksimInputError(f"instrument.wave_range_um: need [lo, hi] in micron, got {wave_range_um!r}") from None
+    hi = lo + n * step
+    if not (np.isfinite(a) and np.isfinite(b) and lo <= a < b <= hi):
+        raise MocksimInputError(f"instrument.wave_range_um: [{a}, {b}] must satisfy {lo:.4f} <= lo < hi <= {hi:.4f} "
+                                f"(the {grating} range)")
+    k0 = int(np.ceil((a - lo) / step - 1e-9))
+    k1 = int(np.floor((b - lo) / step + 1e-9))
+    if k1 - k0 < 8:
+        raise MocksimInputError(f"instrument.wave_range_um: [{a}, {b}] keeps {max(k1 - k0, 0)} channels; need >= 8")
+    return k0, k1
+
 class NIRSpecIFU(Instrument):
     """JWST NIRSpec IFU spectral cubes.
 
@@ -110,6 +130,10 @@ class NIRSpecIFU(Instrument):
         False = always the direct evaluation). The grid is uniform in ``1 + v/c``
         and shared by all lines of a component, so the pixels' interpolation
         weights are computed once per component and render.
+    wave_range_um : (float, float), optional
+        Keep only the channels lying entirely within ``[lo, hi]`` [micron] of the
+        grating's range (a cut-down cube: lines outside are not rendered, noise is
+        only drawn where there are channels). Default: the full range.
     """
 
     kind = "ifu"
@@ -118,7 +142,8 @@ class NIRSpecIFU(Instrument):
                  pixscale_arcsec: float = 0.1, resample_pixscale_arcsec: float | None = None,
                  fov_arcsec: float = 3.0, oversample: int = 5, nsigma_window: float = 6.0,
                  kernel_max_arcsec: float = 2.0, svd_rtol: float | None = None,
-                 single_precision_fft: bool = True, profile_interp: bool = True):
+                 single_precision_fft: bool = True, profile_interp: bool = True,
+                 wave_range_um=None):
         g = str(grating).strip().lower()
         if g not in CUBEPARS:
             raise MocksimInputError(
@@ -152,10 +177,11 @@ class NIRSpecIFU(Instrument):
         self.profile_interp = bool(profile_interp)
         self.psf, self.psf_spec = resolve_psf(psf, family="nirspec-ifu")
         n = int(np.floor((hi - lo) / step + 1e-6))
-        self.wave_edges_um = lo + step * np.arange(n + 1)
+        k0, k1 = _channel_range(wave_range_um, lo, step, n, g)
+        self.wave_edges_um = lo + step * np.arange(k0, k1 + 1)
         self.wave_um = 0.5 * (self.wave_edges_um[1:] + self.wave_edges_um[:-1])
         self.dwave_um = float(step)
-        self.wave_range_um = (float(lo), float(lo + n * step))
+        self.wave_range_um = (float(self.wave_edges_um[0]), float(self.wave_edges_um[-1]))
         self._kernels: dict = {}
         self._kernel_ffts: dict = {}
         self._resamplers: dict = {}
