@@ -341,3 +341,42 @@ def test_rotation_and_deprojection_of_round_disks_change_little():
                            centers=C, axis_ratios=np.ones(n), pa_degs=rng.uniform(0, 180, n))
     assert rot.gradient == pytest.approx(plain.gradient, abs=0.03)
     assert plain.gradient == pytest.approx(-0.3, abs=0.05)
+
+
+def test_batched_centroids_equal_one_by_one():
+    """find_centroids (one DAOStarFinder call on a mosaic of threshold-scaled maps) gives the
+    centroids of find_centroid map by map: different shapes, NaNs, noise-only and blank maps,
+    per-map search radii, batches smaller than the sample."""
+    from mocksim.stacking.align import find_centroids
+
+    rng = np.random.default_rng(21)
+    imgs, errs, radii = [], [], []
+    for k in range(23):
+        ny, nx = (25, 25) if k % 3 else (19, 31)
+        y, x = np.mgrid[0:ny, 0:nx]
+        cx, cy = (nx - 1) / 2 + rng.normal(0, 1.5), (ny - 1) / 2 + rng.normal(0, 1.5)
+        amp = 0.0 if k == 5 else 1.0                       # k = 5: noise only
+        img = amp * np.exp(-0.5 * ((x - cx) ** 2 + (y - cy) ** 2) / rng.uniform(1.2, 3.0) ** 2)
+        img = img + rng.normal(0, 0.03, img.shape)
+        if k == 7:
+            img[3:6, 10:14] = np.nan
+        if k == 11:
+            img = np.zeros((ny, nx))                           # blank: threshold 0
+        imgs.append(img)
+        errs.append(np.full(img.shape, 0.03))
+        radii.append(6.0 + k % 4)
+    for kw in ({}, {"search_radius_pix": radii}, {"search_radius_pix": 7.0}):
+        with warnings.catch_warnings(record=True) as w1:
+            warnings.simplefilter("always")
+            one = np.array([find_centroid(i, error=e, search_radius_pix=None if "search_radius_pix" not in kw
+                                          else np.broadcast_to(kw["search_radius_pix"], 23)[k])
+                            for k, (i, e) in enumerate(zip(imgs, errs))])
+        with warnings.catch_warnings(record=True) as w2:
+            warnings.simplefilter("always")
+            many = find_centroids(imgs, errors=errs, batch=8, **kw)
+        np.testing.assert_allclose(many, one, rtol=0, atol=1e-9)
+        assert len(w1) == len(w2) >= 1                         # the same fallbacks (noise-only map)
+    np.testing.assert_array_equal(find_centroids(imgs, method="peak"),
+                                  [find_centroid(i, method="peak") for i in imgs])
+    with pytest.raises(MocksimInputError, match="errors"):
+        find_centroids(imgs, errors=errs[:3])

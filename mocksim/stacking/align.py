@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from ..errors import MocksimInputError
 
-__all__ = ["find_centroid", "overlap_matrix", "resample_centered", "CENTROID_METHODS"]
+__all__ = ["find_centroid", "find_centroids", "overlap_matrix", "resample_centered", "CENTROID_METHODS"]
 
 CENTROID_METHODS = ("daofind", "peak", "truth")
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -66,6 +66,62 @@ def _search_mask(shape, guess, radius):
     return (x - gx) ** 2 + (y - gy) ** 2 <= radius ** 2, (gx, gy)
 
 
+def _prepare(image, method, fwhm_pix, error, guess, search_radius_pix, nsigma):
+    """Validated map (NaN -> 0), search mask, smoothed-peak centroid and DAOFIND threshold."""
+    img = np.nan_to_num(np.asarray(image, float), nan=0.0, posinf=0.0, neginf=0.0)
+    if img.ndim != 2:
+        raise MocksimInputError(f"image: need a 2D map, got shape {img.shape}")
+    if not (np.isfinite(fwhm_pix) and fwhm_pix > 0):
+        raise MocksimInputError(f"stack.centroid_fwhm_pix: must be > 0, got {fwhm_pix!r}")
+    if method not in ("daofind", "peak"):
+        raise MocksimInputError(f"stack.centroid: {method!r}; allowed: {', '.join(CENTROID_METHODS)}")
+    mask, _ = _search_mask(img.shape, guess, search_radius_pix)
+    sm = ndimage.gaussian_filter(img, fwhm_pix * _FWHM_TO_SIGMA, mode="constant")
+    j, i = np.unravel_index(int(np.argmax(np.where(mask, sm, -np.inf))), sm.shape)
+    peak = _peak_refine(sm, j, i)
+    sigma = _noise_level(img, error) if method == "daofind" else 0.0
+    thr = nsigma * sigma if sigma > 0 else 1e-3 * np.max(np.abs(img))
+    return img, mask, peak, thr
+
+
+def _daofind(img, thr, fwhm_pix, mask):
+    """photutils ``DAOStarFinder`` centroids ``(x, y)`` of the sources above ``thr``
+    outside ``mask`` (no sharpness/roundness cuts, borders included)."""
+    from photutils.detection import DAOStarFinder
+
+    try:  # photutils >= 3.0
+        finder = DAOStarFinder(threshold=thr, fwhm=fwhm_pix, sharpness_range=None,
+                               roundness_range=None, exclude_border=False)
+    except TypeError:  # older photutils
+        finder = DAOStarFinder(threshold=thr, fwhm=fwhm_pix, sharplo=-np.inf, sharphi=np.inf,
+                               roundlo=-np.inf, roundhi=np.inf, exclude_border=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tab = finder(img, mask=mask)
+    if tab is None or not len(tab):
+        return np.zeros(0), np.zeros(0)
+    cols = tab.colnames
+    x = np.asarray(tab["x_centroid" if "x_centroid" in cols else "xcentroid"], float)
+    y = np.asarray(tab["y_centroid" if "y_centroid" in cols else "ycentroid"], float)
+    return x, y
+
+
+def _closest(x, y, peak, fwhm_pix, dx=0.0, dy=0.0):
+    """The detection within ``max(fwhm / 2, 1)`` pixel of ``peak`` (offset by dx, dy), or None."""
+    if x.size == 0:
+        return None
+    d = np.hypot(x - dx - peak[0], y - dy - peak[1])
+    d = np.where(np.isfinite(d), d, np.inf)
+    k = int(np.argmin(d))
+    return (float(x[k] - dx), float(y[k] - dy)) if d[k] <= max(0.5 * fwhm_pix, 1.0) else None
+
+
+def _fallback(peak):
+    warnings.warn("find_centroid: DAOStarFinder found no source at the smoothed peak; using the peak",
+                  RuntimeWarning, stacklevel=3)
+    return peak
+
+
 def find_centroid(image, *, method: str = "daofind", fwhm_pix: float = 2.0, error=None,
                   guess=None, search_radius_pix: float | None = None, nsigma: float = 3.0):
     """Centroid of the brightest source of an emission-line map.
@@ -100,44 +156,79 @@ def find_centroid(image, *, method: str = "daofind", fwhm_pix: float = 2.0, erro
     (float, float)
         Centroid ``(x, y)`` [pixels].
     """
-    img = np.nan_to_num(np.asarray(image, float), nan=0.0, posinf=0.0, neginf=0.0)
-    if img.ndim != 2:
-        raise MocksimInputError(f"image: need a 2D map, got shape {img.shape}")
-    if not (np.isfinite(fwhm_pix) and fwhm_pix > 0):
-        raise MocksimInputError(f"stack.centroid_fwhm_pix: must be > 0, got {fwhm_pix!r}")
-    if method not in ("daofind", "peak"):
-        raise MocksimInputError(f"stack.centroid: {method!r}; allowed: {', '.join(CENTROID_METHODS)}")
-    mask, _ = _search_mask(img.shape, guess, search_radius_pix)
-    sm = ndimage.gaussian_filter(img, fwhm_pix * _FWHM_TO_SIGMA, mode="constant")
-    j, i = np.unravel_index(int(np.argmax(np.where(mask, sm, -np.inf))), sm.shape)
-    peak = _peak_refine(sm, j, i)
+    img, mask, peak, thr = _prepare(image, method, fwhm_pix, error, guess, search_radius_pix, nsigma)
     if method == "peak":
         return peak
-    from photutils.detection import DAOStarFinder
+    x, y = _daofind(img, thr, fwhm_pix, ~mask)
+    c = _closest(x, y, peak, fwhm_pix)
+    return _fallback(peak) if c is None else c
 
-    sigma = _noise_level(img, error)
-    thr = nsigma * sigma if sigma > 0 else 1e-3 * np.max(np.abs(img))
-    try:  # photutils >= 3.0
-        finder = DAOStarFinder(threshold=thr, fwhm=fwhm_pix, sharpness_range=None,
-                               roundness_range=None, exclude_border=False)
-    except TypeError:  # older photutils
-        finder = DAOStarFinder(threshold=thr, fwhm=fwhm_pix, sharplo=-np.inf, sharphi=np.inf,
-                               roundlo=-np.inf, roundhi=np.inf, exclude_border=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tab = finder(img, mask=~mask)
-    if tab is not None and len(tab):
-        cols = tab.colnames
-        x = np.asarray(tab["x_centroid" if "x_centroid" in cols else "xcentroid"], float)
-        y = np.asarray(tab["y_centroid" if "y_centroid" in cols else "ycentroid"], float)
-        d = np.hypot(x - peak[0], y - peak[1])
-        d = np.where(np.isfinite(d), d, np.inf)
-        k = int(np.argmin(d))
-        if d[k] <= max(0.5 * fwhm_pix, 1.0):
-            return float(x[k]), float(y[k])
-    warnings.warn("find_centroid: DAOStarFinder found no source at the smoothed peak; using the peak",
-                  RuntimeWarning, stacklevel=2)
-    return peak
+
+def find_centroids(images, *, method: str = "daofind", fwhm_pix: float = 2.0, errors=None,
+                   search_radius_pix=None, nsigma: float = 3.0,
+                   batch: int = 256) -> np.ndarray:
+    """:func:`find_centroid` of many maps, with one DAOStarFinder call per ``batch`` maps.
+
+    Each map, divided by its own detection threshold, is placed in a mosaic with
+    zero-filled gaps wider than the DAOFIND kernel; the detections of the mosaic
+    are those of the maps run one by one (DAOFIND is linear in the data and local),
+    without photutils' per-call overhead. Maps whose threshold is zero (blank maps)
+    take the single-map path.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        ``(ny, nx)`` line-flux maps (shapes may differ).
+    errors : sequence of ndarray or None, optional
+        Per-map 1-sigma error maps (see :func:`find_centroid`).
+    method, fwhm_pix, nsigma
+        As :func:`find_centroid`.
+    search_radius_pix : float or sequence of float, optional
+        Search radius around each map's centre [pixels]: one value, or one per map.
+    batch : int
+        Maps per mosaic.
+
+    Returns
+    -------
+    ndarray
+        ``(n, 2)`` centroids ``(x, y)`` [pixels of each map].
+    """
+    n = len(images)
+    errors = [None] * n if errors is None else list(errors)
+    if len(errors) != n:
+        raise MocksimInputError(f"errors: need {n} error maps (one per image), got {len(errors)}")
+    radii = [None] * n if search_radius_pix is None else np.broadcast_to(np.asarray(search_radius_pix, float), (n,))
+    prep = [_prepare(im, method, fwhm_pix, er, None, None if r is None else float(r), nsigma)
+            for im, er, r in zip(images, errors, radii)]
+    out = np.array([p[2] for p in prep], float).reshape(n, 2)
+    if method == "peak":
+        return out
+    todo = [k for k in range(n) if prep[k][3] > 0]
+    for k in sorted(set(range(n)) - set(todo)):
+        img, mask, peak, thr = prep[k]
+        c = _closest(*_daofind(img, thr, fwhm_pix, ~mask), peak, fwhm_pix)
+        out[k] = _fallback(peak) if c is None else c
+    gap = int(np.ceil(3.0 * fwhm_pix)) + 4       # > DAOFIND kernel half-width + centroid box
+    for b0 in range(0, len(todo), batch):
+        idx = todo[b0:b0 + batch]
+        ty = max(prep[k][0].shape[0] for k in idx) + gap
+        tx = max(prep[k][0].shape[1] for k in idx) + gap
+        ncol = int(np.ceil(np.sqrt(len(idx))))
+        nrow = int(np.ceil(len(idx) / ncol))
+        big = np.zeros((nrow * ty + gap, ncol * tx + gap))
+        blocked = np.ones(big.shape, bool)
+        offs = []
+        for m, k in enumerate(idx):
+            img, mask, _, thr = prep[k]
+            y0, x0 = gap + (m // ncol) * ty, gap + (m % ncol) * tx
+            big[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img / thr
+            blocked[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = ~mask
+            offs.append((x0, y0))
+        x, y = _daofind(big, 1.0, fwhm_pix, blocked)
+        for k, (x0, y0) in zip(idx, offs):
+            c = _closest(x, y, prep[k][2], fwhm_pix, x0, y0)
+            out[k] = _fallback(prep[k][2]) if c is None else c
+    return out
 
 
 def overlap_matrix(n_in: int, center: float, half: int, scale: float) -> np.ndarray:

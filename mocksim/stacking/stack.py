@@ -29,7 +29,7 @@ import numpy as np
 
 from ..cosmology import kpc_per_arcsec
 from ..errors import MocksimInputError
-from .align import find_centroid, resample_centered
+from .align import find_centroids, resample_centered
 from .config import StackConfig
 from .profile import (annulus_sums, branch_prior, fit_profile_gradient, make_annuli,
                       point_logoh_r3, profile_metallicity, usable_annuli)
@@ -268,10 +268,11 @@ def stack_population(line_maps, err_maps, redshifts, pixscale_arcsec, config: St
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            cen = np.array([find_centroid(m[OIII], method=cfg.centroid, fwhm_pix=cfg.centroid_fwhm_pix,
-                                          error=e[OIII], search_radius_pix=None if cfg.centroid_search_arcsec
-                                          is None else cfg.centroid_search_arcsec / p)
-                            for m, e, p in zip(line_maps, err_maps, pix)])
+            # one DAOStarFinder call per 256 maps (a mosaic); search radius in each map's pixels
+            cen = find_centroids([m[OIII] for m in line_maps], method=cfg.centroid,
+                                 fwhm_pix=cfg.centroid_fwhm_pix, errors=[e[OIII] for e in err_maps],
+                                 search_radius_pix=None if cfg.centroid_search_arcsec is None
+                                 else cfg.centroid_search_arcsec / np.asarray(pix, float))
         n_fb = sum("DAOStarFinder" in str(w.message) for w in caught)
         if n_fb:
             warnings.warn(f"stack: DAOStarFinder found no source for {n_fb} of {n} galaxies; their "
