@@ -137,3 +137,13 @@ def test_chunked_noise_equals_one_draw(shape, uniform):
     data, error, _ = apply_noise(cube, spec, a, snr_aperture=ap, exposure_inputs=inputs)
     assert np.array_equal(data, cube + error * b.standard_normal(shape))
     assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_exposure_model_rejects_an_empty_cube():
+    from mocksim.errors import MocksimInputError
+
+    inputs = {"wave_um": np.zeros(0), "dwave_um": 0.0018, "pixscale_arcsec": 0.1,
+              "sens_e_s_ujy_um": np.zeros(0), "dlds_um": np.zeros(0)}
+    with pytest.raises(MocksimInputError, match="no channels"):
+        apply_noise(np.zeros((0, 4, 5)), NoiseSpec("exposure", exposure_s=3000.0), np.random.default_rng(0),
+                    exposure_inputs=inputs)

@@ -349,6 +349,8 @@ def exposure_sigma(cube: np.ndarray, wave_um: np.ndarray, dwave_um, pixscale_arc
     """
     t = float(spec.exposure_s)
     w = np.asarray(wave_um, dtype=float)
+    if w.size == 0:
+        raise MocksimInputError("noise.model = 'exposure': the cube has no channels (check instrument.wave_range_um)")
     dw = np.broadcast_to(np.asarray(dwave_um, dtype=float), w.shape)
     to_ujy = 1e29 * w ** 2 / C_UM_S  # f_lambda [per um] -> f_nu [uJy]
     sens = np.asarray(sens_e_s_ujy_um, dtype=float)
