@@ -231,11 +231,11 @@ def run_chunk(scn, start: int, stop: int) -> dict:
 
     The unit of work sent to executors (module-level so it pickles).
     """
-    from ..pipeline.galaxy_run import process_galaxy
+    from ..pipeline.galaxy_run import process_galaxies
 
     _tune_malloc()
     t0 = time.process_time()
-    outputs = [process_galaxy(scn, i, keep_products=False) for i in range(start, stop)]
+    outputs = process_galaxies(scn, range(start, stop))    # recovery batched across the chunk
     return {"arrays": collect(outputs, scn), "cpu_s": time.process_time() - t0}
 
 

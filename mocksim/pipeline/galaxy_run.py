@@ -42,8 +42,26 @@ def truth_geometry(obs, galaxy) -> Geometry:
                     re_arcsec=galaxy.re_kpc / galaxy.kpc_per_arcsec, source="truth")
 
 
-def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput:
-    """Draw, render, observe and analyse galaxy ``index`` of scenario ``scn``."""
+@dataclass
+class _Simulated:
+    """A galaxy drawn, rendered and observed (input of the analysis)."""
+
+    index: int
+    params: dict
+    inst: object
+    galaxy: object
+    calib: object
+    lines: list
+    grid: object
+    scene: object
+    obs: object
+    fit_rng: object
+
+    def geometry(self):
+        return lambda map_obs: truth_geometry(map_obs, self.galaxy)
+
+
+def _simulate(scn, index: int) -> _Simulated:
     params = scn.draw_galaxy(index)
     inst = build_instrument(scn, index)
     noise = build_noise(scn, index, params)
@@ -62,8 +80,43 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
     scene = galaxy.render(grid, calib, lines=lines)
     noise_rng, fit_rng = _streams(scn, index)
     obs = inst.observe(scene, noise, noise_rng)
-    rec = analyse(obs, scn.recovery, lambda map_obs: truth_geometry(map_obs, galaxy), rng=fit_rng,
-                  cosmology=scn.cosmology)
+    return _Simulated(index, params, inst, galaxy, calib, lines, grid, scene, obs, fit_rng)
+
+
+def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput:
+    """Draw, render, observe and analyse galaxy ``index`` of scenario ``scn``."""
+    sim = _simulate(scn, index)
+    rec = analyse(sim.obs, scn.recovery, sim.geometry(), rng=sim.fit_rng, cosmology=scn.cosmology)
+    return _finish(scn, sim, rec, keep_products)
+
+
+def process_galaxies(scn, indices, keep_products: bool = False) -> list:
+    """:func:`process_galaxy` of several galaxies, with the recovery batched across them
+    when the configuration allows (:func:`mocksim.recovery.batch.batchable`: annulus
+    spectra, grid metallicity, linear gradient). Results equal the one-by-one ones to
+    round-off; the random streams are per galaxy either way."""
+    from ..recovery.batch import batchable, complete, stage
+
+    indices = [int(i) for i in indices]
+    if len(indices) < 2 or not batchable(scn.recovery):
+        return [process_galaxy(scn, i, keep_products) for i in indices]
+    sims, staged = [], []
+    for i in indices:
+        sim = _simulate(scn, i)
+        st = stage(sim.obs, sim.geometry(), scn.recovery)
+        if not keep_products:      # only the annulus spectra go on: free the cube now
+            st.strip()
+            sim.obs = st.obs
+        sims.append(sim)
+        staged.append(st)
+    recs = complete(staged, scn.recovery, cosmology=scn.cosmology)
+    return [_finish(scn, s, r, keep_products) for s, r in zip(sims, recs)]
+
+
+def _finish(scn, sim: _Simulated, rec, keep_products: bool) -> GalaxyOutput:
+    """Forward fit (if asked), derived quantities and the output record."""
+    galaxy, obs, grid, calib, lines, inst = sim.galaxy, sim.obs, sim.grid, sim.calib, sim.lines, sim.inst
+    params, index, scene = sim.params, sim.index, sim.scene
 
     if scn.recovery["gradient_fit"] in ("forward", "both"):
         g, mobs = rec.geometry, rec.map_obs

@@ -194,8 +194,25 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
     -------
     GalaxyRecovery
     """
+    lm, obs, geometry, bins = prepare_bins(obs, config, geometry)
     spectra = config.get("extraction", "maps") == "spectra"
     if spectra:
+        lines = lines_in_coverage(obs.wave_um, obs.redshift, list(LINES))
+        flux, err, _ = bin_line_fluxes(obs, bins, lines, tie_kinematics=bool(config.get("tie_kinematics")))
+    else:
+        flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, obs.noise_correlation)
+    bins, flux, err = truncate_bins(bins, flux, err, config)
+    prof = binned_metallicity(flux, err, config, rng=rng)
+    return finish_recovery(obs, config, geometry, bins, lm, flux, err, prof, cosmology)
+
+
+def prepare_bins(obs, config: dict, geometry=None):
+    """First stage of :func:`analyse`: ``(line_maps, map_obs, geometry, bins)``.
+
+    With ``extraction = "spectra"`` the line maps are only the [OIII]5007 narrow-band
+    image (geometry, radii); otherwise every spaxel is fitted.
+    """
+    if config.get("extraction", "maps") == "spectra":
         lm = _narrowband_maps(obs)
     else:
         lm, obs = extract_maps(obs)
@@ -203,23 +220,25 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
         geometry = geometry(obs)
     if geometry is None or config.get("geometry") == "measured":
         geometry = measured_geometry(obs, lm)
-    bins = make_bins(obs, lm, config, geometry)
-    if spectra:
-        lines = lines_in_coverage(obs.wave_um, obs.redshift, list(LINES))
-        flux, err, _ = bin_line_fluxes(obs, bins, lines, tie_kinematics=bool(config.get("tie_kinematics")))
-    else:
-        flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, obs.noise_correlation)
-    if config.get("r_max_snr") and bins.kind == "annular":
-        # seed 001: the outer radius follows the integrated S/N; here every line of
-        # ``recovery.lines`` must reach it (the diagnostics' lines are detected)
-        refs = [ln for ln in dict.fromkeys(["OIII5007", *config.get("lines", [])]) if ln in flux]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            snr = np.min([flux[ln] / err[ln] for ln in refs], axis=0)
-        bins = truncate_at_snr(bins, snr, float(config["r_max_snr"]))
-        keep = bins.n_bins
-        flux = {k: v[:keep] for k, v in flux.items()}
-        err = {k: v[:keep] for k, v in err.items()}
-    prof = binned_metallicity(flux, err, config, rng=rng)
+    return lm, obs, geometry, make_bins(obs, lm, config, geometry)
+
+
+def truncate_bins(bins, flux: dict, err: dict, config: dict):
+    """Seed 001's S/N-limited outer radius (``r_max_snr``): ``(bins, flux, err)`` cut at
+    the first annulus where [OIII]5007 or a line of ``recovery.lines`` is below it."""
+    if not (config.get("r_max_snr") and bins.kind == "annular"):
+        return bins, flux, err
+    refs = [ln for ln in dict.fromkeys(["OIII5007", *config.get("lines", [])]) if ln in flux]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = np.min([flux[ln] / err[ln] for ln in refs], axis=0)
+    bins = truncate_at_snr(bins, snr, float(config["r_max_snr"]))
+    keep = bins.n_bins
+    return bins, {k: v[:keep] for k, v in flux.items()}, {k: v[:keep] for k, v in err.items()}
+
+
+def finish_recovery(obs, config: dict, geometry, bins, lm, flux, err, prof, cosmology) -> GalaxyRecovery:
+    """Last stage of :func:`analyse`: radii, usable bins and the linear gradient."""
+    spectra = config.get("extraction", "maps") == "spectra"
     scale = kpc_per_arcsec(obs.redshift, cosmology)
     r_kpc = np.asarray(bins.radius_arcsec, dtype=float) * scale
     used = _usable_bins(flux, err, prof, config)

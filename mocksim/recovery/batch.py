@@ -1,0 +1,158 @@
+"""The recovery of many observations at once (a calibration-grid chunk).
+
+:func:`analyse_many` gives, galaxy by galaxy, what :func:`mocksim.recovery.analysis.analyse`
+gives, but fits the annulus spectra of all galaxies that share a wavelength grid,
+redshift and LSF in one call, and infers the metallicities of all their annuli in
+one call: both are independent per spectrum / per bin, and one call on many rows
+costs little more than one call on the rows of a single galaxy (numpy's per-call
+overhead dominates a galaxy's ~10 annuli). Results equal the one-by-one ones to
+floating-point round-off (summation order).
+
+Only the annulus-spectrum recovery with the grid metallicity method and a linear
+gradient is batched (:func:`batchable`); anything else goes through ``analyse``.
+Spectra are batched only when every row's weights are proportional to one spectrum
+(as with a uniform per-voxel noise): then the line fitter takes the same path for
+the batch as for each galaxy alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import MocksimInputError
+from ..lines import LINES
+from .analysis import binned_metallicity, finish_recovery, prepare_bins, truncate_bins
+from .binning import bin_spectra
+from .linefit import fit_spectra, lines_in_coverage
+from .linefit_tied import fit_spectra_tied
+
+
+def batchable(config: dict) -> bool:
+    """True when :func:`analyse_many` batches this recovery configuration."""
+    return (config.get("extraction", "maps") == "spectra" and config.get("metallicity_method", "grid") == "grid"
+            and config.get("gradient_fit", "linear") == "linear")
+
+
+def _proportional(E: np.ndarray) -> bool:
+    """All rows of the weights ``1 / E^2`` are multiples of one row (finite, > 0)."""
+    if not (np.all(np.isfinite(E)) and np.all(E > 0)):
+        return False
+    W = 1.0 / (E * E)
+    j = int(np.argmax(W[0]))
+    c = W[:, j] / W[0, j]
+    return bool(np.allclose(W, c[:, None] * W[0][None, :], rtol=1e-12, atol=0.0))
+
+
+def _fit_group(members, tie: bool):
+    """Fit the annulus spectra of galaxies sharing grid, redshift and LSF; ``[(flux, err)]``."""
+    obs0 = members[0].obs
+    lines = lines_in_coverage(obs0.wave_um, obs0.redshift, list(LINES))
+    fitter = fit_spectra_tied if tie else fit_spectra
+
+    def fit(S, E):
+        return fitter(obs0.wave_um, S, E, obs0.redshift, obs0.lsf_sigma_um, lines)
+
+    S = np.concatenate([m.spec for m in members])
+    E = np.concatenate([m.serr for m in members])
+    if len(members) == 1 or not _proportional(E):     # galaxy by galaxy (as bin_line_fluxes)
+        return [(dict(f.flux), dict(f.flux_err)) for f in (fit(m.spec, m.serr) for m in members)]
+    fit = fit(S, E)
+    out, k = [], 0
+    for m in members:
+        n = m.spec.shape[0]
+        out.append(({ln: v[k:k + n] for ln, v in fit.flux.items()}, {ln: v[k:k + n] for ln, v in fit.flux_err.items()}))
+        k += n
+    return out
+
+
+def _split(prof, counts):
+    """Per-galaxy views of a :class:`MetallicityResult` of concatenated bins."""
+    out, k = [], 0
+    for n in counts:
+        sl = slice(k, k + n)
+        kw = {f: getattr(prof, f)[sl] for f in ("log_oh", "log_oh_lo", "log_oh_hi", "av", "av_lo", "av_hi", "status")}
+        if prof.av_fitted is not None:
+            kw["av_fitted"] = prof.av_fitted[sl]
+        if prof.samples is not None:
+            kw["samples"] = prof.samples[sl]
+        out.append(replace(prof, **kw))
+        k += n
+    return out
+
+
+@dataclass
+class Staged:
+    """One observation after its per-galaxy stage: bins and annulus spectra."""
+
+    obs: object
+    bins: object
+    spec: np.ndarray
+    serr: np.ndarray
+    line_maps: object
+    geometry: object
+
+    def strip(self):
+        """Drop the cube (the rest of the recovery needs only the spectra)."""
+        self.obs = replace(self.obs, data=None, error=None, extras={})
+        return self
+
+
+def stage(obs, geometry, config: dict) -> Staged:
+    """The per-galaxy part of :func:`analyse_many`: geometry, bins, annulus spectra."""
+    lm, obs, geometry, bins = prepare_bins(obs, config, geometry)
+    if obs.kind != "ifu":
+        raise MocksimInputError(f"recovery.extraction = 'spectra' needs an IFU cube, got a {obs.kind!r} observation")
+    spec, serr = bin_spectra(obs.data, obs.error, bins, obs.noise_correlation)
+    return Staged(obs, bins, spec, serr, lm, geometry)
+
+
+def complete(staged: list, config: dict, *, cosmology: str = "Planck18") -> list:
+    """The batched part of :func:`analyse_many`: line fits, S/N cut, metallicities, gradients."""
+    tie = bool(config.get("tie_kinematics"))
+    groups: dict = {}
+    for i, st in enumerate(staged):
+        o = st.obs
+        key = (o.wave_um.tobytes(), float(o.redshift), np.asarray(o.lsf_sigma_um, float).tobytes())
+        groups.setdefault(key, []).append(i)
+    fluxes = [None] * len(staged)
+    for idx in groups.values():
+        for i, fe in zip(idx, _fit_group([staged[i] for i in idx], tie)):
+            fluxes[i] = fe
+    cut = [truncate_bins(st.bins, *fe, config) for st, fe in zip(staged, fluxes)]
+    # one metallicity inference per set of lines (bins of galaxies with the same lines)
+    by_lines: dict = {}
+    for i, (_, flux, _) in enumerate(cut):
+        by_lines.setdefault(tuple(flux), []).append(i)
+    profs = [None] * len(staged)
+    for keys, idx in by_lines.items():
+        F = {k: np.concatenate([cut[i][1][k] for i in idx]) for k in keys}
+        E = {k: np.concatenate([cut[i][2][k] for i in idx]) for k in keys}
+        prof = binned_metallicity(F, E, config)
+        for i, p in zip(idx, _split(prof, [cut[i][0].n_bins for i in idx])):
+            profs[i] = p
+    return [finish_recovery(st.obs, config, st.geometry, c[0], st.line_maps, c[1], c[2], p, cosmology)
+            for st, c, p in zip(staged, cut, profs)]
+
+
+def analyse_many(items, config: dict, *, cosmology: str = "Planck18") -> list:
+    """:func:`~mocksim.recovery.analysis.analyse` of many observations, batched.
+
+    Parameters
+    ----------
+    items : sequence of (Observation, geometry)
+        ``geometry`` as for ``analyse`` (a Geometry, a callable of the map
+        observation, or None).
+    config : dict
+        The scenario's ``[recovery]`` table; must be :func:`batchable`.
+    cosmology : str
+
+    Returns
+    -------
+    list of GalaxyRecovery
+        In the order of ``items``.
+    """
+    if not batchable(config):
+        raise MocksimInputError("analyse_many: needs recovery.extraction = 'spectra', metallicity_method = 'grid' "
+                                "and gradient_fit = 'linear'")
+    return complete([stage(obs, geometry, config) for obs, geometry in items], config, cosmology=cosmology)
