@@ -56,6 +56,7 @@ class _Simulated:
     scene: object
     obs: object
     fit_rng: object
+    hbeta_total: float | None = None   # set when the scene is dropped early
 
     def geometry(self):
         return lambda map_obs: truth_geometry(map_obs, self.galaxy)
@@ -104,9 +105,11 @@ def process_galaxies(scn, indices, keep_products: bool = False) -> list:
     for i in indices:
         sim = _simulate(scn, i)
         st = stage(sim.obs, sim.geometry(), scn.recovery)
-        if not keep_products:      # only the annulus spectra go on: free the cube now
+        if not keep_products:      # only the annulus spectra go on: free the cube and scene now
             st.strip()
             sim.obs = st.obs
+            sim.hbeta_total = sim.scene.total_line_flux("Hbeta")
+            sim.scene = None
         sims.append(sim)
         staged.append(st)
     recs = complete(staged, scn.recovery, cosmology=scn.cosmology)
@@ -140,7 +143,7 @@ def _finish(scn, sim: _Simulated, rec, keep_products: bool) -> GalaxyOutput:
         "kpc_per_arcsec": galaxy.kpc_per_arcsec,
         "psf_fwhm_arcsec": fwhm,
         "two_re_over_fwhm": 2 * galaxy.re_kpc / galaxy.kpc_per_arcsec / fwhm if fwhm > 0 else np.inf,
-        "hbeta_flux_total": scene.total_line_flux("Hbeta"),
+        "hbeta_flux_total": scene.total_line_flux("Hbeta") if scene is not None else sim.hbeta_total,
         "cell": scn.cell_of(index),
         "map_pixscale_arcsec": rec.map_obs.pixscale_arcsec,
     }
