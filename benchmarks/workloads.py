@@ -140,11 +140,12 @@ def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_s
                         floor.run()
                     tf.add((time.perf_counter() - w0) / len(chunk), (time.process_time() - c0) / len(chunk))
             res["batch"] = batch
-        for i in range(1, n_gal + 1) if batch <= 1 else ():   # floor timed right after each galaxy
-            outs += _per_galaxy(scn, [i], t)
-            if floor is not None:
-                with timed(tf):
-                    floor.run()
+        else:
+            for i in range(1, n_gal + 1):       # floor timed right after each galaxy: same load
+                outs += _per_galaxy(scn, [i], t)
+                if floor is not None:
+                    with timed(tf):
+                        floor.run()
         res.update(per_galaxy_s=t.cpu_median, per_galaxy_wall_s=t.wall_median, n=n_gal, n_timed=t.n,
                    galaxies_per_s=1.0 / t.cpu_median, galaxies_per_wall_s=1.0 / t.wall_median,
                    status_ok=int(sum(o.recovery.status == 0 for o in outs)))

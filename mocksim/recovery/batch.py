@@ -23,9 +23,8 @@ import numpy as np
 from ..errors import MocksimInputError
 from ..lines import LINES
 from .analysis import binned_metallicity, finish_recovery, prepare_bins, truncate_bins
-from .binning import bin_spectra
-from .linefit import fit_spectra, lines_in_coverage
-from .linefit_tied import fit_spectra_tied
+from .bin_extraction import fit_summed_spectra, summed_spectra
+from .linefit import lines_in_coverage
 
 
 def batchable(config: dict) -> bool:
@@ -48,16 +47,11 @@ def _fit_group(members, tie: bool):
     """Fit the annulus spectra of galaxies sharing grid, redshift and LSF; ``[(flux, err)]``."""
     obs0 = members[0].obs
     lines = lines_in_coverage(obs0.wave_um, obs0.redshift, list(LINES))
-    fitter = fit_spectra_tied if tie else fit_spectra
-
-    def fit(S, E):
-        return fitter(obs0.wave_um, S, E, obs0.redshift, obs0.lsf_sigma_um, lines)
-
-    S = np.concatenate([m.spec for m in members])
     E = np.concatenate([m.serr for m in members])
     if len(members) == 1 or not _proportional(E):     # galaxy by galaxy (as bin_line_fluxes)
-        return [(dict(f.flux), dict(f.flux_err)) for f in (fit(m.spec, m.serr) for m in members)]
-    fit = fit(S, E)
+        fits = [fit_summed_spectra(m.obs, m.spec, m.serr, lines, tie_kinematics=tie) for m in members]
+        return [(dict(f.flux), dict(f.flux_err)) for f in fits]
+    fit = fit_summed_spectra(obs0, np.concatenate([m.spec for m in members]), E, lines, tie_kinematics=tie)
     out, k = [], 0
     for m in members:
         n = m.spec.shape[0]
@@ -101,10 +95,7 @@ class Staged:
 def stage(obs, geometry, config: dict) -> Staged:
     """The per-galaxy part of :func:`analyse_many`: geometry, bins, annulus spectra."""
     lm, obs, geometry, bins = prepare_bins(obs, config, geometry)
-    if obs.kind != "ifu":
-        raise MocksimInputError(f"recovery.extraction = 'spectra' needs an IFU cube, got a {obs.kind!r} observation")
-    spec, serr = bin_spectra(obs.data, obs.error, bins, obs.noise_correlation)
-    return Staged(obs, bins, spec, serr, lm, geometry)
+    return Staged(obs, bins, *summed_spectra(obs, bins), lm, geometry)
 
 
 def complete(staged: list, config: dict, *, cosmology: str = "Planck18") -> list:

@@ -46,14 +46,23 @@ def bin_line_fluxes(obs, bins: Bins, lines, *, tie_kinematics: bool = False) -> 
     fit : LineMaps
         The full fit (velocities, widths, chi^2 per bin).
     """
+    spec, serr = summed_spectra(obs, bins)
+    fit = fit_summed_spectra(obs, spec, serr, lines, tie_kinematics=tie_kinematics)
+    return dict(fit.flux), dict(fit.flux_err), fit
+
+
+def summed_spectra(obs, bins: Bins):
+    """``(spectra, errors)`` ``(n_bins, nwave)`` summed over the bins of an IFU cube."""
     if obs.kind != "ifu":
         raise MocksimInputError(f"recovery.extraction = 'spectra' needs an IFU cube, got a {obs.kind!r} observation")
-    spec, serr = bin_spectra(obs.data, obs.error, bins, obs.noise_correlation)
-    if tie_kinematics:
-        fit = fit_spectra_tied(obs.wave_um, spec, serr, obs.redshift, obs.lsf_sigma_um, lines)
-    else:
-        fit = fit_spectra(obs.wave_um, spec, serr, obs.redshift, obs.lsf_sigma_um, lines)
-    return dict(fit.flux), dict(fit.flux_err), fit
+    return bin_spectra(obs.data, obs.error, bins, obs.noise_correlation)
+
+
+def fit_summed_spectra(obs, spec, serr, lines, *, tie_kinematics: bool = False) -> LineMaps:
+    """Line fits of summed spectra on ``obs``'s wavelength grid, redshift and LSF
+    (kinematics tied to Hbeta+[OIII] with ``tie_kinematics``)."""
+    fitter = fit_spectra_tied if tie_kinematics else fit_spectra
+    return fitter(obs.wave_um, spec, serr, obs.redshift, obs.lsf_sigma_um, lines)
 
 
 def truncate_at_snr(bins: Bins, snr: np.ndarray, min_snr: float) -> Bins:
