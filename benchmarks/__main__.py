@@ -17,7 +17,7 @@ import time
 SETTINGS = {
     "w1_galaxies": (4, 96), "w1_batch": (2, 32), "w1_naive_galaxies": (1, 2),
     "w1m_galaxies": (3, 30), "w1m_naive_galaxies": (1, 2), "w1m_naive_spaxels": (6, None),
-    "w2_galaxies": (2, 20), "w2_naive_galaxies": (1, 2),
+    "w2_galaxies": (4, 96), "w2_batch": (2, 32), "w2_naive_galaxies": (1, 2),
     "naive_emcee_steps": (40, 2000),
     "w3_galaxies": (40, 300),
     "w4_galaxies": (4, 2000),
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
             available = False
         if available:
             r = W.galaxy_workload("w2", S["w2_galaxies"], S["w2_naive_galaxies"], None, S["naive_emcee_steps"],
-                                  quiet=args.quiet)
+                                  quiet=args.quiet, batch=S["w2_batch"])
             details["w2"] = r
             out["w2_galaxies_per_s"] = r["galaxies_per_s"]
         else:
@@ -164,6 +164,7 @@ def table(out: dict) -> str:
     nv2 = w2.get("naive", {})
     add("w2_galaxies_per_s", "W2 grism z=6 F356W", "galaxies / CPU-s (1 core)", out["w2_galaxies_per_s"],
         f"{1 / nv2['per_galaxy_s']:.3g} galaxies/s" if nv2 else ("unavailable" if "unavailable" in w2 else ""))
+    add("w2_over_floor", "", "time / FFT+noise floor (no target)", w2.get("over_floor"))
     w3 = d.get("w3", {})
     add("w3_seconds", f"W3 stack of {w3.get('n_galaxies', 300)}", "CPU seconds", out["w3_seconds"],
         f"{w3['naive']['seconds']:.3g} s" if "naive" in w3 else "")

@@ -60,7 +60,8 @@ W2_SCENARIO = {
         "pa_deg": {"dist": "uniform", "low": 0.0, "high": 180.0},
         "hbeta_flux_cgs": 2e-18, "v_rot_kms": 80.0, "sigma_kms": 60.0,
     },
-    "instrument": {"name": "nircam-wfss-f356w", "psf": "jwst", "fov_arcsec": 2.0},
+    # oversample 3: gradients within 3.3e-4 dex/kpc of oversample 7 (tests/test_grism_oversample.py)
+    "instrument": {"name": "nircam-wfss-f356w", "psf": "jwst", "fov_arcsec": 2.0, "oversample": 3},
     "noise": {"model": "snr", "snr_oiii": 50.0},
     "recovery": {"calibration": "sanders24", "binning": "annuli", "annulus_width_arcsec": 0.084,
                  "r_max_arcsec": 0.42, "geometry": "truth", "branch": "lower", "keep_edge_bins": True,
@@ -115,9 +116,7 @@ def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_s
         t_first = Timing()
         with timed(t_first):
             # imports, PSF kernels, kernel FFTs, basis caches; W1 also records the floor's shapes
-            floor = _FloorProbe(scn) if ifu else None
-            if floor is None:
-                process_galaxy(scn, 0)
+            floor = _FloorProbe(scn) if ifu else _GrismFloorProbe(scn)
         res["first_galaxy_s"] = t_first.wall[0]
         t, tf = Timing(), Timing()
         outs = []
@@ -233,6 +232,62 @@ class _FloorProbe:
         err = np.full(self.shape, 1.0)
         data = cube + err * self.rng.standard_normal(self.shape)
         return data
+
+
+class _GrismFloorProbe:
+    """The FFT and noise work of W2, replayed on the shapes of a real W2 galaxy (for reference).
+
+    * every 2D FFT the grism renderer performs on the probe galaxy (dispersed lines and
+      direct images; same shapes, same ``s`` padding), kernel spectra excluded (cached);
+    * the noise pass over the dispersed image: one Gaussian deviate per pixel,
+      data = model + sigma x deviate.
+
+    Constructing the probe runs galaxy 0 through the pipeline twice (the first fills the
+    kernel-spectrum cache) and records the calls of the second.
+    """
+
+    def __init__(self, scn):
+        from mocksim.instruments import grism_disperse
+        from mocksim.pipeline.galaxy_run import process_galaxy
+
+        process_galaxy(scn, 0)
+        real = grism_disperse.sfft
+        calls = []
+
+        class _Recorder:
+            def __getattr__(self, name):
+                fn = getattr(real, name)
+                if name not in ("rfft2", "irfft2"):
+                    return fn
+
+                def rec(a, *args, **kw):
+                    calls.append((name, a.shape, a.dtype, args, kw))
+                    return fn(a, *args, **kw)
+                return rec
+
+        grism_disperse.sfft = _Recorder()
+        try:
+            out = process_galaxy(scn, 0, keep_products=True)
+        finally:
+            grism_disperse.sfft = real
+        rng = np.random.default_rng(0)
+        self.jobs = []
+        for name, shape, dtype, args, kw in calls:
+            a = rng.standard_normal(shape)
+            if np.issubdtype(dtype, np.complexfloating):
+                a = a + 1j * rng.standard_normal(shape)
+            self.jobs.append((getattr(real, name), a, args, kw))
+        self.shape = out.obs.data.shape
+        self.rng = rng
+        self.info = {"fft_calls": len(calls), "fft_points": int(sum(np.prod(c[1]) for c in calls)),
+                     "dispersed_shape": list(self.shape)}
+
+    def run(self):
+        for fn, a, args, kw in self.jobs:
+            fn(a, *args, **kw)
+        model = np.zeros(self.shape)
+        err = np.full(self.shape, 1.0)
+        return model + err * self.rng.standard_normal(self.shape)
 
 
 # ---------------------------------------------------------------------------- W3

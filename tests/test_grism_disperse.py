@@ -5,7 +5,8 @@ from scipy.special import ndtr
 
 from mocksim.instruments import get_instrument
 from mocksim.instruments.grism_config import band_fraction
-from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, SpectrumCache, convolve_same, disperse_line,
+from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, SpectrumCache, block_sum, convolve_same,
+                                                convolve_sum_same, deposit_weights, disperse_line,
                                                 disperse_line_exact, disperse_line_fft, lagrange_weights,
                                                 series_terms)
 
@@ -85,6 +86,55 @@ def test_lagrange_weights_interpolate_quintics_and_series_terms():
     assert series_terms(0.0) == 1
     assert series_terms(1e-4) == 2          # 1e-4 > tol; 1.5e-8 < 1e-7
     assert series_terms(0.05) == 5          # bins of 20 % in s^2 need the full series
+
+
+def _width_series_reference(a, coef):
+    """Deposit weights with the line-width series, term by term: ``sum_n coef[n] D^(2n) a``,
+    ``D^2`` the second difference [1, -2, 1], each term centred on the Lagrange nodes."""
+    n_terms = len(coef)
+    out = np.zeros((a.shape[0] + 2 * (n_terms - 1), a.shape[1]))
+    cur = a
+    for n in range(n_terms):
+        o = n_terms - 1 - n
+        out[o:o + cur.shape[0]] += cur * coef[n]
+        nxt = np.zeros((cur.shape[0] + 2, cur.shape[1]))
+        nxt[:-2] += cur
+        nxt[1:-1] -= 2.0 * cur
+        nxt[2:] += cur
+        cur = nxt
+    return out
+
+
+@pytest.mark.parametrize("n_terms", [1, 2, 3, 5])
+def test_deposit_weights_equal_the_term_by_term_series(n_terms):
+    rng = np.random.default_rng(n_terms)
+    frac = rng.uniform(0.0, 1.0, 500)
+    coef = [rng.normal(size=500) for _ in range(n_terms)]
+    got = deposit_weights(frac, coef)
+    ref = _width_series_reference(lagrange_weights(frac)[1], coef)
+    assert got.shape == ref.shape == (6 + 2 * (n_terms - 1), 500)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14 * np.abs(ref).max())
+    # the series moves flux, never creates it: higher terms sum to zero over the nodes
+    np.testing.assert_allclose(got.sum(axis=0), coef[0], rtol=0, atol=1e-13 * np.abs(coef[0]).max())
+
+
+@pytest.mark.parametrize("os_", [1, 3, 5])
+def test_block_sum_equals_the_reshaped_sum(os_):
+    img = np.random.default_rng(os_).random((4 * os_, 7 * os_))
+    ref = img.reshape(4, os_, 7, os_).sum(axis=(1, 3))
+    np.testing.assert_allclose(block_sum(img, os_), ref, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(block_sum(img[:, os_:], os_), ref[:, 1:], rtol=1e-14, atol=0)   # strided view
+
+
+def test_convolve_sum_same_equals_the_sum_of_convolutions(psf_kernel):
+    rng = np.random.default_rng(5)
+    imgs = [rng.random((40, 40)) for _ in range(3)]
+    small = psf_kernel[2:-2, 2:-2] / psf_kernel[2:-2, 2:-2].sum()      # a second kernel size
+    terms = [(imgs[0], psf_kernel, "a"), (imgs[1], small, "b"), (imgs[2], None, "c")]
+    cache = SpectrumCache()
+    ref = convolve_same(imgs[0], psf_kernel, "a", SpectrumCache()) + convolve_same(imgs[1], small, "b",
+                                                                                  SpectrumCache()) + imgs[2]
+    np.testing.assert_allclose(convolve_sum_same(terms, cache), ref, rtol=0, atol=1e-13 * ref.max())
 
 
 def test_convolve_same_matches_fftconvolve_and_caches(psf_kernel):

@@ -340,6 +340,10 @@ class SlitlessGrism(Instrument):
         k = self._kernel(wave_um, pixscale)
         return convolve_same(img, k, (self._kernel_key(wave_um, pixscale), "direct"), self._spectra)
 
+    def _direct_term(self, img: np.ndarray, wave_um: float, pixscale: float):
+        """``(img, kernel, key)`` term of :func:`~.grism_disperse.convolve_sum_same` (PSF at ``wave_um``)."""
+        return img, self._kernel(wave_um, pixscale), (self._kernel_key(wave_um, pixscale), "direct")
+
     def _disperse_line(self, idx, w, mu_off, sig_px, nfine, n_disp, kern_wave, pixscale, grism):
         """Fine-grid dispersion of one line (:func:`~.grism_disperse.disperse_line`);
         returns a list of ``(coarse, col0)`` pieces."""

@@ -93,9 +93,9 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
 
 def process_galaxies(scn, indices, keep_products: bool = False) -> list:
     """:func:`process_galaxy` of several galaxies, with the recovery batched across them
-    when the configuration allows (:func:`mocksim.recovery.batch.batchable`: annulus
-    spectra, grid metallicity, linear gradient). Results equal the one-by-one ones to
-    round-off; the random streams are per galaxy either way."""
+    when the configuration allows (:func:`mocksim.recovery.batch.batchable`: grid
+    metallicity and linear gradient, from line maps or annulus spectra). Results equal
+    the one-by-one ones to round-off; the random streams are per galaxy either way."""
     from ..recovery.batch import batchable, complete, stage
 
     indices = [int(i) for i in indices]
@@ -105,7 +105,7 @@ def process_galaxies(scn, indices, keep_products: bool = False) -> list:
     for i in indices:
         sim = _simulate(scn, i)
         st = stage(sim.obs, sim.geometry(), scn.recovery)
-        if not keep_products:      # only the annulus spectra go on: free the cube and scene now
+        if not keep_products:      # only the spectra / binned fluxes go on: free the data and scene now
             st.strip()
             sim.obs = st.obs
             sim.hbeta_total = sim.scene.total_line_flux("Hbeta")

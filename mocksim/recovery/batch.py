@@ -1,18 +1,18 @@
 """The recovery of many observations at once (a calibration-grid chunk).
 
 :func:`analyse_many` gives, galaxy by galaxy, what :func:`mocksim.recovery.analysis.analyse`
-gives, but fits the annulus spectra of all galaxies that share a wavelength grid,
-redshift and LSF in one call, and infers the metallicities of all their annuli in
-one call: both are independent per spectrum / per bin, and one call on many rows
-costs little more than one call on the rows of a single galaxy (numpy's per-call
-overhead dominates a galaxy's ~10 annuli). Results equal the one-by-one ones to
-floating-point round-off (summation order).
+gives, but infers the metallicities of all galaxies' bins in one call and, with
+annulus-spectrum extraction, fits the annulus spectra of all galaxies that share a
+wavelength grid, redshift and LSF in one call: both are independent per bin / per
+spectrum, and one call on many rows costs little more than one call on the rows of
+a single galaxy (numpy's per-call overhead dominates a galaxy's ~10 bins). Results
+equal the one-by-one ones to floating-point round-off (summation order).
 
-Only the annulus-spectrum recovery with the grid metallicity method and a linear
-gradient is batched (:func:`batchable`); anything else goes through ``analyse``.
-Spectra are batched only when every row's weights are proportional to one spectrum
-(as with a uniform per-voxel noise): then the line fitter takes the same path for
-the batch as for each galaxy alone.
+Batched (:func:`batchable`): the grid metallicity method with a linear gradient, for
+either extraction (line maps summed in bins, e.g. slitless grism, or annulus
+spectra); anything else goes through ``analyse``. Spectra are batched only when every
+row's weights are proportional to one spectrum (as with a uniform per-voxel noise):
+then the line fitter takes the same path for the batch as for each galaxy alone.
 """
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ from ..errors import MocksimInputError
 from ..lines import LINES
 from .analysis import binned_metallicity, finish_recovery, prepare_bins, truncate_bins
 from .bin_extraction import fit_summed_spectra, summed_spectra
+from .binning import sum_in_bins
 from .linefit import lines_in_coverage
 
 
 def batchable(config: dict) -> bool:
     """True when :func:`analyse_many` batches this recovery configuration."""
-    return (config.get("extraction", "maps") == "spectra" and config.get("metallicity_method", "grid") == "grid"
+    return (config.get("extraction", "maps") in ("maps", "spectra")
+            and config.get("metallicity_method", "grid") == "grid"
             and config.get("gradient_fit", "linear") == "linear")
 
 
@@ -77,25 +79,32 @@ def _split(prof, counts):
 
 @dataclass
 class Staged:
-    """One observation after its per-galaxy stage: bins and annulus spectra."""
+    """One observation after its per-galaxy stage: bins and either the annulus
+    spectra (``spec``, ``serr``) or the binned line fluxes (``flux``, ``err``)."""
 
     obs: object
     bins: object
-    spec: np.ndarray
-    serr: np.ndarray
+    spec: np.ndarray | None
+    serr: np.ndarray | None
     line_maps: object
     geometry: object
+    flux: dict | None = None
+    err: dict | None = None
 
     def strip(self):
-        """Drop the cube (the rest of the recovery needs only the spectra)."""
+        """Drop the data arrays (the rest of the recovery needs only the spectra or fluxes)."""
         self.obs = replace(self.obs, data=None, error=None, extras={})
         return self
 
 
 def stage(obs, geometry, config: dict) -> Staged:
-    """The per-galaxy part of :func:`analyse_many`: geometry, bins, annulus spectra."""
+    """The per-galaxy part of :func:`analyse_many`: geometry, bins, and the annulus
+    spectra or the line maps summed in the bins."""
     lm, obs, geometry, bins = prepare_bins(obs, config, geometry)
-    return Staged(obs, bins, *summed_spectra(obs, bins), lm, geometry)
+    if config.get("extraction", "maps") == "spectra":
+        return Staged(obs, bins, *summed_spectra(obs, bins), lm, geometry)
+    flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, obs.noise_correlation)
+    return Staged(obs, bins, None, None, lm, geometry, flux, err)
 
 
 def complete(staged: list, config: dict, *, cosmology: str = "Planck18") -> list:
@@ -103,10 +112,12 @@ def complete(staged: list, config: dict, *, cosmology: str = "Planck18") -> list
     tie = bool(config.get("tie_kinematics"))
     groups: dict = {}
     for i, st in enumerate(staged):
+        if st.flux is not None:       # line maps already summed in the bins
+            continue
         o = st.obs
         key = (o.wave_um.tobytes(), float(o.redshift), np.asarray(o.lsf_sigma_um, float).tobytes())
         groups.setdefault(key, []).append(i)
-    fluxes = [None] * len(staged)
+    fluxes = [None if st.flux is None else (st.flux, st.err) for st in staged]
     for idx in groups.values():
         for i, fe in zip(idx, _fit_group([staged[i] for i in idx], tie)):
             fluxes[i] = fe
@@ -144,6 +155,6 @@ def analyse_many(items, config: dict, *, cosmology: str = "Planck18") -> list:
         In the order of ``items``.
     """
     if not batchable(config):
-        raise MocksimInputError("analyse_many: needs recovery.extraction = 'spectra', metallicity_method = 'grid' "
-                                "and gradient_fit = 'linear'")
+        raise MocksimInputError("analyse_many: needs recovery.extraction = 'maps' or 'spectra', "
+                                "metallicity_method = 'grid' and gradient_fit = 'linear'")
     return complete([stage(obs, geometry, config) for obs, geometry in items], config, cosmology=cosmology)

@@ -17,9 +17,9 @@ Algorithm
    weights). It is fitted per cross-dispersion row of each beam to the columns not
    covered by any line of the target (footprint extent +- ``v_max_kms`` + 2 px), with a
    weak prior (1e-3 of the data weight) towards a multiple of the direct-image row
-   profile, and subtracted. Its noise is not propagated (it adds ~3-7 % to the variance
-   of footprint-wide sums, negligible per pixel). Neighbours' lines are not modelled and
-   remain as contamination.
+   profile, and subtracted (:func:`~.grism_continuum.fit_continuum`, all rows at once).
+   Its noise is not propagated (it adds ~3-7 % to the variance of footprint-wide sums,
+   negligible per pixel). Neighbours' lines are not modelled and remain as contamination.
 3. **Line maps**, per filter and jointly over the filter's beams: every requested line
    (``lines``) is a free image on ``S``; doublets with fixed ratios
    (:data:`~mocksim.recovery.linefit.TIED_LINES`) share one map with a two-line kernel.
@@ -73,13 +73,16 @@ binning code.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage
 
 from ..errors import MocksimInputError
-from ..instruments.grism_config import continuum_matrix, overlap_matrix
+from ..instruments.grism_config import overlap_matrix
 from ..lines import C_KMS, LINE_GROUPS, LINES
 from ..observation import Observation
+from .grism_continuum import fit_continuum
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
 from .grism_solve import STENCIL_ORDER, _overlapping, _resample_matrix, _shift_stencil, _solve_filter  # noqa: F401
 from .linefit import TIED_LINES, LineMaps
@@ -95,15 +98,31 @@ def _priority(name):
     return LINE_PRIORITY.index(name) if name in LINE_PRIORITY else len(LINE_PRIORITY) + list(LINES).index(name)
 
 
+@functools.lru_cache(maxsize=16)
+def _centre_distance(n: int) -> np.ndarray:
+    """``(n, n)`` distance of each pixel from the field centre [pixels] (cached, read-only)."""
+    yy, xx = np.mgrid[0:n, 0:n]
+    c = (n - 1) / 2.0
+    r = np.hypot(yy - c, xx - c)
+    r.flags.writeable = False
+    return r
+
+
+@functools.lru_cache(maxsize=16)
+def _drizzle_matrix(n: int, p_det: float, n_out: int, p_map: float) -> np.ndarray:
+    """:func:`~mocksim.instruments.grism_config.overlap_matrix` from the detector grid (cached, read-only)."""
+    w = overlap_matrix(n, p_det, 0.0, n_out, p_map)
+    w.flags.writeable = False
+    return w
+
+
 def _segment(det, det_err, nsigma, rel, grow):
     n = det.shape[0]
     peak = float(np.nanmax(det)) if np.isfinite(det).any() else 0.0
     thr = np.maximum(nsigma * det_err, rel * max(peak, 0.0))
     mask = np.isfinite(det) & (det > thr)
     lab, _ = ndimage.label(mask)
-    yy, xx = np.mgrid[0:n, 0:n]
-    c = (n - 1) / 2.0
-    r = np.hypot(yy - c, xx - c)
+    r = _centre_distance(n)
     cand = mask & (r <= max(n / 4.0, 3.0))
     if cand.any():
         j, i = np.unravel_index(np.argmax(np.where(cand, det, -np.inf)), det.shape)
@@ -143,45 +162,6 @@ def _line_setup(filt_band, z, col_off, primary, min_sep):
     for ch, (par, ratio) in children.items():
         models[par]["parts"].append((ch, ratio, col_off(LINES[ch].observed_um(z))))
     return models, blends, in_band
-
-
-def _fit_continuum(y, e, wc, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3):
-    """Row-by-row flat-continuum fit of one beam; returns the model image."""
-    n, n_disp = y.shape
-    model = np.zeros_like(y)
-    ok_col = np.isfinite(y) & (e > 0)                  # usable columns, all rows
-    for r in range(n):
-        a_idx = np.flatnonzero(cont_df[r])
-        if a_idx.size == 0:
-            continue
-        t_idx = np.flatnonzero(tgt_df[r])
-        use = ok_col[r].copy()
-        if t_idx.size:                                    # mask the target's line windows
-            for off in mask_offsets:
-                lo = max(int(np.ceil(t_idx[0] + off - pad)), 0)
-                hi = int(np.floor(t_idx[-1] + off + pad)) + 1
-                use[lo:max(hi, lo)] = False
-        a = wc[a_idx].T                                   # (n_disp, na)
-        use &= a.sum(axis=1) > 0
-        w = 1.0 / e[r, use] ** 2
-        au = a[use]
-        nmat = au.T @ (au * w[:, None])
-        rhs = au.T @ (w * y[r, use])
-        p = np.clip(prior_df[r, a_idx], 0.0, None)
-        p = p / p.sum() if p.sum() > 0 else np.full(a_idx.size, 1.0 / a_idx.size)
-        d = np.diag(nmat)
-        dpos = np.sort(d[d > 0])
-        # median of the positive diagonal (as np.median: mean of the two middle values)
-        med = 0.5 * (dpos[(dpos.size - 1) // 2] + dpos[dpos.size // 2]) if dpos.size else 1.0
-        lam = reg * float(med)
-        na = a_idx.size
-        full = np.zeros((na + 1, na + 1))
-        full[:na, :na] = nmat + lam * np.eye(na)
-        full[:na, na] = full[na, :na] = -lam * p
-        full[na, na] = lam * (p @ p)
-        sol = np.linalg.lstsq(full, np.concatenate([rhs, [0.0]]), rcond=1e-12)[0]
-        model[r] = a @ sol[:na]
-    return model
 
 
 #: Lines mapped by default; every other line in a band is modelled as a
@@ -293,18 +273,18 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
         for b, bm in enumerate(beams):
             band = tuple(bm["band_um"])
             tr = bm["grism"] == "C"
-            wc = continuum_matrix(n, n_disp, float(col_off(band[0])), float(col_off(band[1])))
             prior = np.asarray(ex["direct_images"][bm["filter"]], float)
             offs = [col_off(LINES[ln].observed_um(z)) for ln in setup[bm["filter"]][2]]
             pad = 2.0 + v_max_kms / C_KMS * band[1] / disp
-            resid[b] -= _fit_continuum(data[b], err[b], wc, cont_mask.T if tr else cont_mask,
-                                       tgt.T if tr else tgt, prior.T if tr else prior, offs, pad)
+            resid[b] -= fit_continuum(data[b], err[b], col_off(band[0]), col_off(band[1]),
+                                      cont_mask.T if tr else cont_mask, tgt.T if tr else tgt,
+                                      prior.T if tr else prior, offs, pad)
 
     # 3. line maps per filter, 4. drizzle
     n_out = max(int(round(n * p_det / p_map)), 1)
     sidx = np.flatnonzero(tgt.ravel())
     # drizzle from the common detector grid (offset 0: the direct image's and the footprint's)
-    w0 = overlap_matrix(n, p_det, 0.0, n_out, p_map)
+    w0 = _drizzle_matrix(n, p_det, n_out, p_map)
     bad = (w0 @ tgt.astype(float) @ w0.T) <= 1e-9
     flux, flux_err, chi2_maps, chi2_group, offsets, blends_all, corr = {}, {}, [], {}, {}, {}, {}
     modes = {}

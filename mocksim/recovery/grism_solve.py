@@ -1,8 +1,9 @@
 """Linear algebra of the grism line-map extraction (:mod:`mocksim.recovery.grism_extract`, step 3).
 
-Flux-conserving sub-pixel shift stencils and resampling matrices, the SPD solves
-(dense, or per cross-dispersion row with a Schur complement for the few global
-unknowns) and the joint weighted least-squares fit of one filter's line maps.
+Flux-conserving sub-pixel shift stencils and resampling matrices, the design matrix
+and its normal matrix, the SPD solves (dense, or per cross-dispersion row with a Schur
+complement for the few global unknowns; the rows' blocks factored all at once) and the
+joint weighted least-squares fit of one filter's line maps.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import functools
 
 import numpy as np
 from scipy import ndimage, sparse
+from scipy.linalg import lapack
 
 __all__ = ["STENCIL_ORDER"]
 
@@ -75,22 +77,70 @@ def _resample_matrix(n: int, o: float, order: int = STENCIL_ORDER) -> np.ndarray
 
 
 def _cholesky(mat):
-    from scipy.linalg import cho_factor
+    """Lower Cholesky factor of an SPD matrix (Fortran order, upper triangle zero).
 
-    scale = float(np.mean(np.diag(mat))) or 1.0
+    If ``mat`` is not numerically positive definite, a growing jitter (relative to its
+    mean diagonal) is added to the diagonal.
+    """
     for jitter in (0.0, 1e-12, 1e-10, 1e-8, 1e-6):
-        try:
-            return cho_factor(mat + jitter * scale * np.eye(mat.shape[0]), lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            continue
+        m = mat if jitter == 0.0 else mat + jitter * (float(np.mean(np.diag(mat))) or 1.0) * np.eye(mat.shape[0])
+        cf, info = lapack.dpotrf(m, lower=1, clean=1)
+        if info == 0:
+            return cf
     raise np.linalg.LinAlgError("grism line-map normal matrix is not positive definite")  # pragma: no cover
 
 
-def _inv_diag(cf):
-    from scipy.linalg import lapack
+def _cho_solve(cf, rhs):
+    """Solve ``L L^T x = rhs`` for the factor ``L`` of :func:`_cholesky`."""
+    return lapack.dpotrs(cf, rhs, lower=1)[0]
 
-    linv = lapack.dtrtri(np.tril(cf[0]), lower=1)[0]
+
+def _inv_diag(cf):
+    """Diagonal of ``(L L^T)^-1`` for the factor ``L`` of :func:`_cholesky`."""
+    linv = lapack.dtrtri(cf, lower=1)[0]
     return np.einsum("ij,ij->j", linv, linv)
+
+
+def _group_index(groups):
+    """``(idx, valid)``, both ``(n_groups, m)``: the unknowns of each group (ascending), padded with 0.
+
+    ``groups``: non-negative integer group id of each unknown.
+    """
+    counts = np.bincount(groups)
+    rank = np.cumsum(counts > 0) - 1                  # group id -> block number
+    counts = counts[counts > 0]
+    order = np.argsort(groups, kind="stable")
+    pos = np.arange(groups.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    idx = np.zeros((counts.size, int(counts.max())), int)
+    valid = np.zeros(idx.shape, bool)
+    idx[rank[groups[order]], pos] = order
+    valid[rank[groups[order]], pos] = True
+    return idx, valid
+
+
+def _block_solve(full, rhs, idx, valid):
+    """Solve the block-diagonal system ``B x = rhs`` with all blocks at once.
+
+    ``B`` is ``full`` restricted to the groups ``idx`` (``valid`` marks real entries;
+    padded unknowns get an identity block). Returns ``(B^-1 rhs, diag(B^-1))``, or
+    ``None`` if a block is not positive definite (no jitter here: see :func:`_cholesky`).
+    """
+    v2 = valid[:, :, None] & valid[:, None, :]
+    blocks = np.where(v2, np.take(full, idx[:, :, None] * full.shape[1] + idx[:, None, :]), 0.0)
+    gp, jp = np.nonzero(~valid)
+    blocks[gp, jp, jp] = 1.0
+    try:
+        chol = np.linalg.cholesky(blocks)
+    except np.linalg.LinAlgError:
+        return None
+    # L^-1 from (L^T)^-1, upper triangular in Fortran order (no copy)
+    linv = np.stack([lapack.dtrtri(f.T, lower=0)[0].T for f in chol])
+    rg = np.where(valid[:, :, None], rhs[idx], 0.0)
+    sol = np.empty_like(rhs)
+    sol[idx[valid]] = (linv.transpose(0, 2, 1) @ (linv @ rg))[valid]
+    dinv = np.empty(rhs.shape[0])
+    dinv[idx[valid]] = np.einsum("gij,gij->gj", linv, linv)[valid]
+    return sol, dinv
 
 
 def _spd_solve(full, rhs_list, groups=None):
@@ -100,32 +150,105 @@ def _spd_solve(full, rhs_list, groups=None):
     block-diagonal over those ids (true for a single grism orientation, where only
     unknowns on the same cross-dispersion row share data) and the trailing unknowns a
     dense border; the solve then uses the Schur complement of the border, exactly.
+    The diagonal blocks are factored all at once; if one of them is not positive
+    definite, block by block with :func:`_cholesky`'s jitter.
     """
-    from scipy.linalg import cho_solve
-
     if groups is None:
         cf = _cholesky(full)
-        return [cho_solve(cf, r, check_finite=False) for r in rhs_list], _inv_diag(cf)
+        return [_cho_solve(cf, r) for r in rhs_list], _inv_diag(cf)
     nl = groups.size
     c = full[:nl, nl:]
-    binv_c = np.zeros_like(c)
-    binv_r = [np.zeros_like(r[:nl], dtype=float) for r in rhs_list]
-    dinv = np.zeros(nl)
-    for gid in np.unique(groups):
-        idx = np.flatnonzero(groups == gid)
-        cf = _cholesky(full[np.ix_(idx, idx)])
-        binv_c[idx] = cho_solve(cf, c[idx], check_finite=False)
-        for br, r in zip(binv_r, rhs_list):
-            br[idx] = cho_solve(cf, r[idx], check_finite=False)
-        dinv[idx] = _inv_diag(cf)
+    # every right-hand side of the leading block in one matrix: [C, rhs_1, rhs_2, ...]
+    rhs_all = np.concatenate([c] + [r[:nl].reshape(nl, -1) for r in rhs_list], axis=1)
+    out = _block_solve(full, rhs_all, *_group_index(groups))
+    if out is None:
+        out = (np.zeros_like(rhs_all), np.zeros(nl))
+        for gid in np.unique(groups):
+            idx = np.flatnonzero(groups == gid)
+            cf = _cholesky(full[np.ix_(idx, idx)])
+            out[0][idx] = _cho_solve(cf, rhs_all[idx])
+            out[1][idx] = _inv_diag(cf)
+    binv_all, dinv = out
+    nc = c.shape[1]
+    binv_c = binv_all[:, :nc]
     schur = _cholesky(full[nl:, nl:] - c.T @ binv_c)
+    # border unknowns, one solve: [(B^-1 C)^T (inverse diagonal), then r_g - C^T B^-1 r_l per rhs r]
+    rhs_g = np.concatenate([binv_c.T] + [r[nl:].reshape(nc, -1) for r in rhs_list], axis=1)
+    rhs_g[:, nl:] -= c.T @ binv_all[:, nc:]
+    xg = _cho_solve(schur, rhs_g)
+    cuts = np.cumsum([0] + [r.size // r.shape[0] for r in rhs_list])     # columns of each rhs
     sols = []
-    for br, r in zip(binv_r, rhs_list):
-        xg = cho_solve(schur, r[nl:] - c.T @ br, check_finite=False)
-        sols.append(np.concatenate([br - binv_c @ xg, xg]))
-    w = cho_solve(schur, binv_c.T, check_finite=False)
-    diag = np.concatenate([dinv + np.einsum("ij,ji->i", binv_c, w), _inv_diag(schur)])
+    for r, lo, hi in zip(rhs_list, cuts[:-1], cuts[1:]):
+        x = xg[:, nl + lo:nl + hi]
+        sols.append(np.concatenate([binv_all[:, nc + lo:nc + hi] - binv_c @ x, x]).reshape(r.shape))
+    diag = np.concatenate([dinv + np.einsum("ij,ji->i", binv_c, xg[:, :nl]), _inv_diag(schur)])
     return sols, diag
+
+
+#: Above this many pairs of design entries sharing a data pixel (two grisms), :func:`_gram`
+#: uses scipy.sparse, below (single grism) one bincount over all pairs (less overhead).
+_GRAM_MAX_PAIRS = 30_000
+
+
+def _gram(grp, cols, vals, size):
+    """Dense ``B^T B`` ``(size, size)`` of a sparse ``B`` (duplicate entries add up).
+
+    ``grp``: row of each entry of ``B`` (non-decreasing, from 0); ``cols``, ``vals``:
+    its column and value.
+    """
+    starts = np.flatnonzero(np.diff(grp, prepend=-1))
+    sizes = np.diff(np.append(starts, grp.size))
+    if int(sizes @ sizes) > _GRAM_MAX_PAIRS:
+        bmat = sparse.csr_matrix((vals, (grp, cols)), shape=(starts.size, size))
+        return (bmat.T @ bmat).toarray()
+    # every ordered pair (i, j) of entries on the same row of B
+    rep = np.repeat(sizes, sizes)
+    i = np.repeat(np.arange(grp.size), rep)
+    j = np.repeat(np.repeat(starts, sizes), rep) + np.arange(i.size) - np.repeat(np.cumsum(rep) - rep, rep)
+    return np.bincount(cols[i] * size + cols[j], weights=vals[i] * vals[j], minlength=size * size).reshape(size, size)
+
+
+def _design(models, sky, prior, beams, bsel, tgt, n_disp):
+    """Entries of the design matrix of one filter's line models (module docstring, step 3).
+
+    Unknowns: the map-kind models' footprint pixels (model after model, in the order
+    of ``models``), then one flux per template model. ``sky``: each model's grid offset
+    ``(ox, oy)`` [pixels]; ``prior``: each model's normalised direct image on the
+    footprint (the template shape). Returns ``(rows, cols, vals)``: flat index into
+    the ``(n_beams, n, n_disp)`` data, unknown and weight of each entry (duplicates add
+    up).
+    """
+    n = tgt.shape[0]
+    jj, ii = np.divmod(np.flatnonzero(tgt.ravel()), n)
+    npix = ii.size
+    maps = [p for p, m in models.items() if m["kind"] == "map"]
+    temps = [p for p, m in models.items() if m["kind"] == "template"]
+    rows, cols, vals = [], [], []
+    for par, model in models.items():
+        ox, oy = sky[par]
+        if model["kind"] == "map":
+            col_of = maps.index(par) * npix + np.arange(npix)
+            amp = np.ones(npix)
+        else:
+            col_of = np.full(npix, len(maps) * npix + temps.index(par))
+            amp = prior[par]
+        for b in bsel:
+            g = beams[b]["grism"]
+            a0, c0, o_cross = (ii, jj, oy) if g == "R" else (jj, ii, ox)
+            o_along = ox if g == "R" else oy
+            ct, cw = _shift_stencil(o_cross)
+            for _, ratio, loff in model["parts"]:
+                shift = int(np.round(o_along + loff))
+                at, aw = _shift_stencil(o_along + loff - shift)
+                # all stencil taps at once: (cross tap, along tap, pixel)
+                wv = ratio * cw[:, None, None] * aw[None, :, None] * amp
+                cr = (c0 - ct[:, None])[:, None, :]
+                co = (a0 + shift - at[:, None])[None, :, :]
+                ok = (np.abs(wv) > 1e-12) & (cr >= 0) & (cr < n) & (co >= 0) & (co < n_disp)
+                rows.append(((b * n + cr) * n_disp + co)[ok])
+                cols.append(np.broadcast_to(col_of, ok.shape)[ok])
+                vals.append(wv[ok])
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
 
 def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, checker_reg):
@@ -148,59 +271,41 @@ def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, 
     temps = [p for p, k in zip(names, kinds) if k == "template"]
     K, T = len(maps), len(temps)
     U = K * npix + T
-    rows, cols, vals, sky = [], [], [], {}
+    sky = {}
     for par in names:
         off = models[par]["parts"][0][2]
         frac = off - np.round(off)
-        ox, oy = (-frac if has_r else 0.0), (-frac if has_c else 0.0)
-        sky[par] = (ox, oy)
-        if models[par]["kind"] == "map":
-            col_of = maps.index(par) * npix + np.arange(npix)
-            amp = np.ones(npix)
-        else:
-            col_of = np.full(npix, K * npix + temps.index(par))
-            pk = ndimage.map_coordinates(prior_img, [jj + oy, ii + ox], order=1, mode="nearest")
-            amp = pk / pk.sum() if pk.sum() > 0 else np.full(npix, 1.0 / npix)
-        for lb, b in enumerate(bsel):
-            g = beams[b]["grism"]
-            a0, c0, o_cross = (ii, jj, oy) if g == "R" else (jj, ii, ox)
-            o_along = ox if g == "R" else oy
-            ct, cw = _shift_stencil(o_cross)
-            for _, ratio, loff in models[par]["parts"]:
-                shift = int(np.round(o_along + loff))
-                at, aw = _shift_stencil(o_along + loff - shift)
-                for tc, wc_ in zip(ct, cw):
-                    cr = c0 - tc
-                    for ta, wa in zip(at, aw):
-                        co = a0 + shift - ta
-                        wv = ratio * wc_ * wa * amp
-                        ok = (np.abs(wv) > 1e-12) & (cr >= 0) & (cr < n) & (co >= 0) & (co < n_disp)
-                        rows.append(((lb * n + cr) * n_disp + co)[ok])
-                        cols.append(col_of[ok])
-                        vals.append(wv[ok])
-    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    used, rinv = np.unique(rows, return_inverse=True)
-    yv = resid[bsel].reshape(-1)[used]
-    ev = err[bsel].reshape(-1)[used]
+        sky[par] = ((-frac if has_r else 0.0), (-frac if has_c else 0.0))
+    # direct image at each model's grid positions, normalised to unit sum
+    oxy = np.array([sky[par] for par in names])
+    pks = ndimage.map_coordinates(prior_img, [(jj + oxy[:, 1:]).ravel(), (ii + oxy[:, :1]).ravel()], order=1,
+                                  mode="nearest").reshape(len(names), npix)
+    prior = {par: pk / pk.sum() if pk.sum() > 0 else np.full(npix, 1.0 / npix) for par, pk in zip(names, pks)}
+    rows, cols, vals = _design(models, sky, prior, beams, bsel, tgt, n_disp)
+    # design entries sorted by data pixel; used: the data pixels the model touches
+    order = np.argsort(rows, kind="stable")
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.concatenate([[True], rows[1:] != rows[:-1]])
+    used, grp = rows[first], np.cumsum(first) - 1
+    yv = resid.reshape(-1)[used]
+    ev = err.reshape(-1)[used]
     good = np.isfinite(yv) & np.isfinite(ev) & (ev > 0)
-    wv = np.where(good, 1.0 / np.where(good, ev, 1.0) ** 2, 0.0)
-    yv = np.where(good, yv, 0.0)
-    amat = sparse.csr_matrix((vals, (rinv, cols)), shape=(used.size, U))
-    aw = amat.multiply(wv[:, None]).tocsr()
-    nmat = (amat.T @ aw).toarray()
-    rhs = aw.T @ yv
-    diag = np.diag(nmat)[:K * npix]
-    dref = float(np.median(diag[diag > 0])) if np.any(diag > 0) else 1.0
+    sw = np.where(good, 1.0 / np.where(good, ev, 1.0), 0.0)       # sqrt of the data weight
+    ys = np.where(good, yv, 0.0) * sw
+    bv = vals * sw[grp]                      # B = diag(sw) A: normal matrix B^T B, rhs B^T (sw y)
+    full = _gram(grp, cols, bv, U + K)       # unknowns U..U+K-1: the prior amplitudes a_k
+    rhs = np.bincount(cols, weights=bv * ys[grp], minlength=U)
+    diag = np.diagonal(full)[:K * npix]
+    dpos = np.sort(diag[diag > 0])
+    # median (as np.median: mean of the two middle values)
+    dref = 0.5 * float(dpos[(dpos.size - 1) // 2] + dpos[dpos.size // 2]) if dpos.size else 1.0
     # regularisation: maps -> a_k x direct image (a_k extra unknowns), checkerboard damping
-    full = np.zeros((U + K, U + K))
-    full[:U, :U] = nmat
+    lam = reg * dref
     for k, par in enumerate(maps):
-        ox, oy = sky[par]
-        pk = ndimage.map_coordinates(prior_img, [jj + oy, ii + ox], order=1, mode="nearest")
-        pk = pk / pk.sum() if pk.sum() > 0 else np.full(npix, 1.0 / npix)
-        lam = reg * dref
+        pk = prior[par]
         blk = slice(k * npix, (k + 1) * npix)
-        full[blk, blk] += lam * np.eye(npix)
+        dg = np.arange(k * npix, (k + 1) * npix)
+        full[dg, dg] += lam
         full[blk, U + k] -= lam * pk
         full[U + k, blk] -= lam * pk
         full[U + k, U + k] += lam * (pk @ pk)
@@ -225,8 +330,8 @@ def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, 
     if len(grs) == 1:  # single orientation: unknowns couple only along cross-dispersion rows
         groups = np.tile(jj if has_r else ii, K)
     (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones], groups)
-    res = yv - amat @ sol[:U]
-    chi2 = float(np.sum(wv * res ** 2)) / max(int(good.sum()) - U, 1)
+    chi2 = float(np.sum((ys - np.bincount(grp, weights=bv * sol[cols], minlength=used.size)) ** 2))
+    chi2 /= max(int(good.sum()) - U, 1)
     values = {par: sol[k * npix:(k + 1) * npix] for k, par in enumerate(maps)}
     variances = {par: np.clip(var[k * npix:(k + 1) * npix], 0.0, None) for k, par in enumerate(maps)}
     true_var = {par: float(ones[:, k] @ z1[:, k]) for k, par in enumerate(maps)}
@@ -236,7 +341,10 @@ def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, 
 def _overlapping(models, tgt, grism) -> bool:
     """Whether two line models' images overlap along the dispersion (single grism)."""
     fp = tgt if grism == "R" else tgt.T
-    ext = max((np.ptp(np.flatnonzero(r)) for r in fp if r.any()), default=0) + 2.0
+    rows = fp[fp.any(axis=1)]
+    ext = 2.0                                           # widest row of the footprint + 2
+    if rows.size:
+        ext += float(np.max(fp.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)))
     offs = [[o for _, _, o in m["parts"]] for m in models.values()]
     for a in range(len(offs)):
         for b in range(a + 1, len(offs)):
