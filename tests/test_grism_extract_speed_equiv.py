@@ -1,12 +1,13 @@
 """The vectorised grism line-map extraction agrees with the straightforward computations it replaces.
 
-References kept here: the per-row continuum fit (lstsq per cross-dispersion row), the
-per-block Cholesky solve with a Schur complement, the stencil-tap loops building the
-design matrix and the scipy.sparse normal matrix.
+References kept here: the segmentation with ndimage (label, binary_dilation), the
+per-row continuum fit (lstsq per cross-dispersion row, the model formed densely), the
+per-block Cholesky solve with a Schur complement of a dense normal matrix, the
+stencil-tap loops building the design matrix and the scipy.sparse normal matrix.
 """
 import numpy as np
 import pytest
-from scipy import sparse
+from scipy import ndimage, sparse
 from scipy.linalg import cho_factor, cho_solve, lapack
 from scipy.special import erf
 
@@ -14,7 +15,7 @@ from mocksim.instruments import NoiseSpec, get_instrument
 from mocksim.instruments.grism_config import continuum_matrix
 from mocksim.recovery import grism_extract as gext
 from mocksim.recovery import grism_solve as gsol
-from mocksim.recovery.grism_continuum import fit_continuum
+from mocksim.recovery.grism_continuum import continuum_at, continuum_coefficients, fit_continuum
 from mocksim.scene import EmissionScene, SceneComponent
 
 NEIGHBOUR = {"dx_arcsec": 0.75, "dy_arcsec": 0.1, "fwhm_arcsec": 0.15, "continuum_flam": 2e-18,
@@ -24,14 +25,14 @@ CASES = [("nircam-wfss-f356w", 6.2, ("R",)), ("niriss-wfss-f150w", 2.1, ("R", "C
 
 
 # ------------------------------------------------------------------ references
-def _fit_continuum_ref(y, e, wc, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3):
-    """Row by row: design ``wc[a_idx].T``, line windows masked, regularised lstsq."""
+def _fit_continuum_ref(y, e, wc, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3, fit_rows=None):
+    """Row by row: design ``wc[a_idx].T``, line windows masked, regularised lstsq; ``(n, n)`` coefficients."""
     n, n_disp = y.shape
-    model = np.zeros_like(y)
+    coef = np.zeros((n, n))
     ok_col = np.isfinite(y) & (e > 0)
     for r in range(n):
         a_idx = np.flatnonzero(cont_df[r])
-        if a_idx.size == 0:
+        if a_idx.size == 0 or (fit_rows is not None and not fit_rows[r]):
             continue
         t_idx = np.flatnonzero(tgt_df[r])
         use = ok_col[r].copy()
@@ -56,8 +57,8 @@ def _fit_continuum_ref(y, e, wc, cont_df, tgt_df, prior_df, mask_offsets, pad, r
         full[:na, na] = full[na, :na] = -lam * p
         full[na, na] = lam * (p @ p)
         sol = np.linalg.lstsq(full, np.concatenate([rhs, [0.0]]), rcond=1e-12)[0]
-        model[r] = a @ sol[:na]
-    return model
+        coef[r, a_idx] = sol[:na]
+    return coef
 
 
 def _cholesky_ref(mat):
@@ -140,6 +141,45 @@ def _gram_ref(grp, cols, vals, size):
     return (bmat.T @ bmat).toarray()
 
 
+def _solve_rows_ref(grp, starts, cols, bv, wy, drow, tgt, axis, n_maps, n_temps, pk, reg):
+    """Dense normal matrix, regularised, solved per cross-dispersion row with the Schur complement."""
+    K, npix = n_maps, pk.shape[1]
+    U = K * npix + n_temps
+    full = _gram_ref(grp, cols, bv, U + K)
+    rhs = np.bincount(cols, weights=bv * wy[grp], minlength=U)
+    d = np.diagonal(full)[:K * npix]
+    lam = reg * (float(np.median(d[d > 0])) if np.any(d > 0) else 1.0)
+    ones = np.zeros((U + K, K))
+    for k in range(K):
+        blk = slice(k * npix, (k + 1) * npix)
+        full[blk, blk] += lam * np.eye(npix)
+        full[blk, U + k] -= lam * pk[k]
+        full[U + k, blk] -= lam * pk[k]
+        full[U + k, U + k] += lam * (pk[k] @ pk[k])
+        ones[blk, k] = 1.0
+    jj, ii = np.divmod(np.flatnonzero(tgt.ravel()), tgt.shape[1])
+    (sol, z1), var = _spd_solve_ref(full, [np.concatenate([rhs, np.zeros(K)]), ones], np.tile(jj if axis else ii, K))
+    return sol[:U], var[:K * npix].reshape(K, npix), np.einsum("uk,uk->k", ones, z1)
+
+
+def _segment_ref(det, det_err, nsigma, rel, grow):
+    """Threshold, ndimage labels, the central region grown with ndimage.binary_dilation."""
+    n = det.shape[0]
+    peak = float(np.nanmax(det)) if np.isfinite(det).any() else 0.0
+    mask = np.isfinite(det) & (det > np.maximum(nsigma * det_err, rel * max(peak, 0.0)))
+    lab, _ = ndimage.label(mask)
+    yy, xx = np.mgrid[0:n, 0:n]
+    r = np.hypot(yy - (n - 1) / 2.0, xx - (n - 1) / 2.0)
+    cand = mask & (r <= max(n / 4.0, 3.0))
+    if cand.any():
+        j, i = np.unravel_index(np.argmax(np.where(cand, det, -np.inf)), det.shape)
+        tgt = lab == lab[j, i]
+    else:
+        tgt = r <= 2.0
+    tgt = ndimage.binary_dilation(tgt, iterations=int(grow)) if grow > 0 else tgt
+    return tgt, mask & ~tgt
+
+
 # -------------------------------------------------------------------- helpers
 def _observe(name, z, grisms, seed, noise=None):
     """A Gaussian source (Hbeta, [OIII], continuum) and a contaminating neighbour."""
@@ -167,9 +207,8 @@ def _continuum_calls(obs):
         lo, hi = [(lam - w0) / disp + marg for lam in bm["band_um"]]
         tr = bm["grism"] == "C"
         prior = np.asarray(ex["direct_images"][bm["filter"]], float)
-        _, _, in_band = gext._line_setup(tuple(bm["band_um"]), obs.redshift, lambda lam: (lam - w0) / disp + marg,
-                                         set(gext.DEFAULT_MAP_LINES), 2.0)
-        offs = [(gext.LINES[ln].observed_um(obs.redshift) - w0) / disp + marg for ln in in_band]
+        offs = gext._line_setup(tuple(bm["band_um"]), obs.redshift, (w0, disp, marg),
+                                frozenset(gext.DEFAULT_MAP_LINES), 2.0)[3]
         calls.append((obs.data[b], obs.error[b], lo, hi, n, nd, cm.T if tr else cm, tgt.T if tr else tgt,
                       prior.T if tr else prior, offs, 2.0 + 500.0 / gext.C_KMS * bm["band_um"][1] / disp))
     return calls
@@ -177,11 +216,18 @@ def _continuum_calls(obs):
 
 def _check_continuum(call, reg=1e-3, tol=1e-10):
     y, e, lo, hi, n, nd, *rest = call
+    wc = continuum_matrix(n, nd, lo, hi)
+    ref = _fit_continuum_ref(y, e, wc, *rest, reg=reg) @ wc
     got = fit_continuum(y, e, lo, hi, *rest, reg=reg)
-    ref = _fit_continuum_ref(y, e, continuum_matrix(n, nd, lo, hi), *rest, reg=reg)
     scale = np.max(np.abs(ref))
     assert scale > 0
     np.testing.assert_allclose(got, ref, rtol=0, atol=tol * scale)
+    # rows fitted alone are unchanged; the others get no continuum
+    rows = np.arange(n) % 3 == 1
+    coef, wct = continuum_coefficients(y, e, lo, hi, *rest, reg=reg, fit_rows=rows)
+    part = coef @ wct.T
+    np.testing.assert_allclose(part[rows], ref[rows], rtol=0, atol=tol * scale)
+    assert not part[~rows].any()
 
 
 # ---------------------------------------------------------------------- tests
@@ -208,30 +254,78 @@ def test_continuum_fit_with_bad_pixels_varying_errors_and_singular_rows():
     _check_continuum((y, e, *rest), reg=0.0, tol=1e-6)
 
 
-def test_spd_solve_matches_per_block_cholesky():
+def test_bordered_solve_matches_per_block_cholesky():
     rng = np.random.default_rng(7)
-    groups = np.repeat([3, 0, 5, 1], [4, 7, 1, 5])[rng.permutation(17)]
-    nl, nb = groups.size, 3
-    # normal matrix of a design whose data rows each see one group and the border
-    design = []
-    for gid in np.unique(groups):
-        rows = np.zeros((3 * np.sum(groups == gid), nl + nb))
-        rows[:, np.flatnonzero(groups == gid)] = rng.normal(size=(rows.shape[0], np.sum(groups == gid)))
-        rows[:, nl:] = 0.0 if gid == 1 else rng.normal(size=(rows.shape[0], nb))
-        design.append(rows)
-    design = np.concatenate(design + [np.hstack([np.zeros((nb, nl)), np.eye(nb)])])
-    full = design.T @ design
-    # group 1 (decoupled from the border) made singular: the per-block jitter fallback
-    singular = full.copy()
-    idx = np.flatnonzero(groups == 1)
-    v = np.arange(1.0, idx.size + 1)
-    singular[np.ix_(idx, idx)] = np.outer(v, v)
-    rhs = [rng.normal(size=nl + nb), rng.normal(size=(nl + nb, 2))]
-    for mat, grp in ((full, groups), (full, None), (singular, groups)):
-        (s1, s2), d = gsol._spd_solve(mat, rhs, grp)
-        (r1, r2), dr = _spd_solve_ref(mat, rhs, grp)
-        for a, b in ((s1, r1), (s2, r2), (d, dr)):
+    nblk, kb, nb = 4, 5, 3
+    sizes = [4, 5, 1, 3]                                  # real unknowns per block (then padding)
+    gram = np.zeros((nblk, kb + nb, kb + nb))
+    for g, m in enumerate(sizes):
+        # normal matrix of data rows that see one block and the border (block 1: not the border)
+        rows = rng.normal(size=(3 * m + 2, kb + nb))
+        rows[:, m:kb] = 0.0
+        if g == 1:
+            rows[:, kb:] = 0.0
+        gram[g] = rows.T @ rows
+        gram[g, np.arange(m, kb), np.arange(m, kb)] = 1.0  # padding: identity
+    gram[0, kb:, kb:] += np.eye(nb)
+    rhs_a, rhs_d = rng.normal(size=(nblk, kb, 2)), rng.normal(size=(nb, 2))
+    # the same system, dense: block unknowns (block after block), then the border
+    full = np.zeros((nblk * kb + nb, nblk * kb + nb))
+    for g in range(nblk):
+        sl = slice(g * kb, (g + 1) * kb)
+        full[sl, sl] = gram[g, :kb, :kb]
+        full[sl, nblk * kb:] = gram[g, :kb, kb:]
+        full[nblk * kb:, sl] = gram[g, kb:, :kb]
+        full[nblk * kb:, nblk * kb:] += gram[g, kb:, kb:]
+    rhs = np.concatenate([rhs_a.reshape(-1, 2), rhs_d])
+    groups = np.repeat(np.arange(nblk), kb)
+    # block 1 (decoupled from the border) made singular: the per-block jitter fallback
+    singular = gram.copy()
+    v = np.arange(1.0, sizes[1] + 1)
+    singular[1, :sizes[1], :sizes[1]] = np.outer(v, v)
+    full_singular = full.copy()
+    full_singular[kb:kb + sizes[1], kb:kb + sizes[1]] = np.outer(v, v)
+    for gm, fm in ((gram, full), (singular, full_singular)):
+        x_a, x_d, dinv = gsol._bordered_solve(gm, kb, rhs_a, rhs_d)
+        (ref,), dref = _spd_solve_ref(fm, [rhs], groups)
+        for a, b in ((x_a.reshape(-1, 2), ref[:nblk * kb]), (x_d, ref[nblk * kb:]), (dinv.ravel(), dref[:nblk * kb])):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-9 * np.abs(b).max())
+    # the dense solve of two grism orientations
+    (s1,), d = gsol._spd_solve(full, [rhs])
+    (r1,), dr = _spd_solve_ref(full, [rhs])
+    np.testing.assert_allclose(s1, r1, rtol=0, atol=1e-9 * np.abs(r1).max())
+    np.testing.assert_allclose(d, dr, rtol=0, atol=1e-9 * np.abs(dr).max())
+
+
+def test_segmentation_matches_ndimage():
+    rng = np.random.default_rng(3)
+    for shape in [(32, 32), (17, 9), (40,)]:
+        for it in range(4):
+            m = rng.random(shape) < 0.05
+            ref = ndimage.binary_dilation(m, iterations=it) if it else m
+            assert np.array_equal(gext._dilate(m, it), ref)
+    for name, z, grisms in CASES:
+        ex = _observe(name, z, grisms, seed=5).extras
+        det, err = ex["direct_image"], ex["direct_error"]
+        for args in ((2.0, 1e-3, 2), (3.0, 0.2, 0), (1.0, 1e-3, 3)):
+            for got, ref in zip(gext._segment(det, err, *args), _segment_ref(det, err, *args)):
+                assert np.array_equal(got, ref)
+
+
+def test_continuum_at_matches_dense_model():
+    obs = _observe("niriss-wfss-f150w", 2.1, ("R", "C"), seed=6)
+    fits, models = [], []
+    for y, e, lo, hi, n, nd, *rest in _continuum_calls(obs):
+        fits.append(continuum_coefficients(y, e, lo, hi, *rest))
+        models.append(fits[-1][0] @ fits[-1][1].T)
+    models = np.array(models)
+    flat = np.random.default_rng(2).choice(models.size, 500, replace=False)
+    np.testing.assert_allclose(continuum_at(fits, flat, n, nd), models.ravel()[flat], rtol=1e-12,
+                               atol=1e-12 * np.abs(models).max())
+    fits[0] = None
+    models[0] = 0.0
+    np.testing.assert_allclose(continuum_at(fits, flat, n, nd), models.ravel()[flat], rtol=1e-12,
+                               atol=1e-12 * np.abs(models).max())
 
 
 @pytest.mark.parametrize("name,z,grisms", CASES)
@@ -240,8 +334,8 @@ def test_design_and_normal_matrix_match_tap_loops_and_sparse(name, z, grisms):
     ex, geo = obs.extras, obs.extras["geometry"]
     disp, w0, marg = geo["dispersion_um_per_pix"], geo["wave_start_um"], geo["margin_px"]
     beams = ex["beams"]
-    models, _, _ = gext._line_setup(tuple(beams[0]["band_um"]), obs.redshift,
-                                    lambda lam: (lam - w0) / disp + marg, {"Hbeta", "OIII5007"}, 2.0)
+    models = gext._line_setup(tuple(beams[0]["band_um"]), obs.redshift, (w0, disp, marg),
+                              frozenset({"Hbeta", "OIII5007"}), 2.0)[0]
     assert any(m["kind"] == "template" for m in models.values()) and any(len(m["parts"]) > 1 for m in models.values())
     tgt, _ = gext._segment(ex["direct_image"], ex["direct_error"], 2.0, 1e-3, 2)
     rng = np.random.default_rng(9)
@@ -279,12 +373,18 @@ def test_extract_line_maps_matches_reference_implementation(monkeypatch, name, z
     obs = _observe(name, z, grisms, seed=11)
     got = gext.extract_line_maps(obs)
 
-    def cont_ref(y, e, lo, hi, *rest):
-        return _fit_continuum_ref(y, e, continuum_matrix(y.shape[0], y.shape[1], lo, hi), *rest)
+    def cont_ref(y, e, lo, hi, *rest, fit_rows=None):
+        wc = continuum_matrix(y.shape[0], y.shape[1], lo, hi)
+        return _fit_continuum_ref(y, e, wc, *rest, fit_rows=fit_rows), wc.T
 
-    monkeypatch.setattr(gext, "fit_continuum", cont_ref)
+    def design_ref(*args):                   # without the optional footprint pixels
+        return _design_ref(*args[:7])
+
+    monkeypatch.setattr(gext, "_segment", _segment_ref)
+    monkeypatch.setattr(gext, "continuum_coefficients", cont_ref)
     monkeypatch.setattr(gsol, "_spd_solve", _spd_solve_ref)
-    monkeypatch.setattr(gsol, "_design", _design_ref)
+    monkeypatch.setattr(gsol, "_solve_rows", _solve_rows_ref)
+    monkeypatch.setattr(gsol, "_design", design_ref)
     monkeypatch.setattr(gsol, "_gram", _gram_ref)
     ref = gext.extract_line_maps(obs)
     assert got.lines == ref.lines and got.solve_mode == ref.solve_mode

@@ -8,6 +8,7 @@ optional dust. Kinematics: an arctan rotation curve and a constant dispersion.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import galsim
@@ -149,15 +150,16 @@ class DiskGalaxy:
         """
         lines = list(LINES) if lines is None else list(lines)
         scale = self.kpc_per_arcsec
-        x, y = grid.coords_arcsec()
+        x, y = _grid_axes(grid)
         dx0, dy0 = self.center_offset_arcsec
         comps = []
 
         # main disk
         hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, self.axis_ratio, self.pa_deg,
                           self.total_hbeta_flux, grid, (dx0, dy0))
-        u, v = disk_coords(x, y, self.pa_deg, self.axis_ratio, dx0, dy0)
-        r_kpc = np.hypot(u, v) * scale
+        u, v = disk_coords(x, y, self.pa_deg, self.axis_ratio, dx0, dy0)  # (ny, nx)
+        r_kpc = np.hypot(u, v)
+        r_kpc *= scale
         log_oh = np.asarray(self.profile(r_kpc), dtype=float)
         vlos = self._vlos(u, v, scale, self.v_rot_kms, self.r_turn_kpc or 0.4 * self.re_kpc,
                           self.inclination_deg, r_kpc)
@@ -186,10 +188,13 @@ class DiskGalaxy:
             r = np.hypot(u, v) * scale
         if v_rot == 0:
             return np.zeros_like(r)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cosphi = np.where(r > 0, u * scale / np.where(r > 0, r, 1.0), 0.0)
-        vcirc = v_rot * (2.0 / np.pi) * np.arctan(r / r_turn_kpc)
-        return vcirc * np.sin(np.radians(incl_deg)) * cosphi
+        cosphi = np.divide(u * scale, r, out=np.zeros_like(r), where=r > 0)
+        vlos = r / r_turn_kpc
+        np.arctan(vlos, out=vlos)                     # in place from here on
+        vlos *= v_rot * (2.0 / np.pi)                 # circular velocity
+        vlos *= np.sin(np.radians(incl_deg))
+        vlos *= cosphi
+        return vlos
 
     def _av_map(self, r_kpc):
         if self.av == 0 or self.dust_law == "none":
@@ -212,8 +217,7 @@ class DiskGalaxy:
         local = float(self.profile(clump.r_kpc))
         z_clump = clump.log_oh if clump.log_oh is not None else local + clump.delta_log_oh
         log_oh = np.full(grid.shape, z_clump)
-        x, y = grid.coords_arcsec()
-        u, v = disk_coords(x, y, self.pa_deg, q, *self.center_offset_arcsec)
+        u, v = disk_coords(*_grid_axes(grid), self.pa_deg, q, *self.center_offset_arcsec)
         vdisk = self._vlos(np.array([u_c]), np.array([v_c]), scale, self.v_rot_kms,
                            self.r_turn_kpc or 0.4 * self.re_kpc, self.inclination_deg)[0]
         av_map = self._av_map(np.hypot(u, v) * scale)
@@ -225,8 +229,7 @@ class DiskGalaxy:
         q = axis_ratio_from_inclination(comp.inclination_deg)
         flux = comp.hbeta_fraction * self.total_hbeta_flux
         hb = _draw_sersic(comp.sersic_n, comp.re_kpc / scale, q, comp.pa_deg, flux, grid, off)
-        x, y = grid.coords_arcsec()
-        u, v = disk_coords(x, y, comp.pa_deg, q, *off)
+        u, v = disk_coords(*_grid_axes(grid), comp.pa_deg, q, *off)
         r_kpc = np.hypot(u, v) * scale
         log_oh = comp.log_oh_center + comp.gradient_dex_per_kpc * r_kpc
         vlos = comp.dv_kms + self._vlos(u, v, scale, comp.v_rot_kms, 0.4 * comp.re_kpc, comp.inclination_deg)
@@ -243,12 +246,23 @@ def linear_disk(redshift, re_kpc, log_oh_center, gradient_dex_per_kpc, **kw) -> 
 
 
 # ---------------------------------------------------------------------- helpers
+@functools.lru_cache(maxsize=16)
+def _grid_axes(grid: SceneGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Fine-pixel centre offsets of ``grid`` [arcsec] as read-only ``(1, nx)`` and
+    ``(ny, 1)`` arrays: the values of ``grid.coords_arcsec()``, which broadcast to the
+    full grid in element-wise expressions (e.g. :func:`mocksim.geometry.disk_coords`)."""
+    x, y = grid.coords_arcsec()
+    x, y = x[:1].copy(), y[:, :1].copy()
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
 def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     ny, nx = grid.shape
     img = galsim.ImageD(nx, ny, scale=grid.pixscale_arcsec)
     off = (offset_arcsec[0] / grid.pixscale_arcsec, offset_arcsec[1] / grid.pixscale_arcsec)
     prof.drawImage(image=img, offset=off, method="auto")
-    return img.array.copy()
+    return img.array  # the image owns a fresh (ny, nx) buffer: no copy needed
 
 
 def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec) -> np.ndarray:
@@ -280,12 +294,16 @@ def _line_maps(hb, log_oh, av_map, calibration, dust_law, lines) -> dict[str, np
     cal = get_calibration(calibration) if isinstance(calibration, str) else calibration
     lo, hi = cal.search_domain
     outside = (log_oh < lo) | (log_oh > hi)
-    frac = float(hb[outside].sum() / hb.sum()) if outside.any() and hb.sum() > 0 else 0.0
+    any_out = bool(outside.any())
+    frac = 0.0
+    if any_out:
+        hb_sum = hb.sum()
+        frac = float(hb[outside].sum() / hb_sum) if hb_sum > 0 else 0.0
     if frac > 0.01:
         warnings.warn(f"{frac:.1%} of the Hβ flux lies where 12+log(O/H) is outside the {cal.name} domain "
                       f"[{lo:g}, {hi:g}]; line ratios there are held at the domain edge", stacklevel=3)
-    ratios = line_ratios_to_hbeta(np.clip(log_oh, lo, hi) if outside.any() else log_oh, cal,
-                                  range_policy="extrapolate")
+    ratios = line_ratios_to_hbeta(np.clip(log_oh, lo, hi) if any_out else log_oh, cal,
+                                  range_policy="extrapolate", lines=lines)
     out = {}
     for name in lines:
         fl = hb * ratios[name]

@@ -378,8 +378,9 @@ def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, s
     window is the box around the centroid of the larger of ``radius_px`` and the
     distance to the farthest corner of the non-zero region (+ 2 px).
     """
-    rows = np.flatnonzero(np.any(img != 0, axis=1))
-    cols = np.flatnonzero(np.any(img != 0, axis=0))
+    nonzero = img != 0
+    rows = np.flatnonzero(nonzero.any(axis=1))
+    cols = np.flatnonzero(nonzero.any(axis=0))
     m = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     tot = float(m.sum())
     yc = rows[0] + float(m.sum(axis=1) @ np.arange(m.shape[0])) / tot

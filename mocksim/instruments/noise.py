@@ -276,15 +276,17 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
     nwave = n if nwave is None else int(nwave)
     dw_all = np.broadcast_to(np.asarray(dwave_um, dtype=float), (nwave,))
     dw = dw_all[k0:k0 + n]
-    m = np.tensordot(dw, line_cube, axes=(0, 0))  # line map, flux per spaxel
+    # line map, flux per spaxel (one channel: the same single product, without tensordot)
+    m = dw[0] * line_cube[0] if n == 1 else np.tensordot(dw, line_cube, axes=(0, 0))
     total = float(m.sum())
     if not total > 0:
         raise MocksimInputError("noise.snr_oiii: the [OIII]5007 line has no flux inside the field")
     ny, nx = m.shape
-    yy, xx = np.mgrid[0:ny, 0:nx]
+    yy, xx = np.arange(ny)[:, None], np.arange(nx)  # pixel indices, broadcast to (ny, nx)
     yc = float((m * yy).sum() / total)
     xc = float((m * xx).sum() / total)
-    r = np.hypot(yy - yc, xx - xc) * pixscale_arcsec
+    r = np.hypot(yy - yc, xx - xc)
+    r *= pixscale_arcsec
     order = np.argsort(r, axis=None)
     r_sorted = r.ravel()[order]
     csum = np.cumsum(m.ravel()[order])
@@ -301,9 +303,8 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
     f_ap = float(np.sum(spec * dw_all))
     # seed-001 definition: mean over spaxels within the half-light radius, brightest channel
     r50 = float(r_sorted[min(int(np.searchsorted(csum, 0.5 * total)), order.size - 1)])
-    m50 = r <= r50 * (1 + 1e-9) + 1e-12
-    kmax = int(np.argmax(line_cube[:, m50].sum(axis=1)))
-    peak_mean = float(line_cube[kmax][m50].mean())
+    in50 = line_cube[:, r <= r50 * (1 + 1e-9) + 1e-12]  # (n, spaxels within r50)
+    peak_mean = float(in50[int(np.argmax(in50.sum(axis=1)))].mean())
     return LineSNRAperture(mask=mask, profile_per_um=spec / f_ap, flux_ap=f_ap, flux_total=total,
                            radius_arcsec=radius, centre_pix=(yc, xc), peak_mean_re=peak_mean)
 

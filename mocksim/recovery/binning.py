@@ -10,6 +10,7 @@ has ``x = i`` (column, +x towards West) and ``y = j`` (row, +y towards North);
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -82,10 +83,8 @@ def _check_geom(pixscale_arcsec, axis_ratio, center_xy):
 def elliptical_radius_map(shape, center_xy, pixscale_arcsec, axis_ratio=1.0, pa_deg=0.0):
     """Deprojected (elliptical) radius of every pixel centre [arcsec], shape ``shape``."""
     cx, cy = _check_geom(pixscale_arcsec, axis_ratio, center_xy)
-    ny, nx = shape
-    y, x = np.mgrid[0:ny, 0:nx].astype(float)
-    return deprojected_radius((x - cx) * pixscale_arcsec, (y - cy) * pixscale_arcsec,
-                              pa_deg, axis_ratio)
+    return _radius_map(tuple(int(n) for n in shape), cx, cy, float(pixscale_arcsec), float(axis_ratio),
+                       float(pa_deg)).copy()
 
 
 def pixel_mean_radius(shape, center_xy, pixscale_arcsec, axis_ratio=1.0, pa_deg=0.0, nsub: int = 5):
@@ -95,15 +94,40 @@ def pixel_mean_radius(shape, center_xy, pixscale_arcsec, axis_ratio=1.0, pa_deg=
     mean radius is ~0.38 pixel, not 0. Used for the radius assigned to a bin.
     """
     cx, cy = _check_geom(pixscale_arcsec, axis_ratio, center_xy)
+    return _mean_radius_map(tuple(int(n) for n in shape), cx, cy, float(pixscale_arcsec),
+                            float(axis_ratio), float(pa_deg), int(nsub)).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _radius_map(shape, cx, cy, pixscale, axis_ratio, pa_deg):
+    """Read-only :func:`elliptical_radius_map` [arcsec], cached on the geometry (usually
+    shared by the galaxies of a run). The pixel offsets enter as a ``(1, nx)`` row and a
+    ``(ny, 1)`` column that ``deprojected_radius`` broadcasts: the element-wise arithmetic
+    of full coordinate grids, so the same values."""
+    ny, nx = shape
+    x = (np.arange(nx, dtype=float) - cx) * pixscale
+    y = (np.arange(ny, dtype=float) - cy) * pixscale
+    r = deprojected_radius(x[None, :], y[:, None], pa_deg, axis_ratio)
+    r.flags.writeable = False
+    return r
+
+
+@functools.lru_cache(maxsize=8)
+def _mean_radius_map(shape, cx, cy, pixscale, axis_ratio, pa_deg, nsub):
+    """Read-only :func:`pixel_mean_radius` [arcsec], cached and broadcast like
+    :func:`_radius_map`; the sub-pixel radii come one sub-pixel row at a time."""
     ny, nx = shape
     off = (np.arange(nsub) + 0.5) / nsub - 0.5
-    y, x = np.mgrid[0:ny, 0:nx].astype(float)
+    x = ((np.arange(nx, dtype=float) + off[:, None] - cx) * pixscale)[None]  # (1, nsub, nx)
+    y = np.arange(ny, dtype=float)[:, None, None]
     acc = np.zeros(shape)
-    for dy in off:
-        for dx in off:
-            acc += deprojected_radius((x + dx - cx) * pixscale_arcsec, (y + dy - cy) * pixscale_arcsec,
-                                      pa_deg, axis_ratio)
-    return acc / nsub**2
+    for dy in off:  # (ny, nsub, nx) radii of one sub-pixel row
+        r = deprojected_radius(x, (y + dy - cy) * pixscale, pa_deg, axis_ratio)
+        for k in range(nsub):  # summed in the order of a plain (dy, dx) double loop
+            acc += r[:, k]
+    acc /= nsub**2
+    acc.flags.writeable = False
+    return acc
 
 
 def _weighted_radius(r, bin_map, n_bins, weights):
@@ -162,7 +186,9 @@ def annular_bins(shape, center_xy, pixscale_arcsec, *, width_arcsec=None, n_annu
         ``kind="annular"``; annuli with no pixels are dropped.
     """
     c = _check_geom(pixscale_arcsec, axis_ratio, center_xy)
-    r = elliptical_radius_map(shape, c, pixscale_arcsec, axis_ratio, pa_deg)
+    shape = tuple(int(n) for n in shape)
+    geom = (c[0], c[1], float(pixscale_arcsec), float(axis_ratio), float(pa_deg))
+    r = _radius_map(shape, *geom)
     if r_max_arcsec is None and not (width_arcsec is not None and n_annuli is not None):
         border = np.concatenate([r[0], r[-1], r[:, 0], r[:, -1]])
         r_max_arcsec = float(border.min())
@@ -192,8 +218,7 @@ def annular_bins(shape, center_xy, pixscale_arcsec, *, width_arcsec=None, n_annu
     if weights is None:
         radius = 0.5 * (r_in + r_out)
     else:
-        r_area = pixel_mean_radius(shape, center_xy, pixscale_arcsec, axis_ratio, pa_deg)
-        radius = _weighted_radius(r_area, bin_map, keep.size, weights)
+        radius = _weighted_radius(_mean_radius_map(shape, *geom, 5), bin_map, keep.size, weights)
     return Bins(bin_map, int(keep.size), radius, "annular", r_in, r_out, counts[keep], None,
                 c, float(axis_ratio), float(pa_deg), float(pixscale_arcsec))
 

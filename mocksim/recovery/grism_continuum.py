@@ -10,7 +10,9 @@ as in :func:`~mocksim.instruments.grism_config.continuum_matrix`): 1 on a platea
 ``sum_X w f(X - a) f(X - b)`` are then sums of the weights ``w`` over the overlap of
 two plateaus (differences of cumulative sums) plus a few edge terms, so the
 ``(unknowns, n_disp)`` design matrices are never formed. Profile values within
-round-off (``1e-12``) of 0 or 1 are taken as exactly 0 or 1.
+round-off (``1e-12``) of 0 or 1 are taken as exactly 0 or 1. The fit returns each
+pixel's continuum level (:func:`continuum_coefficients`); the dispersed model is
+evaluated only where it is needed (:func:`continuum_at`).
 """
 from __future__ import annotations
 
@@ -20,33 +22,20 @@ import numpy as np
 
 from ..instruments.grism_config import box_band_weights
 
-__all__ = ["fit_continuum"]
+__all__ = ["fit_continuum", "continuum_coefficients", "continuum_at"]
 
 _ROUNDOFF = 1e-12     # profile values this close to 0 or 1 are round-off of exactly 0 or 1
-
-
-def _left_indices(mask):
-    """Column indices of each row's True entries, left-justified.
-
-    Returns ``(idx, valid)``, both ``(n_rows, m)`` with ``m`` the largest count per
-    row: ``idx[r, :k_r]`` are the ``k_r`` True columns of row ``r`` in increasing
-    order, ``idx[r, k_r:] = 0`` with ``valid`` False.
-    """
-    count = mask.sum(axis=1)
-    m = int(count.max())
-    idx = np.argsort(~mask, axis=1, kind="stable")[:, :m]
-    valid = np.arange(m)[None, :] < count[:, None]
-    return np.where(valid, idx, 0), valid
 
 
 @functools.lru_cache(maxsize=32)
 def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
     """Row-independent tables of the continuum design of one beam (cached, read-only).
 
-    Returns a dict: ``wc`` ``(n, n_disp)`` = ``f(X - a)``; ``starts``: the column
-    breakpoints of the cumulative sums, whose positions ``starts + [n_disp]`` are
-    indexed by ``lo``/``hi`` ``(n, n)`` (plateau overlap of pixels ``a, b``:
-    columns ``[lo, hi)``) and ``lo1``/``hi1`` ``(n,)`` (plateau of pixel ``a``);
+    Returns a dict: ``wc`` ``(n, n_disp)`` = ``f(X - a)`` (``wct``: its transpose,
+    contiguous); ``starts``: the column breakpoints of the cumulative sums, whose
+    positions ``starts + [n_disp]`` are indexed by ``lo``/``hi`` ``(n, n)`` (plateau
+    overlap of pixels ``a, b``: columns ``[lo, hi)``) and ``lo1``/``hi1`` ``(n,)``
+    (plateau of pixel ``a``);
     ``xe`` ``(n, n_edge)``: the edge columns ``a + e`` of each pixel (clipped to the
     detector), ``ge`` their profile values ``g(e)`` (0 off the detector), and ``fhe``
     ``(n, n_edge, 2n)``: ``f(a + e - b)`` then ``h(a + e - b)`` at ``[a, e, b]``.
@@ -70,7 +59,8 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
     hi = np.maximum(np.clip(amin + p1 + 1, 0, n_disp), lo)
     xe = a[:, None] + e[None, :]
     aeb = a[:, None, None] + e[None, :, None] - a[None, None, :]  # [a, e, b]: a + e - b
-    t = dict(wc=f[np.arange(n_disp)[None, :] - a[:, None] - d0], starts=starts,
+    wc = f[np.arange(n_disp)[None, :] - a[:, None] - d0]
+    t = dict(wc=wc, wct=np.ascontiguousarray(wc.T), starts=starts,
              lo=np.searchsorted(pos, lo), hi=np.searchsorted(pos, hi),
              lo1=np.searchsorted(pos, lo_a), hi1=np.searchsorted(pos, np.maximum(hi_a, lo_a)),
              xe=np.clip(xe, 0, n_disp - 1), ge=np.where((xe >= 0) & (xe < n_disp), g[e - d0], 0.0),
@@ -80,37 +70,74 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
     return t
 
 
-def _normal_equations(a, w, wy, t):
+def _normal_equations(a, both, t):
     """Normal matrices ``(R, m, m)`` and right-hand sides ``(R, m)`` of the rows.
 
-    ``a`` ``(R, m)``: along-dispersion pixel of each unknown; ``w``, ``wy``
-    ``(R, n_disp)``: column weights and weighted data (0 where not used); ``t``:
-    :func:`_profile_tables`. Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``,
-    with ``f = h + g``: ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
+    ``a`` ``(R, m)``: along-dispersion pixel of each unknown; ``both`` ``(2, R, n_disp)``:
+    column weights and weighted data (0 where not used); ``t``: :func:`_profile_tables`.
+    Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``, with ``f = h + g``:
+    ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
     """
-    nr, n = w.shape[0], t["wc"].shape[0]
-    both = np.concatenate([w, wy])
-    cum = np.cumsum(np.add.reduceat(both, t["starts"], axis=1), axis=1)
-    cum = np.concatenate([np.zeros((2 * nr, 1)), cum], axis=1).ravel()
-    nc = cum.size // (2 * nr)
+    nr, n = a.shape[0], t["wc"].shape[0]
+    both = both.reshape(2 * nr, -1)
+    red = np.add.reduceat(both, t["starts"], axis=1)
+    nc = red.shape[1] + 1
+    cum = np.zeros((2 * nr, nc))                               # sums over columns [0, starts + [n_disp])
+    red.cumsum(axis=1, out=cum[:, 1:])
+    cum = cum.reshape(-1)
     row = np.arange(nr)[:, None] * nc
     pair = (a[:, :, None] * n + a[:, None, :]).reshape(nr, -1)    # (a_i, a_j) on the n x n grid
-    nmat = np.take(cum, row + np.take(t["hi"], pair)) - np.take(cum, row + np.take(t["lo"], pair))
-    rhs = np.take(cum, row + nr * nc + np.take(t["hi1"], a)) - np.take(cum, row + nr * nc + np.take(t["lo1"], a))
+    nmat = cum.take(row + t["hi"].take(pair)) - cum.take(row + t["lo"].take(pair))
+    row = row + nr * nc
+    rhs = cum.take(row + t["hi1"].take(a)) - cum.take(row + t["lo1"].take(a))
     if t["ge"].size:
         edge = both[:, t["xe"]] * t["ge"]                          # (2R, n, n_edge)
-        # fh[x, r, y] = sum_e g(e) w(x + e) f(x + e - y) for y < n, h(x + e - (y - n)) above
-        fh = (edge[:nr].transpose(1, 0, 2) @ t["fhe"]).ravel()
-        xr = np.arange(nr)[:, None, None] * (2 * n)
-        ai, aj = a[:, :, None] * (nr * 2 * n) + xr, a[:, None, :] * (nr * 2 * n) + xr    # (x, r) offsets in fh
+        # fh[a, r, b] = sum_e g(e) w(a + e) f(a + e - b) for b < n, h(a + e - (b - n)) above
+        fh = (edge[:nr].transpose(1, 0, 2) @ t["fhe"]).reshape(-1)
+        base = a * (nr * 2 * n) + np.arange(nr)[:, None] * (2 * n)   # flat index of fh[a_i, r, 0]
         # g_j f_i + g_i h_j
-        nmat += (np.take(fh, aj + a[:, :, None]) + np.take(fh, ai + n + a[:, None, :])).reshape(nr, -1)
-        rhs += np.take(edge[nr:].sum(axis=2), np.arange(nr)[:, None] * n + a)
-    nmat = nmat.reshape(nr, a.shape[1], a.shape[1])
-    return nmat, rhs
+        gf = fh.take(base[:, None, :] + a[:, :, None]) + fh.take(base[:, :, None] + (a + n)[:, None, :])
+        nmat += gf.reshape(nr, -1)
+        rhs += edge[nr:].sum(axis=2).reshape(-1).take(np.arange(nr)[:, None] * n + a)
+    return nmat.reshape(nr, a.shape[1], a.shape[1]), rhs
 
 
-def fit_continuum(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3):
+def _data_weights(y, e, tgt_df, mask_offsets, pad):
+    """``(2, R, n_disp)``: weights ``1/e^2`` and weighted data ``y/e^2`` of the rows, 0 where not used.
+
+    Not used: non-finite data, errors that are not positive, and the target's line
+    windows (columns ``[t0 + off - pad, t1 + off + pad]`` of each row holding target
+    pixels ``t0..t1``).
+    """
+    nr, n_disp = y.shape
+    both = np.empty((2, nr, n_disp))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        np.divide(1.0, e * e, out=both[0])
+        np.multiply(both[0], y, out=both[1])
+    # y/e^2 is finite exactly where y is finite and 0 < e (e = inf: weight 0) ...
+    ok = np.isfinite(both[1])
+    ok &= e > 0                                               # ... or e < 0
+    if not ok.all():
+        both[:, ~ok] = 0.0
+    has_t = tgt_df.any(axis=1).nonzero()[0]
+    if has_t.size and len(mask_offsets):
+        tr = tgt_df[has_t]
+        t0 = tr.argmax(axis=1)[:, None]
+        t1 = tgt_df.shape[1] - 1 - tr[:, ::-1].argmax(axis=1)[:, None]
+        offs = np.asarray(mask_offsets, float)
+        lo = np.minimum(np.maximum(np.ceil(t0 + offs - pad), 0), n_disp).astype(int)
+        size = np.maximum(np.minimum(np.floor(t1 + offs + pad) + 1, n_disp).astype(int) - lo, 0).ravel()
+        # flat index of every windowed column (windows may overlap: zeroed twice)
+        start = (has_t[:, None] * n_disp + lo).ravel()
+        skip = size.cumsum() - size
+        idx = (start - skip).repeat(size) + np.arange(skip[-1] + size[-1])
+        both[0].reshape(-1)[idx] = 0.0
+        both[1].reshape(-1)[idx] = 0.0
+    return both
+
+
+def continuum_coefficients(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3,
+                           fit_rows=None):
     """Row-by-row flat-continuum fit of one beam (module docstring of grism_extract, step 2).
 
     Parameters
@@ -132,66 +159,93 @@ def fit_continuum(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_offsets, pad
         Half-width added to each line window [pixels].
     reg : float
         Prior weight relative to the median data weight of the row.
+    fit_rows : ndarray of bool, optional
+        ``(n,)`` rows to fit (default: all); the others get no continuum (each row is an
+        independent fit, so the fitted rows do not depend on this choice).
 
     Returns
     -------
-    ndarray
-        ``(n, n_disp)`` continuum model, in the units of ``y``.
+    coef : ndarray
+        ``(n, n)`` fitted flat continuum of each pixel [units of ``y``], 0 without an
+        unknown; the model is ``coef @ wct.T``.
+    wct : ndarray
+        ``(n_disp, n)``: column ``a`` is the dispersed profile of a unit flat continuum
+        from along-dispersion pixel ``a`` (cached, read-only).
     """
     n, n_disp = y.shape
-    model = np.zeros_like(y)
-    rows = np.flatnonzero(cont_df.any(axis=1))
-    if rows.size == 0:
-        return model
     t = _profile_tables(n, n_disp, float(e_lo), float(e_hi))
-    a, valid = _left_indices(cont_df[rows])                  # (R, m) continuum unknowns per row
-    nr, m = a.shape
-    yr, er = y[rows], e[rows]
-    use = np.isfinite(yr) & (er > 0)
-    has_t = np.flatnonzero(tgt_df[rows].any(axis=1))
-    if has_t.size and len(mask_offsets):                     # mask the target's line windows
-        tr = tgt_df[rows[has_t]]
-        t0 = np.argmax(tr, axis=1)[:, None]
-        t1 = n - 1 - np.argmax(tr[:, ::-1], axis=1)[:, None]
-        offs = np.asarray(mask_offsets, float)[None, :]
-        lo = np.clip(np.ceil(t0 + offs - pad).astype(int), 0, n_disp)
-        hi = np.clip(np.floor(t1 + offs + pad).astype(int) + 1, lo, n_disp)
-        # windows [lo, hi) of each row: +1 at lo, -1 at hi, cumulated along the row
-        base = np.arange(has_t.size)[:, None] * (n_disp + 1)
-        size = has_t.size * (n_disp + 1)
-        edges = np.bincount((base + lo).ravel(), minlength=size) - np.bincount((base + hi).ravel(), minlength=size)
-        use[has_t] &= np.cumsum(edges.reshape(has_t.size, n_disp + 1)[:, :n_disp], axis=1) == 0
-    w = 1.0 / np.where(use, er, np.inf) ** 2                 # 0 where not used
-    nmat, rhs = _normal_equations(a, w, w * np.where(use, yr, 0.0), t)
-    nmat = np.where(valid[:, :, None] & valid[:, None, :], nmat, 0.0)
-    rhs = np.where(valid, rhs, 0.0)
-    p = np.where(valid, np.clip(prior_df[rows[:, None], a], 0.0, None), 0.0)
+    coef = np.zeros((n, n + 1))                                # last column: scratch for padded unknowns
+    rows = cont_df.any(axis=1)
+    if fit_rows is not None:
+        rows &= fit_rows
+    rid = rows.nonzero()[0]
+    if rid.size == 0:
+        return coef[:, :n], t["wct"]
+    rows = slice(rid[0], rid[-1] + 1) if rid[-1] - rid[0] + 1 == rid.size else rid   # contiguous: views
+    cm = cont_df[rows]
+    count = cm.sum(axis=1)
+    m = int(count.max())
+    valid = np.arange(m) < count[:, None]
+    a = (~cm).argsort(axis=1, kind="stable")[:, :m] * valid   # (R, m) continuum unknowns per row, padded: 0
+    nr = a.shape[0]
+    ridx = np.arange(nr)[:, None]
+    both = _data_weights(y[rows], e[rows], tgt_df[rows], mask_offsets, pad)
+    nmat, rhs = _normal_equations(a, both, t)
+    nmat *= valid[:, :, None] & valid[:, None, :]
+    rhs *= valid
+    p = np.where(valid, np.maximum(prior_df[rows][ridx, a], 0.0), 0.0)
     psum = p.sum(axis=1, keepdims=True)
-    p = np.where(psum > 0, p / np.where(psum > 0, psum, 1.0), valid / valid.sum(axis=1, keepdims=True))
-    # median of each row's positive diagonal (as np.median: mean of the two middle values)
+    if (psum > 0).all():
+        p /= psum
+    else:                                                     # no prior light: uniform
+        p = np.where(psum > 0, p / np.where(psum > 0, psum, 1.0), valid / count[:, None])
+    # median of each row's positive diagonal (as np.median: mean of the two middle values):
+    # sorted, the positive entries are the last npos
     d = np.diagonal(nmat, axis1=1, axis2=2)
     npos = (d > 0).sum(axis=1)
-    ds = np.sort(np.where(d > 0, d, np.inf), axis=1)
-    mid = ds[np.arange(nr), np.maximum(npos - 1, 0) // 2] + ds[np.arange(nr), npos // 2]
+    ds = np.sort(d, axis=1)
+    mid = ds[ridx[:, 0], m - npos + (npos - 1) // 2] + ds[ridx[:, 0], np.minimum(m - npos + npos // 2, m - 1)]
     lam = reg * np.where(npos > 0, 0.5 * mid, 1.0)
     # unknowns 0..m-1: continuum; m: prior amplitude; padded unknowns: lam on the diagonal only
     full = np.zeros((nr, m + 1, m + 1))
     full[:, :m, :m] = nmat
-    ii = np.arange(m)
-    full[:, ii, ii] += lam[:, None]
+    diag = full.reshape(nr, -1)[:, ::m + 2]                   # a view of the diagonals
+    diag[:, :m] += lam[:, None]
     full[:, :m, m] = full[:, m, :m] = -lam[:, None] * p
-    full[:, m, m] = lam * np.einsum("ri,ri->r", p, p)
+    diag[:, m] = lam * (p * p).sum(axis=1)
     rhs_full = np.concatenate([rhs, np.zeros((nr, 1))], axis=1)
     try:
         sol = np.linalg.solve(full, rhs_full[:, :, None])[:, :, 0]
-        bad = ~np.all(np.isfinite(sol), axis=1)
+        bad = ~np.isfinite(sol).all(axis=1)
     except np.linalg.LinAlgError:
         sol, bad = np.zeros_like(rhs_full), np.ones(nr, bool)
-    for r in np.flatnonzero(bad):                            # singular or failed: minimum-norm solution
-        sel = np.append(np.flatnonzero(valid[r]), m)
+    for r in bad.nonzero()[0]:                                # singular or failed: minimum-norm solution
+        sel = np.append(valid[r].nonzero()[0], m)
         sol[r] = 0.0
         sol[r, sel] = np.linalg.lstsq(full[r][np.ix_(sel, sel)], rhs_full[r, sel], rcond=1e-12)[0]
-    on_grid = np.zeros((nr, n))                              # solution on each row's pixel grid
-    on_grid[np.nonzero(valid)[0], a[valid]] = sol[:, :m][valid]
-    model[rows] = on_grid @ t["wc"]
-    return model
+    coef[rid[:, None], np.where(valid, a, n)] = sol[:, :m]
+    return coef[:, :n], t["wct"]
+
+
+def fit_continuum(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3):
+    """Continuum model ``(n, n_disp)`` [units of ``y``] of :func:`continuum_coefficients` (same arguments)."""
+    coef, wct = continuum_coefficients(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_offsets, pad, reg)
+    return coef @ wct.T
+
+
+def continuum_at(fits, flat, n, n_disp):
+    """Continuum models at flat indices ``flat`` of ``(n_beams, n, n_disp)`` data.
+
+    ``fits``: per beam ``(coef, wct)`` of :func:`continuum_coefficients`, or None (no
+    continuum). Evaluates only the requested pixels.
+    """
+    r, x = np.divmod(flat, n_disp)
+    b, r = np.divmod(r, n)
+    out = np.zeros(flat.size)
+    for beam, fit in enumerate(fits):
+        if fit is None:
+            continue
+        sel = slice(None) if len(fits) == 1 else (b == beam).nonzero()[0]
+        coef, wct = fit
+        out[sel] = np.einsum("ua,ua->u", coef[r[sel]], wct[x[sel]])
+    return out

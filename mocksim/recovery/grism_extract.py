@@ -17,9 +17,11 @@ Algorithm
    weights). It is fitted per cross-dispersion row of each beam to the columns not
    covered by any line of the target (footprint extent +- ``v_max_kms`` + 2 px), with a
    weak prior (1e-3 of the data weight) towards a multiple of the direct-image row
-   profile, and subtracted (:func:`~.grism_continuum.fit_continuum`, all rows at once).
-   Its noise is not propagated (it adds ~3-7 % to the variance of footprint-wide sums,
-   negligible per pixel). Neighbours' lines are not modelled and remain as contamination.
+   profile, and subtracted (:func:`~.grism_continuum.continuum_coefficients`, all rows
+   at once; only the rows and pixels that step 3 reads are fitted and evaluated, which
+   leaves them unchanged: each row is an independent fit). Its noise is not propagated
+   (it adds ~3-7 % to the variance of footprint-wide sums, negligible per pixel).
+   Neighbours' lines are not modelled and remain as contamination.
 3. **Line maps**, per filter and jointly over the filter's beams: every requested line
    (``lines``) is a free image on ``S``; doublets with fixed ratios
    (:data:`~mocksim.recovery.linefit.TIED_LINES`) share one map with a two-line kernel.
@@ -79,12 +81,12 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import MocksimInputError
-from ..instruments.grism_config import overlap_matrix
 from ..lines import C_KMS, LINE_GROUPS, LINES
 from ..observation import Observation
-from .grism_continuum import fit_continuum
+from .grism_continuum import continuum_coefficients
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
-from .grism_solve import STENCIL_ORDER, _overlapping, _resample_matrix, _shift_stencil, _solve_filter  # noqa: F401
+from .grism_solve import STENCIL_ORDER, _shift_stencil  # noqa: F401
+from .grism_solve import STENCIL_REACH, _drizzle_matrix, _drizzle_operators, _overlapping, _solve_filter
 from .linefit import TIED_LINES, LineMaps
 
 __all__ = ["extract_line_maps", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
@@ -98,6 +100,10 @@ def _priority(name):
     return LINE_PRIORITY.index(name) if name in LINE_PRIORITY else len(LINE_PRIORITY) + list(LINES).index(name)
 
 
+#: 4-connectivity (ndimage's default structure for labels and dilation)
+_CROSS = ndimage.generate_binary_structure(2, 1)
+
+
 @functools.lru_cache(maxsize=16)
 def _centre_distance(n: int) -> np.ndarray:
     """``(n, n)`` distance of each pixel from the field centre [pixels] (cached, read-only)."""
@@ -108,43 +114,61 @@ def _centre_distance(n: int) -> np.ndarray:
     return r
 
 
-@functools.lru_cache(maxsize=16)
-def _drizzle_matrix(n: int, p_det: float, n_out: int, p_map: float) -> np.ndarray:
-    """:func:`~mocksim.instruments.grism_config.overlap_matrix` from the detector grid (cached, read-only)."""
-    w = overlap_matrix(n, p_det, 0.0, n_out, p_map)
-    w.flags.writeable = False
-    return w
+def _dilate(mask, iterations):
+    """``ndimage.binary_dilation`` with the cross structure (nearest neighbours), ``iterations`` times.
+
+    Outside the array counts as False, as in ndimage (``border_value=0``).
+    """
+    for _ in range(iterations):
+        out = mask.copy()
+        for ax in range(mask.ndim):
+            pre = (slice(None),) * ax
+            out[pre + (slice(1, None),)] |= mask[pre + (slice(None, -1),)]
+            out[pre + (slice(None, -1),)] |= mask[pre + (slice(1, None),)]
+        mask = out
+    return mask
 
 
 def _segment(det, det_err, nsigma, rel, grow):
     n = det.shape[0]
-    peak = float(np.nanmax(det)) if np.isfinite(det).any() else 0.0
+    fin = np.isfinite(det)
+    peak = float(det.max() if fin.all() else np.nanmax(det)) if fin.any() else 0.0
     thr = np.maximum(nsigma * det_err, rel * max(peak, 0.0))
-    mask = np.isfinite(det) & (det > thr)
-    lab, _ = ndimage.label(mask)
+    mask = fin & (det > thr)
+    lab = np.empty(mask.shape, np.int32)
+    ndimage.label(mask, _CROSS, output=lab)
     r = _centre_distance(n)
     cand = mask & (r <= max(n / 4.0, 3.0))
     if cand.any():
-        j, i = np.unravel_index(np.argmax(np.where(cand, det, -np.inf)), det.shape)
-        tgt = lab == lab[j, i]
+        tgt = lab == lab.reshape(-1)[np.where(cand, det, -np.inf).argmax()]
     else:
         tgt = r <= 2.0
-    tgt = ndimage.binary_dilation(tgt, iterations=int(grow)) if grow > 0 else tgt
+    tgt = _dilate(tgt, int(grow))
     neigh = mask & ~tgt
     return tgt, neigh
 
 
-def _line_setup(filt_band, z, col_off, primary, min_sep):
-    """Line models of one filter.
+@functools.lru_cache(maxsize=256)
+def _line_setup(filt_band, z, dispersion, primary, min_sep):
+    """Line models of one filter (cached: treat the result as read-only).
 
-    Returns ``(models, blends, in_band)``: ``models`` maps a parent line to
-    ``{"kind": "map" | "template", "parts": [(line, ratio, column offset), ...]}``
-    (parent first, then its tied doublet partners); ``blends`` maps a mapped line to
-    the lines within ``min_sep`` of it, which are modelled as templates instead;
-    ``in_band`` lists every line of LINES inside the band.
+    ``dispersion``: ``(wave_start_um, dispersion_um_per_pix, margin_px)`` of the
+    geometry (column of a wavelength: ``(lam - wave_start) / dispersion + margin``);
+    ``primary``: frozenset of the lines to map. Returns ``(models, blends, in_band,
+    offsets, groups_of)``: ``models`` maps a parent line to ``{"kind": "map" | "template",
+    "parts": ((line, ratio, column offset), ...)}`` (parent first, then its tied
+    doublet partners); ``blends`` maps a mapped line to the lines within ``min_sep``
+    of it, which are modelled as templates instead; ``in_band`` lists every line of
+    LINES inside the band, ``offsets`` their column offsets, ``groups_of`` the
+    LINE_GROUPS of each model's lines.
     """
+    w0, disp, marg = dispersion
+
+    def col_off(lam):
+        return (lam - w0) / disp + marg
+
     lo, hi = filt_band
-    in_band = [ln for ln in LINES if lo <= LINES[ln].observed_um(z) <= hi]
+    in_band = tuple(ln for ln in LINES if lo <= LINES[ln].observed_um(z) <= hi)
     children = {ln: TIED_LINES[ln] for ln in in_band if ln in TIED_LINES and TIED_LINES[ln][0] in in_band}
     free = [ln for ln in in_band if ln not in children]
     free.sort(key=lambda ln: (ln not in primary, _priority(ln)))
@@ -161,7 +185,12 @@ def _line_setup(filt_band, z, col_off, primary, min_sep):
         models[ln] = {"kind": kind, "parts": [(ln, 1.0, off)]}
     for ch, (par, ratio) in children.items():
         models[par]["parts"].append((ch, ratio, col_off(LINES[ch].observed_um(z))))
-    return models, blends, in_band
+    for m in models.values():
+        m["parts"] = tuple(m["parts"])
+    offsets = tuple(col_off(LINES[ln].observed_um(z)) for ln in in_band)
+    groups_of = {p: tuple(g for g, gl in LINE_GROUPS.items() if any(ln in gl for ln, _, _ in m["parts"]))
+                 for p, m in models.items()}
+    return models, {h: tuple(v) for h, v in blends.items()}, in_band, offsets, groups_of
 
 
 #: Lines mapped by default; every other line in a band is modelled as a
@@ -235,7 +264,7 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
         raise MocksimInputError(f"continuum: {continuum!r} is not one of pixel, none")
     if blend_mode not in ("auto", "joint", "per-line"):
         raise MocksimInputError(f"blend_mode: {blend_mode!r} is not one of auto, joint, per-line")
-    primary = set(DEFAULT_MAP_LINES if lines is None else lines)
+    primary = frozenset(DEFAULT_MAP_LINES if lines is None else lines)
     unknown = primary - set(LINES)
     if unknown:
         raise MocksimInputError(f"lines: unknown line(s) {sorted(unknown)}; known: {', '.join(LINES)}")
@@ -249,7 +278,7 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
     for bm in beams:
         if bm["filter"] not in [f for f, _ in filters]:
             filters.append((bm["filter"], tuple(bm["band_um"])))
-    setup = {f: _line_setup(band, z, col_off, primary, min_separation_px) for f, band in filters}
+    setup = {f: _line_setup(band, z, (w0, disp, marg), primary, min_separation_px) for f, band in filters}
     kmax = max([sum(m["kind"] == "map" for m in s[0].values()) for s in setup.values()] + [1])
 
     # 1. segmentation
@@ -266,96 +295,115 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
     if tgt.shape != (n, n) or not tgt.any():
         raise MocksimInputError("footprint: empty or of the wrong shape")
 
-    # 2. continuum
-    resid = data.copy()
+    # 2. continuum (per beam: coefficients; evaluated only where the line fit reads the data)
+    cont = None
     if continuum == "pixel":
         cont_mask = tgt | neigh
+        cont = []
         for b, bm in enumerate(beams):
             band = tuple(bm["band_um"])
             tr = bm["grism"] == "C"
             prior = np.asarray(ex["direct_images"][bm["filter"]], float)
-            offs = [col_off(LINES[ln].observed_um(z)) for ln in setup[bm["filter"]][2]]
             pad = 2.0 + v_max_kms / C_KMS * band[1] / disp
-            resid[b] -= fit_continuum(data[b], err[b], col_off(band[0]), col_off(band[1]),
-                                      cont_mask.T if tr else cont_mask, tgt.T if tr else tgt,
-                                      prior.T if tr else prior, offs, pad)
+            # rows the line fit reads: the footprint's, and with two orientations its
+            # neighbours within the cross-dispersion stencil
+            need = (tgt.T if tr else tgt).any(axis=1)
+            if len({x["grism"] for x in beams if x["filter"] == bm["filter"]}) > 1:
+                need = _dilate(need, STENCIL_REACH)
+            cont.append(continuum_coefficients(data[b], err[b], col_off(band[0]), col_off(band[1]),
+                                               cont_mask.T if tr else cont_mask, tgt.T if tr else tgt,
+                                               prior.T if tr else prior, setup[bm["filter"]][3], pad,
+                                               fit_rows=need))
 
     # 3. line maps per filter, 4. drizzle
     n_out = max(int(round(n * p_det / p_map)), 1)
     sidx = np.flatnonzero(tgt.ravel())
     # drizzle from the common detector grid (offset 0: the direct image's and the footprint's)
-    w0 = _drizzle_matrix(n, p_det, n_out, p_map)
-    bad = (w0 @ tgt.astype(float) @ w0.T) <= 1e-9
-    flux, flux_err, chi2_maps, chi2_group, offsets, blends_all, corr = {}, {}, [], {}, {}, {}, {}
-    modes = {}
+    wd = _drizzle_matrix(n, p_det, n_out, p_map)
+    bad = (wd @ tgt.astype(float) @ wd.T) <= 1e-9
+    nan_bad = np.where(bad, np.nan, 0.0)                     # added: NaN outside the drizzled footprint
+    flux, flux_err, chi2_group, offsets, blends_all, corr = {}, {}, {}, {}, {}, {}
+    modes, finite, chi2_maps = {}, [], []
     for f, _ in filters:
-        models, blends, _ = setup[f]
-        blends_all.update(blends)
+        models, blends, _, _, groups_of = setup[f]
+        blends_all.update({h: list(v) for h, v in blends.items()})
         if not models:
             continue
         bsel = [b for b, bm in enumerate(beams) if bm["filter"] == f]
-        prior_img = np.clip(np.asarray(ex["direct_images"][f], float), 0.0, None)
+        prior_img = np.maximum(np.asarray(ex["direct_images"][f], float), 0.0)
         mode = blend_mode
         if mode == "auto":
             single = len({beams[b]["grism"] for b in bsel}) == 1
             mode = "per-line" if single and _overlapping(models, tgt, beams[bsel[0]]["grism"]) else "joint"
         if mode == "joint":
             values, variances, sky, chi2, true_var = _solve_filter(
-                resid, err, beams, bsel, models, tgt, prior_img, n_disp, regularization, checker_regularization)
+                data, err, cont, beams, bsel, models, tgt, prior_img, regularization, checker_regularization)
         else:  # grizli-like: one free map at a time, the other lines as direct-image templates
             values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
             for par in [p for p, m in models.items() if m["kind"] == "map"]:
                 one = {p: {**m, "kind": "map" if p == par else "template"} for p, m in models.items()}
-                v1, var1, sky1, c1, t1 = _solve_filter(resid, err, beams, bsel, one, tgt, prior_img, n_disp,
+                v1, var1, sky1, c1, t1 = _solve_filter(data, err, cont, beams, bsel, one, tgt, prior_img,
                                                         regularization, checker_regularization)
                 values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
                 chi2s.append(c1)
             chi2 = float(np.mean(chi2s)) if chi2s else np.nan
         modes[f] = mode
-        for par, val in values.items():
-            ox, oy = sky[par]
-            m_img = np.zeros((n, n))
-            v_img = np.zeros((n, n))
-            # data are flux / D per pixel: map values x D are fluxes per pixel
-            m_img.ravel()[sidx] = val * disp
-            v_img.ravel()[sidx] = variances[par] * disp ** 2
-            # resample the map from its own grid (offset ox, oy) to the common grid, then
-            # drizzle: every line ends up with the same pixel response (step 4)
-            wy = w0 @ _resample_matrix(n, oy)
-            wx = w0 @ _resample_matrix(n, ox)
-            out = wy @ m_img @ wx.T
-            vout = (wy ** 2) @ v_img @ (wx ** 2).T
-            out[bad] = np.nan
-            eout = np.sqrt(vout)
-            eout[bad] = np.nan
-            offsets[par] = (ox, oy)
-            naive = float(np.nansum(vout)) / disp ** 2
-            corr[par] = float(np.sqrt(true_var[par] / naive)) if naive > 0 and true_var[par] > 0 else 1.0
+        if not values:
+            continue
+        pars = list(values)
+        # resample each map from its own grid (offset ox, oy) to the common grid, then
+        # drizzle: every line ends up with the same pixel response (step 4); data are
+        # flux / D per pixel: map values x D are fluxes per pixel
+        wy, wxt, wy2, wxt2 = _drizzle_operators(n, p_det, n_out, p_map, tuple(sky[p] for p in pars))
+        img = np.zeros((2, len(pars), n * n))
+        img[0][:, sidx] = [values[p] for p in pars]
+        img[1][:, sidx] = [variances[p] for p in pars]
+        img[0] *= disp
+        img[1] *= disp ** 2
+        img = img.reshape(2, len(pars), n, n)
+        out = wy @ img[0] @ wxt
+        vout = wy2 @ img[1] @ wxt2
+        out += nan_bad
+        eout = np.sqrt(vout) + nan_bad
+        naive = vout.sum(axis=(1, 2))
+        if np.isnan(naive).any():
+            naive = np.nansum(vout, axis=(1, 2))
+        naive /= disp ** 2
+        fin = np.isfinite(out)
+        for k, par in enumerate(pars):
+            offsets[par] = sky[par]
+            corr[par] = float(np.sqrt(true_var[par] / naive[k])) if naive[k] > 0 and true_var[par] > 0 else 1.0
             for ln, ratio, _ in models[par]["parts"]:
-                flux[ln] = out * ratio
-                flux_err[ln] = eout * ratio
-            cmap = np.where(np.isfinite(out), chi2, np.nan)
-            chi2_maps.append(cmap)
-            for gname, glines in LINE_GROUPS.items():
-                if any(ln in glines for ln, _, _ in models[par]["parts"]):
-                    chi2_group[gname] = cmap
+                flux[ln] = out[k] * ratio
+                flux_err[ln] = eout[k] * ratio
+            cmap = np.where(fin[k], chi2, np.nan)
+            for gname in groups_of[par]:
+                chi2_group[gname] = cmap
+        finite.append(fin)
+        chi2_maps += [chi2] * len(pars)
     fitted = [ln for ln in LINES if ln in flux]
-    if fitted:  # one footprint for all maps (their grids differ by sub-pixel offsets)
-        common = np.all([np.isfinite(flux[ln]) for ln in fitted], axis=0)
-        for ln in fitted:
-            flux[ln] = np.where(common, flux[ln], np.nan)
-            flux_err[ln] = np.where(common, flux_err[ln], np.nan)
-    groups = [g for g, gl in LINE_GROUPS.items() if any(ln in fitted for ln in gl)]
-    zeros = np.zeros((n_out, n_out))
     chi2_nu = np.full((n_out, n_out), np.nan)
-    if chi2_maps:
-        stack = np.stack(chi2_maps)
-        cnt = np.sum(np.isfinite(stack), axis=0)
-        chi2_nu = np.where(cnt > 0, np.nansum(stack, axis=0) / np.maximum(cnt, 1), np.nan)
-    lm = LineMaps(flux=flux, flux_err=flux_err, velocity_kms={g: zeros.copy() for g in groups},
-                  sigma_kms={g: zeros.copy() for g in groups}, chi2_nu=chi2_nu, lines=fitted, groups=groups,
-                  velocity_err_kms={g: zeros.copy() for g in groups},
-                  sigma_err_kms={g: zeros.copy() for g in groups}, chi2_nu_group=chi2_group)
+    if finite:
+        finite, chi2_maps = np.concatenate(finite), np.array(chi2_maps, float)
+        if np.isfinite(chi2_maps).all() and (finite == ~bad).all():
+            # every map is finite exactly where drizzled: footprints agree, chi2 is a plain mean
+            chi2_nu = np.where(bad, np.nan, chi2_maps.sum() / chi2_maps.size)
+        else:
+            # one footprint for all maps (their grids differ by sub-pixel offsets)
+            common = np.all(finite, axis=0)
+            for ln in fitted:
+                flux[ln] = np.where(common, flux[ln], np.nan)
+                flux_err[ln] = np.where(common, flux_err[ln], np.nan)
+            # mean of the finite chi2 of the maps finite at each pixel (NaN: none)
+            cnt = (finite & np.isfinite(chi2_maps)[:, None, None]).sum(axis=0)
+            tot = np.einsum("k,kyx->yx", np.where(np.isnan(chi2_maps), 0.0, chi2_maps), finite)
+            chi2_nu = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+    fitted_set = set(fitted)
+    groups = [g for g, gl in LINE_GROUPS.items() if not fitted_set.isdisjoint(gl)]
+    lm = LineMaps(flux=flux, flux_err=flux_err, velocity_kms={g: np.zeros((n_out, n_out)) for g in groups},
+                  sigma_kms={g: np.zeros((n_out, n_out)) for g in groups}, chi2_nu=chi2_nu, lines=fitted,
+                  groups=groups, velocity_err_kms={g: np.zeros((n_out, n_out)) for g in groups},
+                  sigma_err_kms={g: np.zeros((n_out, n_out)) for g in groups}, chi2_nu_group=chi2_group)
     lm.pixscale_arcsec = p_map
     lm.shape = (n_out, n_out)
     lm.center_xy = ((n_out - 1) / 2.0, (n_out - 1) / 2.0)

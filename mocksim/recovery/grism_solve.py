@@ -1,9 +1,11 @@
 """Linear algebra of the grism line-map extraction (:mod:`mocksim.recovery.grism_extract`, step 3).
 
-Flux-conserving sub-pixel shift stencils and resampling matrices, the design matrix
-and its normal matrix, the SPD solves (dense, or per cross-dispersion row with a Schur
-complement for the few global unknowns; the rows' blocks factored all at once) and the
-joint weighted least-squares fit of one filter's line maps.
+Flux-conserving sub-pixel shift stencils, resampling and drizzle operators, the design matrix
+(from cached stencil-tap tables) and the joint weighted least-squares fit of one
+filter's line maps: with two grism orientations a dense normal matrix and Cholesky
+solve; with one, the normal matrix is assembled directly per cross-dispersion row
+(block-diagonal, with the template fluxes and prior amplitudes as a dense border) and
+solved through the Schur complement of the border, the rows' blocks factored at once.
 """
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.linalg import lapack
 
+from ..instruments.grism_config import overlap_matrix
+from .grism_continuum import continuum_at
+
 __all__ = ["STENCIL_ORDER"]
 
 
@@ -20,6 +25,8 @@ __all__ = ["STENCIL_ORDER"]
 #: flux (6: quintic, fifth-order accurate), in the model and in the resampling to the
 #: common grid (module docstring, steps 3-4).
 STENCIL_ORDER = 6
+#: Largest tap offset of :func:`_shift_stencil` [cells] (``order <= 8`` for ``|o| <= 1/2``).
+STENCIL_REACH = 4
 _IDENTITY_STENCIL = (np.array([0]), np.array([1.0]))
 _IDENTITY_STENCIL[0].flags.writeable = _IDENTITY_STENCIL[1].flags.writeable = False
 
@@ -38,7 +45,7 @@ def _shift_stencil(o: float, order: int = STENCIL_ORDER):
     """
     if abs(o) < 1e-12:
         return _IDENTITY_STENCIL
-    span = np.arange(-4, 5)
+    span = np.arange(-STENCIL_REACH, STENCIL_REACH + 1)
 
     def phi_coeffs(u):  # Phi(u) = sum_i a_i M_i (+ flux left of the span)
         k0 = int(np.floor(u - 0.5))
@@ -76,6 +83,32 @@ def _resample_matrix(n: int, o: float, order: int = STENCIL_ORDER) -> np.ndarray
     return mat
 
 
+@functools.lru_cache(maxsize=16)
+def _drizzle_matrix(n: int, p_det: float, n_out: int, p_map: float) -> np.ndarray:
+    """:func:`~mocksim.instruments.grism_config.overlap_matrix` from the detector grid (cached, read-only)."""
+    w = overlap_matrix(n, p_det, 0.0, n_out, p_map)
+    w.flags.writeable = False
+    return w
+
+
+@functools.lru_cache(maxsize=64)
+def _drizzle_operators(n: int, p_det: float, n_out: int, p_map: float, offsets: tuple):
+    """Resample-then-drizzle operators of maps on grids offset by ``offsets`` ((ox, oy) each) [pixels].
+
+    ``p_det``, ``p_map``: detector and output pixel scales [arcsec] (step 4). Returns
+    ``(wy, wxt, wy2, wxt2)``, ``(n_maps, n_out, n)`` and ``(n_maps, n, n_out)``: a map
+    ``M`` on its own grid drizzles to ``wy @ M @ wxt``, its variances to
+    ``wy2 @ V @ wxt2`` (squared weights). Cached, read-only.
+    """
+    w = _drizzle_matrix(n, p_det, n_out, p_map)
+    wy = np.stack([w @ _resample_matrix(n, oy) for _, oy in offsets])
+    wxt = np.stack([(w @ _resample_matrix(n, ox)).T for ox, _ in offsets])
+    ops = (wy, wxt, wy ** 2, wxt ** 2)
+    for op in ops:
+        op.flags.writeable = False
+    return ops
+
+
 def _cholesky(mat):
     """Lower Cholesky factor of an SPD matrix (Fortran order, upper triangle zero).
 
@@ -95,98 +128,71 @@ def _cho_solve(cf, rhs):
     return lapack.dpotrs(cf, rhs, lower=1)[0]
 
 
-def _inv_diag(cf):
-    """Diagonal of ``(L L^T)^-1`` for the factor ``L`` of :func:`_cholesky`."""
+def _spd_solve(full, rhs_list):
+    """Solve a dense SPD system; returns (solutions, diagonal of the inverse)."""
+    cf = _cholesky(full)
     linv = lapack.dtrtri(cf, lower=1)[0]
-    return np.einsum("ij,ij->j", linv, linv)
+    return [_cho_solve(cf, r) for r in rhs_list], np.einsum("ij,ij->j", linv, linv)
 
 
-def _group_index(groups):
-    """``(idx, valid)``, both ``(n_groups, m)``: the unknowns of each group (ascending), padded with 0.
+def _block_inverse_factors(blocks):
+    """``L^-1`` ``(G, m, m)`` of the Cholesky factors of SPD blocks, all at once.
 
-    ``groups``: non-negative integer group id of each unknown.
+    If a block is not numerically positive definite, block by block with
+    :func:`_cholesky`'s jitter.
     """
-    counts = np.bincount(groups)
-    rank = np.cumsum(counts > 0) - 1                  # group id -> block number
-    counts = counts[counts > 0]
-    order = np.argsort(groups, kind="stable")
-    pos = np.arange(groups.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    idx = np.zeros((counts.size, int(counts.max())), int)
-    valid = np.zeros(idx.shape, bool)
-    idx[rank[groups[order]], pos] = order
-    valid[rank[groups[order]], pos] = True
-    return idx, valid
-
-
-def _block_solve(full, rhs, idx, valid):
-    """Solve the block-diagonal system ``B x = rhs`` with all blocks at once.
-
-    ``B`` is ``full`` restricted to the groups ``idx`` (``valid`` marks real entries;
-    padded unknowns get an identity block). Returns ``(B^-1 rhs, diag(B^-1))``, or
-    ``None`` if a block is not positive definite (no jitter here: see :func:`_cholesky`).
-    """
-    v2 = valid[:, :, None] & valid[:, None, :]
-    blocks = np.where(v2, np.take(full, idx[:, :, None] * full.shape[1] + idx[:, None, :]), 0.0)
-    gp, jp = np.nonzero(~valid)
-    blocks[gp, jp, jp] = 1.0
     try:
         chol = np.linalg.cholesky(blocks)
     except np.linalg.LinAlgError:
-        return None
+        chol = [_cholesky(b) for b in blocks]
+        return np.stack([lapack.dtrtri(f, lower=1)[0] for f in chol])
     # L^-1 from (L^T)^-1, upper triangular in Fortran order (no copy)
-    linv = np.stack([lapack.dtrtri(f.T, lower=0)[0].T for f in chol])
-    rg = np.where(valid[:, :, None], rhs[idx], 0.0)
-    sol = np.empty_like(rhs)
-    sol[idx[valid]] = (linv.transpose(0, 2, 1) @ (linv @ rg))[valid]
-    dinv = np.empty(rhs.shape[0])
-    dinv[idx[valid]] = np.einsum("gij,gij->gj", linv, linv)[valid]
-    return sol, dinv
+    linv = np.empty_like(chol)
+    for g, f in enumerate(chol):
+        linv[g] = lapack.dtrtri(f.T, 0)[0].T
+    return linv
 
 
-def _spd_solve(full, rhs_list, groups=None):
-    """Solve a dense SPD system; returns (solutions, diagonal of the inverse).
+def _bordered_solve(gram, kb, rhs_a, rhs_d):
+    """Solve ``[[A, C], [C^T, D]] x = r`` for block-diagonal ``A``, by the Schur complement of ``D``.
 
-    With ``groups`` (one id per leading unknown), the leading block is taken to be
-    block-diagonal over those ids (true for a single grism orientation, where only
-    unknowns on the same cross-dispersion row share data) and the trailing unknowns a
-    dense border; the solve then uses the Schur complement of the border, exactly.
-    The diagonal blocks are factored all at once; if one of them is not positive
-    definite, block by block with :func:`_cholesky`'s jitter.
+    ``gram`` ``(G, kb + nb, kb + nb)``: per block, ``A``'s SPD diagonal block (first
+    ``kb`` unknowns), its coupling ``C`` to the ``nb`` border unknowns and a share of
+    ``D`` (``D`` is the sum over the blocks); ``rhs_a`` ``(G, kb, q)``, ``rhs_d``
+    ``(nb, q)``: ``q`` right-hand sides. Returns ``(x_a, x_d, dinv)``: the solutions
+    ``(G, kb, q)`` and ``(nb, q)`` and the diagonal of the inverse at the block unknowns
+    ``(G, kb)``. Exact (no approximation of the coupling).
     """
-    if groups is None:
-        cf = _cholesky(full)
-        return [_cho_solve(cf, r) for r in rhs_list], _inv_diag(cf)
-    nl = groups.size
-    c = full[:nl, nl:]
-    # every right-hand side of the leading block in one matrix: [C, rhs_1, rhs_2, ...]
-    rhs_all = np.concatenate([c] + [r[:nl].reshape(nl, -1) for r in rhs_list], axis=1)
-    out = _block_solve(full, rhs_all, *_group_index(groups))
-    if out is None:
-        out = (np.zeros_like(rhs_all), np.zeros(nl))
-        for gid in np.unique(groups):
-            idx = np.flatnonzero(groups == gid)
-            cf = _cholesky(full[np.ix_(idx, idx)])
-            out[0][idx] = _cho_solve(cf, rhs_all[idx])
-            out[1][idx] = _inv_diag(cf)
-    binv_all, dinv = out
-    nc = c.shape[1]
-    binv_c = binv_all[:, :nc]
-    schur = _cholesky(full[nl:, nl:] - c.T @ binv_c)
-    # border unknowns, one solve: [(B^-1 C)^T (inverse diagonal), then r_g - C^T B^-1 r_l per rhs r]
-    rhs_g = np.concatenate([binv_c.T] + [r[nl:].reshape(nc, -1) for r in rhs_list], axis=1)
-    rhs_g[:, nl:] -= c.T @ binv_all[:, nc:]
-    xg = _cho_solve(schur, rhs_g)
-    cuts = np.cumsum([0] + [r.size // r.shape[0] for r in rhs_list])     # columns of each rhs
-    sols = []
-    for r, lo, hi in zip(rhs_list, cuts[:-1], cuts[1:]):
-        x = xg[:, nl + lo:nl + hi]
-        sols.append(np.concatenate([binv_all[:, nc + lo:nc + hi] - binv_c @ x, x]).reshape(r.shape))
-    diag = np.concatenate([dinv + np.einsum("ij,ji->i", binv_c, xg[:, :nl]), _inv_diag(schur)])
-    return sols, diag
+    c = gram[:, :kb, kb:]
+    nb = c.shape[2]
+    linv = _block_inverse_factors(gram[:, :kb, :kb])
+    # A^-1 [C, r] = L^-T L^-1 [C, r], and C^T A^-1 [C, r] summed over the blocks
+    x = np.concatenate([c, rhs_a], axis=2)
+    ainv = linv.transpose(0, 2, 1) @ (linv @ x)
+    cx = (c.transpose(0, 2, 1) @ ainv).sum(axis=0)
+    sinv = _cho_solve(_cholesky(gram[:, kb:, kb:].sum(axis=0) - cx[:, :nb]), np.eye(nb))
+    x_d = sinv @ (rhs_d - cx[:, nb:])
+    ainv_c = ainv[:, :, :nb]
+    x_a = ainv[:, :, nb:] - ainv_c @ x_d
+    dinv = np.einsum("gij,gij->gj", linv, linv) + np.einsum("gik,gik->gi", ainv_c @ sinv, ainv_c)
+    return x_a, x_d, dinv
+
+
+def _pairs(starts, size):
+    """Every ordered pair ``(i, j)`` of entries within the same run of a sorted sequence.
+
+    ``starts``: index of the first entry of each run; ``size``: number of entries.
+    """
+    sizes = np.diff(starts, append=size)
+    rep = sizes.repeat(sizes)                          # partners of each entry: its run's size
+    skip = rep.cumsum() - rep
+    i = np.arange(size).repeat(rep)
+    j = (starts.repeat(sizes) - skip).repeat(rep) + np.arange(i.size)
+    return i, j
 
 
 #: Above this many pairs of design entries sharing a data pixel (two grisms), :func:`_gram`
-#: uses scipy.sparse, below (single grism) one bincount over all pairs (less overhead).
+#: uses scipy.sparse, below one bincount over all pairs (less overhead).
 _GRAM_MAX_PAIRS = 30_000
 
 
@@ -201,153 +207,243 @@ def _gram(grp, cols, vals, size):
     if int(sizes @ sizes) > _GRAM_MAX_PAIRS:
         bmat = sparse.csr_matrix((vals, (grp, cols)), shape=(starts.size, size))
         return (bmat.T @ bmat).toarray()
-    # every ordered pair (i, j) of entries on the same row of B
-    rep = np.repeat(sizes, sizes)
-    i = np.repeat(np.arange(grp.size), rep)
-    j = np.repeat(np.repeat(starts, sizes), rep) + np.arange(i.size) - np.repeat(np.cumsum(rep) - rep, rep)
+    i, j = _pairs(starts, grp.size)
     return np.bincount(cols[i] * size + cols[j], weights=vals[i] * vals[j], minlength=size * size).reshape(size, size)
 
 
-def _design(models, sky, prior, beams, bsel, tgt, n_disp):
+@functools.lru_cache(maxsize=128)
+def _taps(spec):
+    """Stencil taps of line models (cached, read-only): one entry per (model, beam, part, cross tap, along tap).
+
+    ``spec``: per model and beam ``(model index, beam index, grism, ox, oy, ((ratio,
+    column offset), ...))``. Returns ``(model, beam, is_r, d_along, d_cross, weight)``
+    arrays: a pixel at (along, cross) puts ``weight`` x its map value into the data
+    pixel (along + d_along, cross + d_cross) of the beam.
+    """
+    out = []
+    for mi, bi, g, ox, oy, parts in spec:
+        o_cross, o_along = (oy, ox) if g == "R" else (ox, oy)
+        ct, cw = _shift_stencil(o_cross)
+        for ratio, loff in parts:
+            shift = int(round(o_along + loff))
+            at, aw = _shift_stencil(o_along + loff - shift)
+            shape = (ct.size, at.size)
+            cols = [np.full(shape, v) for v in (mi, bi, g == "R")]
+            cols += [np.broadcast_to(shift - at, shape), np.broadcast_to(-ct[:, None], shape),
+                     ratio * cw[:, None] * aw[None, :]]
+            out.append([c.ravel() for c in cols])
+    tab = tuple(np.concatenate(c) for c in zip(*out))
+    for c in tab:
+        c.flags.writeable = False
+    return tab
+
+
+def _design(models, sky, prior, beams, bsel, tgt, n_disp, pix=None):
     """Entries of the design matrix of one filter's line models (module docstring, step 3).
 
     Unknowns: the map-kind models' footprint pixels (model after model, in the order
     of ``models``), then one flux per template model. ``sky``: each model's grid offset
     ``(ox, oy)`` [pixels]; ``prior``: each model's normalised direct image on the
-    footprint (the template shape). Returns ``(rows, cols, vals)``: flat index into
-    the ``(n_beams, n, n_disp)`` data, unknown and weight of each entry (duplicates add
-    up).
+    footprint (the template shape); ``pix``: the footprint's ``(rows, columns)``, if
+    known. Returns ``(rows, cols, vals)``: flat index into the ``(n_beams, n, n_disp)``
+    data, unknown and weight of each entry (duplicates add up).
     """
     n = tgt.shape[0]
-    jj, ii = np.divmod(np.flatnonzero(tgt.ravel()), n)
+    jj, ii = np.divmod(tgt.reshape(-1).nonzero()[0], n) if pix is None else pix
     npix = ii.size
-    maps = [p for p, m in models.items() if m["kind"] == "map"]
-    temps = [p for p, m in models.items() if m["kind"] == "template"]
-    rows, cols, vals = [], [], []
-    for par, model in models.items():
-        ox, oy = sky[par]
-        if model["kind"] == "map":
-            col_of = maps.index(par) * npix + np.arange(npix)
-            amp = np.ones(npix)
-        else:
-            col_of = np.full(npix, len(maps) * npix + temps.index(par))
-            amp = prior[par]
-        for b in bsel:
-            g = beams[b]["grism"]
-            a0, c0, o_cross = (ii, jj, oy) if g == "R" else (jj, ii, ox)
-            o_along = ox if g == "R" else oy
-            ct, cw = _shift_stencil(o_cross)
-            for _, ratio, loff in model["parts"]:
-                shift = int(np.round(o_along + loff))
-                at, aw = _shift_stencil(o_along + loff - shift)
-                # all stencil taps at once: (cross tap, along tap, pixel)
-                wv = ratio * cw[:, None, None] * aw[None, :, None] * amp
-                cr = (c0 - ct[:, None])[:, None, :]
-                co = (a0 + shift - at[:, None])[None, :, :]
-                ok = (np.abs(wv) > 1e-12) & (cr >= 0) & (cr < n) & (co >= 0) & (co < n_disp)
-                rows.append(((b * n + cr) * n_disp + co)[ok])
-                cols.append(np.broadcast_to(col_of, ok.shape)[ok])
-                vals.append(wv[ok])
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    names = list(models)
+    # first unknown of each model (maps: npix each, then one per template) and its step per pixel
+    step = [int(models[p]["kind"] == "map") for p in names]
+    col0, k_map, k_tmp = [], 0, sum(step) * npix
+    for st in step:
+        col0.append(k_map * npix if st else k_tmp)
+        k_map, k_tmp = k_map + st, k_tmp + 1 - st
+    amp = np.array([np.ones(npix) if st else prior[p] for p, st in zip(names, step)])
+    spec = tuple((k, b, beams[b]["grism"], *sky[p], tuple((r, o) for _, r, o in models[p]["parts"]))
+                 for k, p in enumerate(names) for b in bsel)
+    mi, bi, is_r, d_al, d_cr, w = _taps(spec)
+    # (tap, pixel) entries, pixel-fastest
+    along = np.where(is_r[:, None], ii, jj) + d_al[:, None]
+    cross = np.where(is_r[:, None], jj, ii) + d_cr[:, None]
+    vals = w[:, None] * amp[mi]
+    # (unsigned views: negative indices fail the upper bound too)
+    ok = (np.abs(vals) > 1e-12) & (cross.view(np.uint64) < n) & (along.view(np.uint64) < n_disp)
+    sel = ok.reshape(-1).nonzero()[0]
+    rows = ((bi[:, None] * n + cross) * n_disp + along).reshape(-1)[sel]
+    cols = (np.array(col0)[mi][:, None] + np.array(step)[mi][:, None] * np.arange(npix)).reshape(-1)[sel]
+    return rows, cols, vals.reshape(-1)[sel]
 
 
-def _solve_filter(resid, err, beams, bsel, models, tgt, prior_img, n_disp, reg, checker_reg):
+def _solve_rows(grp, starts, cols, bv, wy, drow, tgt, axis, n_maps, n_temps, pk, reg):
+    """Least squares of a single grism orientation, per cross-dispersion row (as :func:`_solve_filter`).
+
+    Only unknowns on the same cross-dispersion row share data, so the map unknowns'
+    normal matrix is block-diagonal; the template fluxes and the prior amplitudes
+    are a dense border. ``grp``, ``starts``: data pixel (``0..``, non-decreasing) of each
+    design entry and the first entry of each data pixel; ``cols``, ``bv``: unknown and
+    weighted value of each entry; ``wy``, ``drow``: weighted data and cross-dispersion
+    row of each data pixel; ``tgt``: the footprint, dispersed along ``axis`` (1: R,
+    0: C); ``pk`` ``(n_maps, npix)``: the normalised prior shapes; ``reg``: the prior's
+    relative weight. Returns ``(sol, var, true_var)``: the solution ``(U,)`` (maps,
+    then templates), the variances of the map unknowns ``(n_maps, npix)`` and the
+    variance of each map's sum.
+    """
+    K, T = n_maps, n_temps
+    sidx = tgt.reshape(-1).nonzero()[0]
+    # block (cross-dispersion row) of each pixel and its position along the row
+    count = tgt.sum(axis=axis)
+    lut = (count > 0).cumsum() - 1
+    count = count[count > 0]
+    nblk, m = count.size, int(count.max())
+    blk = lut[sidx // tgt.shape[1] if axis else sidx % tgt.shape[1]]
+    pos = (tgt.cumsum(axis=axis) - 1).reshape(-1)[sidx]
+    # per block: maps (k, pos), templates, prior amplitudes a_k
+    kb = K * m
+    size = kb + T + K
+    loc = np.arange(K)[:, None] * m + pos                     # (K, npix)
+    fu = blk * kb + loc                                        # flat index of each map unknown in (G, kb)
+    eloc = np.concatenate([loc.reshape(-1), kb + np.arange(T)])[cols]
+    eidx = lut[drow][grp] * size + eloc
+    i, j = _pairs(starts, grp.size)
+    gram = np.bincount(eidx[i] * size + eloc[j], weights=bv[i] * bv[j],
+                       minlength=nblk * size * size).reshape(nblk, size, size)
+    rhs = np.bincount(eidx, weights=bv * wy[grp], minlength=nblk * size).reshape(nblk, size)
+    # regularisation: lam on the maps' diagonal (padding: 1), -lam p_k between map k and
+    # a_k, lam |p_k|^2 on a_k (in block 0: the border is summed over the blocks)
+    diag = gram.reshape(nblk, -1)[:, ::size + 1]                  # a view
+    on = np.arange(kb) % m < count[:, None]                      # (G, kb): real map unknowns
+    lam = reg * _median_positive(diag[:, :kb][on])
+    diag[:, :kb] += np.where(on, lam, 1.0)
+    kk = np.arange(K)[:, None]
+    coupling = np.zeros((nblk * kb, K))
+    coupling[fu, kk] = -lam * pk
+    coupling = coupling.reshape(nblk, kb, K)
+    gram[:, :kb, kb + T:] = coupling
+    gram[:, kb + T:, :kb] = coupling.transpose(0, 2, 1)
+    diag[0, kb + T:] += lam * (pk * pk).sum(axis=1)
+    ones = np.zeros((nblk * kb, K))                               # indicator of each map's unknowns
+    ones[fu, kk] = 1.0
+    ones = ones.reshape(nblk, kb, K)
+    rhs_d = np.zeros((T + K, 1 + K))
+    rhs_d[:T, 0] = rhs[:, kb:kb + T].sum(axis=0)
+    x_a, x_d, dinv = _bordered_solve(gram, kb, np.concatenate([rhs[:, :kb, None], ones], axis=2), rhs_d)
+    sol = np.concatenate([x_a[:, :, 0].reshape(-1)[fu].reshape(-1), x_d[:T, 0]])
+    return sol, dinv.reshape(-1)[fu], np.einsum("gik,gik->k", x_a[:, :, 1:], ones)
+
+
+def _solve_filter(data, err, cont, beams, bsel, models, tgt, prior_img, reg, checker_reg):
     """Joint weighted least squares of one filter's line maps (module docstring, step 3).
+
+    ``data``, ``err``: ``(n_beams, n, n_disp)`` dispersed data and errors; ``cont``: per
+    beam continuum fit (:func:`~.grism_continuum.continuum_coefficients`), subtracted
+    from the data, or None.
 
     Returns ``(values, variances, sky_offsets, chi2_nu, corr)``: per map-kind model
     ``(npix,)`` solutions in data units (flux / D per pixel) with their variances, the
     map grids' sky offsets ``(ox, oy)`` [pixels], the reduced chi^2 and the
     large-area noise-correlation factor of each map.
     """
-    n = tgt.shape[0]
+    n, n_disp = tgt.shape[0], data.shape[2]
     sidx = np.flatnonzero(tgt.ravel())
     jj, ii = np.divmod(sidx, n)
     npix = sidx.size
     grs = {beams[b]["grism"] for b in bsel}
     has_r, has_c = "R" in grs, "C" in grs
     names = list(models)
-    kinds = [models[p]["kind"] for p in names]
-    maps = [p for p, k in zip(names, kinds) if k == "map"]
-    temps = [p for p, k in zip(names, kinds) if k == "template"]
-    K, T = len(maps), len(temps)
+    maps = [p for p in names if models[p]["kind"] == "map"]
+    K, T = len(maps), len(names) - len(maps)
     U = K * npix + T
-    sky = {}
-    for par in names:
-        off = models[par]["parts"][0][2]
-        frac = off - np.round(off)
-        sky[par] = ((-frac if has_r else 0.0), (-frac if has_c else 0.0))
+    frac = {par: models[par]["parts"][0][2] - round(models[par]["parts"][0][2]) for par in names}
+    sky = {par: ((-f if has_r else 0.0), (-f if has_c else 0.0)) for par, f in frac.items()}
     # direct image at each model's grid positions, normalised to unit sum
     oxy = np.array([sky[par] for par in names])
     pks = ndimage.map_coordinates(prior_img, [(jj + oxy[:, 1:]).ravel(), (ii + oxy[:, :1]).ravel()], order=1,
                                   mode="nearest").reshape(len(names), npix)
-    prior = {par: pk / pk.sum() if pk.sum() > 0 else np.full(npix, 1.0 / npix) for par, pk in zip(names, pks)}
-    rows, cols, vals = _design(models, sky, prior, beams, bsel, tgt, n_disp)
+    psum = pks.sum(axis=1, keepdims=True)
+    pks = pks / psum if (psum > 0).all() else np.where(psum > 0, pks / np.where(psum > 0, psum, 1.0), 1.0 / npix)
+    prior = dict(zip(names, pks))
+    rows, cols, vals = _design(models, sky, prior, beams, bsel, tgt, n_disp, (jj, ii))
     # design entries sorted by data pixel; used: the data pixels the model touches
-    order = np.argsort(rows, kind="stable")
+    order = rows.argsort(kind="stable")
     rows, cols, vals = rows[order], cols[order], vals[order]
     first = np.concatenate([[True], rows[1:] != rows[:-1]])
-    used, grp = rows[first], np.cumsum(first) - 1
-    yv = resid.reshape(-1)[used]
-    ev = err.reshape(-1)[used]
-    good = np.isfinite(yv) & np.isfinite(ev) & (ev > 0)
-    sw = np.where(good, 1.0 / np.where(good, ev, 1.0), 0.0)       # sqrt of the data weight
-    ys = np.where(good, yv, 0.0) * sw
+    starts = first.nonzero()[0]
+    used, grp = rows[starts], first.cumsum() - 1
+    yv = data.reshape(-1)[used]
+    if cont is not None:
+        yv = yv - continuum_at(cont, used, n, n_disp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sw = 1.0 / err.reshape(-1)[used]                          # sqrt of the data weight
+        ys = yv * sw
+    # finite data with 0 < error < inf (y/e is not finite for e = 0, 1/e not positive for e <= 0, inf, NaN)
+    good = np.isfinite(ys) & (sw > 0)
+    sw = np.where(good, sw, 0.0)
+    ys = np.where(good, ys, 0.0)
     bv = vals * sw[grp]                      # B = diag(sw) A: normal matrix B^T B, rhs B^T (sw y)
-    full = _gram(grp, cols, bv, U + K)       # unknowns U..U+K-1: the prior amplitudes a_k
-    rhs = np.bincount(cols, weights=bv * ys[grp], minlength=U)
-    diag = np.diagonal(full)[:K * npix]
-    dpos = np.sort(diag[diag > 0])
-    # median (as np.median: mean of the two middle values)
-    dref = 0.5 * float(dpos[(dpos.size - 1) // 2] + dpos[dpos.size // 2]) if dpos.size else 1.0
-    # regularisation: maps -> a_k x direct image (a_k extra unknowns), checkerboard damping
-    lam = reg * dref
-    for k, par in enumerate(maps):
-        pk = prior[par]
-        blk = slice(k * npix, (k + 1) * npix)
-        dg = np.arange(k * npix, (k + 1) * npix)
-        full[dg, dg] += lam
-        full[blk, U + k] -= lam * pk
-        full[U + k, blk] -= lam * pk
-        full[U + k, U + k] += lam * (pk @ pk)
-    if has_r and has_c and checker_reg > 0 and K:
-        lut = -np.ones(n * n, int)
-        lut[sidx] = np.arange(npix)
-        quad = np.array([lut[sidx], lut[np.minimum(sidx + 1, n * n - 1)], lut[np.minimum(sidx + n, n * n - 1)],
-                         lut[np.minimum(sidx + n + 1, n * n - 1)]])
-        okq = (ii < n - 1) & (jj < n - 1) & np.all(quad >= 0, axis=0)
-        q = quad[:, okq]
-        sgn = np.array([1.0, -1.0, -1.0, 1.0]) * 0.25
-        cb = sparse.coo_matrix((np.tile(sgn, q.shape[1]), (np.repeat(np.arange(q.shape[1]), 4), q.T.ravel())),
-                               shape=(q.shape[1], npix)).tocsr()
-        ctc = (cb.T @ cb).toarray() * (checker_reg * dref)
+    pk = np.array([prior[par] for par in maps]).reshape(K, npix)
+    if len(grs) == 1 and K:
+        sol, var, true_var = _solve_rows(grp, starts, cols, bv, ys, (used // n_disp) % n, tgt, int(has_r),
+                                         K, T, pk, reg)
+    else:
+        full = _gram(grp, cols, bv, U + K)   # unknowns U..U+K-1: the prior amplitudes a_k
+        rhs = np.bincount(cols, weights=bv * ys[grp], minlength=U)
+        dref = _median_positive(np.diagonal(full)[:K * npix])
+        # regularisation: maps -> a_k x direct image (a_k extra unknowns), checkerboard damping
+        lam = reg * dref
+        ones = np.zeros((U + K, K))                                # indicator of each map's unknowns
         for k in range(K):
             blk = slice(k * npix, (k + 1) * npix)
-            full[blk, blk] += ctc
-    ones = np.zeros((U + K, K))
-    for k in range(K):
-        ones[k * npix:(k + 1) * npix, k] = 1.0
-    groups = None
-    if len(grs) == 1:  # single orientation: unknowns couple only along cross-dispersion rows
-        groups = np.tile(jj if has_r else ii, K)
-    (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones], groups)
+            dg = np.arange(k * npix, (k + 1) * npix)
+            full[dg, dg] += lam
+            full[blk, U + k] -= lam * pk[k]
+            full[U + k, blk] -= lam * pk[k]
+            full[U + k, U + k] += lam * (pk[k] @ pk[k])
+            ones[blk, k] = 1.0
+        if has_r and has_c and checker_reg > 0 and K:
+            ctc = _checker_gram(sidx, n) * (checker_reg * dref)
+            for k in range(K):
+                full[k * npix:(k + 1) * npix, k * npix:(k + 1) * npix] += ctc
+        (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones])
+        var = var[:K * npix].reshape(K, npix)
+        true_var = np.einsum("uk,uk->k", ones, z1)
     chi2 = float(np.sum((ys - np.bincount(grp, weights=bv * sol[cols], minlength=used.size)) ** 2))
     chi2 /= max(int(good.sum()) - U, 1)
     values = {par: sol[k * npix:(k + 1) * npix] for k, par in enumerate(maps)}
-    variances = {par: np.clip(var[k * npix:(k + 1) * npix], 0.0, None) for k, par in enumerate(maps)}
-    true_var = {par: float(ones[:, k] @ z1[:, k]) for k, par in enumerate(maps)}
-    return values, variances, sky, chi2, true_var
+    variances = {par: np.maximum(var[k], 0.0) for k, par in enumerate(maps)}
+    return values, variances, sky, chi2, dict(zip(maps, true_var.tolist()))
+
+
+def _median_positive(diag):
+    """Median of the positive entries (as np.median: mean of the two middle values); 1 if none."""
+    dpos = np.sort(diag[diag > 0])
+    return 0.5 * float(dpos[(dpos.size - 1) // 2] + dpos[dpos.size // 2]) if dpos.size else 1.0
+
+
+def _checker_gram(sidx, n):
+    """``Q^T Q`` ``(npix, npix)`` of the 2x2 checkerboard pattern of each complete footprint quad."""
+    jj, ii = np.divmod(sidx, n)
+    lut = -np.ones(n * n, int)
+    lut[sidx] = np.arange(sidx.size)
+    quad = np.array([lut[sidx], lut[np.minimum(sidx + 1, n * n - 1)], lut[np.minimum(sidx + n, n * n - 1)],
+                     lut[np.minimum(sidx + n + 1, n * n - 1)]])
+    okq = (ii < n - 1) & (jj < n - 1) & np.all(quad >= 0, axis=0)
+    q = quad[:, okq]
+    sgn = np.array([1.0, -1.0, -1.0, 1.0]) * 0.25
+    cb = sparse.coo_matrix((np.tile(sgn, q.shape[1]), (np.repeat(np.arange(q.shape[1]), 4), q.T.ravel())),
+                           shape=(q.shape[1], sidx.size)).tocsr()
+    return (cb.T @ cb).toarray()
 
 
 def _overlapping(models, tgt, grism) -> bool:
     """Whether two line models' images overlap along the dispersion (single grism)."""
+    offs = [[o for _, _, o in m["parts"]] for m in models.values()]
+    dmin = min((abs(x - y) for a in range(len(offs)) for b in range(a + 1, len(offs))
+                for x in offs[a] for y in offs[b]), default=np.inf)
     fp = tgt if grism == "R" else tgt.T
+    if dmin >= fp.shape[1] + 1:                         # farther apart than any footprint row + 2
+        return False
     rows = fp[fp.any(axis=1)]
     ext = 2.0                                           # widest row of the footprint + 2
     if rows.size:
         ext += float(np.max(fp.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)))
-    offs = [[o for _, _, o in m["parts"]] for m in models.values()]
-    for a in range(len(offs)):
-        for b in range(a + 1, len(offs)):
-            if min(abs(x - y) for x in offs[a] for y in offs[b]) < ext:
-                return True
-    return False
+    return dmin < ext
