@@ -15,7 +15,7 @@ import pytest
 
 from mocksim.calibration import (add_correct_parser, correct_gradient, fit_curve, fit_property_bias, hill,
                                  load_curves, run_grid, stacking_bias_points)
-from mocksim.calibration.engine import parse_scheduler, run_chunk
+from mocksim.calibration.engine import parse_scheduler, run_chunk, tally_warnings
 from mocksim.calibration.store import ChunkStore
 from mocksim.errors import MocksimInputError
 from mocksim.pipeline.scenario import load_scenario, scenario_from_dict
@@ -97,6 +97,33 @@ def test_executors_give_bit_identical_results(tmp_path):
     with LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
         r4 = run_grid(scn, tmp_path / "tcp", scheduler=cluster.scheduler_address, chunk_size=3, progress=False)
     assert_same_file(r1.results_path, r4.results_path, ignore_attrs=["chunk_size"])  # nor does the chunk size
+
+
+def test_realisation_warnings_are_reported_once_with_counts(tmp_path):
+    """A steep gradient leaves the calibration domain in every realisation: one warning
+    with the count, not one per realisation (a 10^4-mock grid would print 10^4 lines)."""
+    import warnings
+
+    scn = small(gradient_dex_per_kpc=[-1.0])
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        run_grid(scn, tmp_path, workers=1, chunk_size=2, progress=False)
+    notes = [str(w.message) for w in rec if "outside the" in str(w.message)]
+    assert len(notes) == 1, notes
+    assert notes[0].startswith(f"{scn.n} of {scn.n} realisations: ") and notes[0].endswith("(numbers vary)")
+
+
+def test_tally_warnings_groups_messages_that_differ_only_in_numbers():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        for x in (5.8, 13.2, 1e-3):
+            warnings.warn(f"{x}% of the flux lies outside [7.1, 8.6]")
+        warnings.warn("another note", RuntimeWarning)
+    t = tally_warnings(rec)
+    assert t == {("UserWarning", "#% of the flux lies outside [#, #]"): [3, "5.8% of the flux lies outside [7.1, 8.6]"],
+                 ("RuntimeWarning", "another note"): [1, "another note"]}
 
 
 def test_unreachable_scheduler_fails_without_output(tmp_path, monkeypatch):

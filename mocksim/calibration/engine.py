@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ from ..errors import MocksimInputError
 from ..pipeline.results_io import collect, read_results, summary, write_summary
 from ..pipeline.run import preflight
 from .store import ChunkStore, chunk_bounds, default_chunk_size, write_grid_results
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 #: how long to try to reach a ``tcp://`` Dask scheduler
 CONNECT_TIMEOUT = "10s"
@@ -235,8 +239,33 @@ def run_chunk(scn, start: int, stop: int) -> dict:
 
     _tune_malloc()
     t0 = time.process_time()
-    outputs = process_galaxies(scn, range(start, stop))    # recovery batched across the chunk
-    return {"arrays": collect(outputs, scn), "cpu_s": time.process_time() - t0}
+    with warnings.catch_warnings(record=True) as caught:   # tallied, reported once by run_grid
+        warnings.simplefilter("always")
+        outputs = process_galaxies(scn, range(start, stop))    # recovery batched across the chunk
+    return {"arrays": collect(outputs, scn), "cpu_s": time.process_time() - t0,
+            "warnings": tally_warnings(caught)}
+
+
+def tally_warnings(caught) -> dict:
+    """``{(category name, message with numbers as '#'): [count, first message]}`` of
+    recorded warnings: a grid's realisations repeat the same notes with other numbers."""
+    out: dict = {}
+    for w in caught:
+        msg = str(w.message)
+        key = (w.category.__name__, _NUMBER.sub("#", msg))
+        if key in out:
+            out[key][0] += 1
+        else:
+            out[key] = [1, msg]
+    return out
+
+
+def _report_warnings(tally: dict, n: int) -> None:
+    """One warning per kind of note the realisations raised, with how many raised it."""
+    categories = {"UserWarning": UserWarning, "RuntimeWarning": RuntimeWarning}
+    for (cat, _), (count, example) in tally.items():
+        warnings.warn(f"{count} of {n} realisations: {example}" + (" (numbers vary)" if count > 1 else ""),
+                      categories.get(cat, UserWarning), stacklevel=3)
 
 
 # ------------------------------------------------------------------ main entry
@@ -314,6 +343,7 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
     t0 = time.perf_counter()
     last = t0
     cpu_s = 0.0
+    noted: dict = {}
     ok = False
     try:
         if todo:
@@ -330,6 +360,8 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
                         "crash or out-of-memory kill also ends here. Continue with resume=True / --resume."
                     ) from exc
                 cpu_s += out["cpu_s"]
+                for key, (count, example) in out.get("warnings", {}).items():
+                    noted.setdefault(key, [0, example])[0] += count
                 store.write_chunk(a, b, out["arrays"])
                 bar.update(b - a)
                 if time.perf_counter() - last > consolidate_every_s:
@@ -344,6 +376,7 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
             with contextlib.suppress(Exception):  # keep what finished readable for --resume
                 _consolidate(store, results_path, scn, complete=False)
     elapsed = time.perf_counter() - t0
+    _report_warnings(noted, scn.n - n_resumed)
 
     arrays, index = store.load_all()
     if not np.array_equal(index, np.arange(scn.n)):  # pragma: no cover - defensive
