@@ -187,11 +187,16 @@ def lagrange_weights(frac: np.ndarray, order: int = DEPOSIT_ORDER):
     ``sum_t a_t(frac) g(t) ~= g(frac)`` exactly for polynomials ``g`` of degree
     ``< order``. Returns ``(nodes (order,), weights (order, npix))``.
     """
+    return lagrange_nodes(order), _lagrange_coefficients(order) @ _powers(frac, order)
+
+
+def _powers(frac: np.ndarray, order: int) -> np.ndarray:
+    """``(order, npix)``: ``frac ** k`` for ``k = 0 .. order - 1``."""
     powers = np.empty((order, frac.size))
     powers[0] = 1.0
     for k in range(1, order):
         np.multiply(powers[k - 1], frac, out=powers[k])
-    return lagrange_nodes(order), _lagrange_coefficients(order) @ powers
+    return powers
 
 
 def _double_fold(n: int) -> float:
@@ -255,11 +260,7 @@ def deposit_weights(frac: np.ndarray, coef: list, order: int = DEPOSIT_ORDER) ->
     columns left of the first Lagrange node. Returns ``(nodes, npix)``.
     """
     n_terms = len(coef)
-    powers = np.empty((order, frac.size))
-    powers[0] = 1.0
-    for k in range(1, order):
-        np.multiply(powers[k - 1], frac, out=powers[k])
-    q = powers[None, :, :] * np.asarray(coef)[:, None, :]      # coef[n] * frac^k
+    q = _powers(frac, order)[None, :, :] * np.asarray(coef)[:, None, :]      # coef[n] * frac^k
     return _series_matrix(order, n_terms) @ q.reshape(n_terms * order, frac.size)
 
 

@@ -148,6 +148,13 @@ def _segment(det, det_err, nsigma, rel, grow):
     return tgt, neigh
 
 
+def _column(lam, dispersion):
+    """Dispersed-column offset of wavelength ``lam`` [um] from a source pixel [pixels];
+    ``dispersion = (wave_start_um, dispersion_um_per_pix, margin_px)`` of the geometry."""
+    w0, disp, marg = dispersion
+    return (lam - w0) / disp + marg
+
+
 @functools.lru_cache(maxsize=256)
 def _line_setup(filt_band, z, dispersion, primary, min_sep):
     """Line models of one filter (cached: treat the result as read-only).
@@ -162,10 +169,8 @@ def _line_setup(filt_band, z, dispersion, primary, min_sep):
     LINES inside the band, ``offsets`` their column offsets, ``groups_of`` the
     LINE_GROUPS of each model's lines.
     """
-    w0, disp, marg = dispersion
-
     def col_off(lam):
-        return (lam - w0) / disp + marg
+        return _column(lam, dispersion)
 
     lo, hi = filt_band
     in_band = tuple(ln for ln in LINES if lo <= LINES[ln].observed_um(z) <= hi)
@@ -272,7 +277,7 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
     p_map = float(map_pixscale_arcsec or ex.get("map_pixscale_arcsec") or p_det)
 
     def col_off(lam):
-        return (lam - w0) / disp + marg
+        return _column(lam, (w0, disp, marg))
 
     filters = []
     for bm in beams:
