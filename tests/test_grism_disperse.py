@@ -123,6 +123,9 @@ def test_band_fraction_is_bit_identical_to_the_cdf_difference():
     w = rng.uniform(3.0, 4.1, 20000)
     s = rng.uniform(1e-6, 5e-3, 20000)
     assert np.array_equal(band_fraction(w, s, 3.14, 3.98), ndtr((3.98 - w) / s) - ndtr((3.14 - w) / s))
+    inside = rng.uniform(3.3, 3.8, 20000)          # all > 10 sigma from both edges: the shortcut
+    assert np.array_equal(band_fraction(inside, s, 3.14, 3.98),
+                          ndtr((3.98 - inside) / s) - ndtr((3.14 - inside) / s))
 
 
 def test_rendering_is_deterministic_and_conserves_flux():

@@ -228,6 +228,10 @@ def band_fraction(wave_um, sigma_um, lo_um: float, hi_um: float) -> np.ndarray:
     s = np.maximum(np.asarray(sigma_um, dtype=float), 1e-7)
     w = np.asarray(wave_um, dtype=float)
     s, w = np.broadcast_arrays(s, w)
+    if w.size:                               # every line far inside: no per-line arithmetic
+        s_max = float(s.max())
+        if hi_um - float(w.max()) >= _BAND_FAR_SIGMA * s_max and float(w.min()) - lo_um >= _BAND_FAR_SIGMA * s_max:
+            return np.ones(w.shape)
     a = (hi_um - w) / s
     b = (lo_um - w) / s
     out = np.ones(a.shape)

@@ -358,6 +358,14 @@ def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, ker
 
 
 # ----------------------------------------------------------------- rendering
+@functools.lru_cache(maxsize=8)
+def _all_pixels(n: int) -> np.ndarray:
+    """``arange(n)`` (read-only, cached): the flat indices when every pixel emits."""
+    a = np.arange(n)
+    a.flags.writeable = False
+    return a
+
+
 def render_beams(inst, scene, keep=()):
     """Noise-free beams and direct images of ``scene`` through ``inst`` (a ``SlitlessGrism``).
 
@@ -378,33 +386,42 @@ def render_beams(inst, scene, keep=()):
     names = []
     for c in comps:
         names += [k for k in c.line_flux if k not in names]
+    flat = {}           # per component: flattened velocity and dispersion maps (shared by its lines)
     for name in names:
         if name not in LINES:
             raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
         lam_sys = LINES[name].observed_um(z)
         parts = []
-        for c in comps:
+        for ci, c in enumerate(comps):
             f = c.line_flux.get(name)
             if f is None:
                 continue
             f = np.asarray(f, float).ravel()
-            idx = np.flatnonzero(f)
-            if idx.size:
-                v = np.broadcast_to(np.asarray(c.velocity_kms, float), scene.grid.shape).ravel()[idx]
-                s = np.broadcast_to(np.asarray(c.sigma_kms, float), scene.grid.shape).ravel()[idx]
-                parts.append((idx, f[idx], v, s))
+            if ci not in flat:
+                flat[ci] = tuple(np.broadcast_to(np.asarray(a, float), scene.grid.shape).ravel()
+                                 for a in (c.velocity_kms, c.sigma_kms))
+            vf, sf = flat[ci]
+            nz = f != 0
+            if nz.all():
+                parts.append((_all_pixels(f.size), f, vf, sf))
+            elif nz.any():
+                idx = np.flatnonzero(nz)
+                parts.append((idx, f[idx], vf[idx], sf[idx]))
         if not parts:
             continue
-        idx = np.concatenate([p[0] for p in parts])
-        flux = np.concatenate([p[1] for p in parts])
-        lam = lam_sys * (1.0 + np.concatenate([p[2] for p in parts]) / C_KMS)
-        sig_um = lam * np.concatenate([p[3] for p in parts]) / C_KMS
+        idx, flux, v, s = parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]
+        lam = lam_sys * (1.0 + v / C_KMS)
+        sig_um = lam * s / C_KMS
         for filt in inst.filters:
             w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
-            keep_px = np.abs(w) > 1e-10 * max(float(np.sum(np.abs(w))), 1e-300)
-            if not keep_px.any():
+            aw = np.abs(w)
+            keep_px = aw > 1e-10 * max(float(aw.sum()), 1e-300)
+            if keep_px.all():
+                ii, ww, ll, ss = idx, w, lam, sig_um
+            elif keep_px.any():
+                ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
+            else:
                 continue
-            ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
             fine = np.bincount(ii, ww / filt.width_um, nfine * nfine).reshape(nfine, nfine)
             direct_terms[filt.name].append(inst._direct_term(fine, lam_sys, pix))
             for bi, (bf, g) in enumerate(inst.beams):
