@@ -238,7 +238,8 @@ class _GrismFloorProbe:
     """The FFT and noise work of W2, replayed on the shapes of a real W2 galaxy (for reference).
 
     * every 2D FFT the grism renderer performs on the probe galaxy (dispersed lines and
-      direct images; same shapes, same ``s`` padding), kernel spectra excluded (cached);
+      direct images; same shapes, same ``s`` padding; the inverse ones on the detector
+      grid), kernel spectra excluded (cached);
     * the noise pass over the dispersed image: one Gaussian deviate per pixel,
       data = model + sigma x deviate.
 
@@ -247,11 +248,12 @@ class _GrismFloorProbe:
     """
 
     def __init__(self, scn):
-        from mocksim.instruments import grism_disperse
+        from mocksim.instruments import fftconv, grism_disperse
         from mocksim.pipeline.galaxy_run import process_galaxy
 
         process_galaxy(scn, 0)
         real = grism_disperse.sfft
+        mods = (grism_disperse, fftconv)        # dispersed lines; direct images
         calls = []
 
         class _Recorder:
@@ -265,11 +267,13 @@ class _GrismFloorProbe:
                     return fn(a, *args, **kw)
                 return rec
 
-        grism_disperse.sfft = _Recorder()
+        for m in mods:
+            m.sfft = _Recorder()
         try:
             out = process_galaxy(scn, 0, keep_products=True)
         finally:
-            grism_disperse.sfft = real
+            for m in mods:
+                m.sfft = real
         rng = np.random.default_rng(0)
         self.jobs = []
         for name, shape, dtype, args, kw in calls:

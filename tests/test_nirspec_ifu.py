@@ -365,3 +365,22 @@ def test_wave_range_cuts_the_cube_to_whole_channels():
 def test_wave_range_rejects_bad_values(bad):
     with pytest.raises(MocksimInputError, match="instrument.wave_range_um"):
         get_instrument("nirspec-ifu-g395m", psf="gaussian:0.2", wave_range_um=bad)
+
+
+@pytest.mark.parametrize("single", [True, False])
+@pytest.mark.parametrize("os_", [1, 3, 5])
+def test_convolve_blocks_equals_block_sum_of_direct_convolution(single, os_):
+    """The PSF convolution with both block sums folded into the spectrum equals
+    ``fftconvolve(..., "same")`` followed by the block sum (to single/double round-off)."""
+    from scipy.signal import fftconvolve
+
+    from mocksim.instruments.fftconv import block_sum
+
+    inst = get_instrument("nirspec-ifu-g395m", psf="jwst", fov_arcsec=1.5, single_precision_fft=single)
+    pix = 0.1 / os_
+    kern = inst._kernel(3.5, pix)
+    sub = np.random.default_rng(os_).random((3, 8 * os_, 11 * os_))
+    got = inst._convolve_blocks(sub, 3.5, pix, os_)
+    ref = np.array([block_sum(fftconvolve(s, kern, mode="same"), os_) for s in sub])
+    assert got.shape == (3, 8, 11)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=(1e-6 if single else 1e-13) * ref.max())

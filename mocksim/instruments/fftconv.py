@@ -78,22 +78,32 @@ def fold_spectrum(spec: np.ndarray, shape: tuple[int, int], os_: int) -> np.ndar
     """
     if os_ == 1:
         return spec
-    n0, n1 = shape
-    m0, m1 = n0 // os_, n1 // os_
-    mh, half = m1 // 2 + 1, n1 // 2
+    m0 = shape[0] // os_
     rows = spec[:m0].copy()                                         # fold of axis 0
     for r in range(1, os_):
         rows += spec[r * m0:(r + 1) * m0]
+    return fold_last_axis(rows, shape[1], os_)
+
+
+def fold_last_axis(rows: np.ndarray, n1: int, os_: int) -> np.ndarray:
+    """Fold the last (half-spectrum, ``rfft``) axis of ``rows`` from ``n1`` to ``n1 // os_``.
+
+    ``rows``: ``(..., m0, n1 // 2 + 1)``, already folded along axis -2 (full complex axis
+    of ``m0`` points), so that the Hermitian partner of row ``k`` is row ``-k mod m0``.
+    The block-sum box of the last axis must already be applied (module docstring).
+    """
+    m0, m1 = rows.shape[-2], n1 // os_
+    mh, half = m1 // 2 + 1, n1 // 2
     neg = (-np.arange(m0)) % m0
-    out = rows[:, :mh].copy()
+    out = rows[..., :mh].copy()
     for r in range(1, os_):                  # columns k = r m1 .. r m1 + mh - 1 of the full spectrum
         k0, k1 = r * m1, r * m1 + mh - 1
         if k0 <= half:                       # stored in the half spectrum
-            out[:, :min(k1, half) - k0 + 1] += rows[:, k0:min(k1, half) + 1]
+            out[..., :min(k1, half) - k0 + 1] += rows[..., k0:min(k1, half) + 1]
         if k1 > half:                        # Hermitian symmetry: G[k0, k] = conj(G[-k0, n1 - k])
             a = max(k0, half + 1)
-            src = rows[neg, n1 - k1:n1 - a + 1][:, ::-1]
-            out[:, a - k0:] += np.conj(src)
+            src = rows[..., neg, n1 - k1:n1 - a + 1][..., ::-1]
+            out[..., a - k0:] += np.conj(src)
     return out
 
 
