@@ -1,4 +1,5 @@
 """Exceptions raised for bad user input."""
+import math
 
 
 class MocksimInputError(ValueError):
@@ -21,13 +22,20 @@ def require_range(key, value, low=None, high=None, *, low_inclusive=True, high_i
     low, high : float, optional
         Bounds; ``None`` means unbounded.
     """
-    import numpy as np
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)):
+        v = float(value)                  # scalars (incl. numpy floats): no array round trip
+        if not math.isfinite(v):
+            raise MocksimInputError(f"{key}: must be finite, got {value!r}")
+        lo_ok = low is None or (v >= low if low_inclusive else v > low)
+        hi_ok = high is None or (v <= high if high_inclusive else v < high)
+    else:
+        import numpy as np
 
-    arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr)):
-        raise MocksimInputError(f"{key}: must be finite, got {value!r}")
-    lo_ok = True if low is None else (np.all(arr >= low) if low_inclusive else np.all(arr > low))
-    hi_ok = True if high is None else (np.all(arr <= high) if high_inclusive else np.all(arr < high))
+        arr = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(arr)):
+            raise MocksimInputError(f"{key}: must be finite, got {value!r}")
+        lo_ok = True if low is None else (np.all(arr >= low) if low_inclusive else np.all(arr > low))
+        hi_ok = True if high is None else (np.all(arr <= high) if high_inclusive else np.all(arr < high))
     if not (lo_ok and hi_ok):
         lb = "-inf" if low is None else f"{low:g}"
         hb = "inf" if high is None else f"{high:g}"

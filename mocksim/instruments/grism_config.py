@@ -491,6 +491,8 @@ def grism_noise_sigma(inst, beams, direct, kept_oiii, spec, n: int):
             p = float(np.max(np.abs(direct[f.name])))
             direct_err[f.name] = np.full((n, n), 1e-6 * p if p > 0 else 1e-30)
     if aps is not None:
-        snr2 = sum(a.snr_for_sigma(error[b][None]) ** 2 for b, a in enumerate(aps) if a is not None)
+        uniform = info.get("sigma_uniform")          # scalar: the same S/N without gathering the mask
+        snr2 = sum(a.snr_for_sigma(error[b][None] if uniform is None else uniform) ** 2
+                   for b, a in enumerate(aps) if a is not None)
         info["snr_oiii_expected"] = float(np.sqrt(snr2))
     return error, direct_err, info
