@@ -251,12 +251,42 @@ def test_seed001_correction_factor_shape(seed001_grid):
     assert np.all(c["factor"][big] > 0.85)
 
 
+# Seed 001's own corrections (Table 3 measured / Table E.3 corrected gradients; digest section 4.4,
+# [DERIVED]): over its sample (2Re/beam = 1.2-4.5) the factor for |grad| = 0.2 dex/kpc spans 0.49-0.93,
+# for 0.05 dex/kpc 0.82-0.99. The curve is monotonic, so the extremes belong to the smallest and the
+# largest 2Re/beam. The seed rounds gradients to 0.001 dex/kpc: its factors carry +-0.02.
+SEED001_TABLE_E3 = {0.2: ((1.2, 0.49), (4.5, 0.93)), 0.05: ((1.2, 0.82), (4.5, 0.99))}
+
+
+def _check_table_e3(res, g):
+    f = _fit(res, g)
+    (x_lo, f_lo), (x_hi, f_hi) = SEED001_TABLE_E3[g]
+    assert f(x_lo) == pytest.approx(f_lo, abs=0.05)
+    assert f(x_hi) == pytest.approx(f_hi, abs=0.03)
+
+
+@pytest.mark.slow
+def test_seed001_table_e3_factors_steep_gradient(seed001_grid):
+    """f(0.2 dex/kpc) at the seed sample's smallest and largest 2Re/beam matches the seed's own factors."""
+    _check_table_e3(seed001_grid, 0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="seed 001 Table E.3: f(0.05 dex/kpc) = 0.82 at 2Re/beam = 1.2; mocksim gives "
+                   "0.55-0.56 (0.50-0.52 for 0.2 dex/kpc): in mocksim f barely depends on |grad|, while the seed finds "
+                   "shallow gradients much less flattened; the details of its mocks that could cause this are not "
+                   "published")
+def test_seed001_table_e3_factors_shallow_gradient(seed001_grid):
+    _check_table_e3(seed001_grid, 0.05)
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="seed 001: f(0.2 dex/kpc) >= 0.95 at 2Re/beam >= 5. mocksim gives ~0.94 at 5 "
                    "(0.95 at 6.4; 0.54 at 1.2 and 0.84 at 2.5 pass). At S/N 20 the metal-poor outskirts of negative "
                    "gradients lose Hbeta/[OII] first, the fit stops ~1 kpc earlier and, weighted by the annuli's "
                    "errors, leans on the PSF-flattened centre: the noise-free profile fitted with the S/N-20 extent "
-                   "and weights gives the same 0.90 as the S/N-20 mocks (no noise bias)")
+                   "and weights gives the same 0.90 as the S/N-20 mocks (no noise bias). The seed's own Table E.3 "
+                   "factors (0.93 at its largest 2Re/beam, 4.5) are matched (test above)")
 def test_seed001_published_correction_factors(seed001_grid):
     f02 = _fit(seed001_grid, 0.2)
     assert f02(5.0) >= 0.95
