@@ -70,6 +70,7 @@ RECOVERY_DEFAULTS = {
     "binning": "annuli",
     "extraction": "maps",  # "maps": fit every spaxel, sum fluxes in bins; "spectra": fit bin-summed spectra
     "tie_kinematics": False,  # extraction = "spectra": all lines share the Hbeta+[OIII] velocity and width
+    "psf_match": False,  # extraction = "maps": degrade every line map to the widest PSF of its lines
     "annulus_width_arcsec": None,  # default: one spaxel
     "annulus_width_hwhm": None,  # alternative: width in units of the PSF HWHM at [OIII]5007 (seed 001: 1)
     "annulus_radius": "flux",  # "flux": [OIII]-weighted mean radius; "midpoint": (r_in + r_out) / 2
@@ -444,7 +445,7 @@ def _validate_recovery(rec):
                          ("gradient_fit", GRADIENT_FITS), ("geometry", GEOMETRY)):
         if rec[key] not in allowed:
             raise MocksimInputError(f"recovery.{key}: {rec[key]!r}; allowed: {', '.join(allowed)}")
-    for key in ("deproject", "keep_edge_bins", "tie_kinematics"):
+    for key in ("deproject", "keep_edge_bins", "tie_kinematics", "psf_match"):
         if not isinstance(rec[key], bool):
             raise MocksimInputError(f"recovery.{key}: must be true or false")
     sc = rec["calibration_scatter_dex"]
@@ -472,6 +473,9 @@ def _validate_recovery(rec):
                                 "(use extraction = 'maps')")
     if rec["metallicity_estimate"] == "mode" and rec["metallicity_method"] != "grid":
         raise MocksimInputError("recovery.metallicity_estimate = 'mode' needs metallicity_method = 'grid'")
+    if rec["psf_match"] and rec["extraction"] != "maps":
+        raise MocksimInputError("recovery.psf_match: works on line maps (extraction = 'maps'); annulus spectra "
+                                "(extraction = 'spectra') are not PSF-matched")
     if rec["tie_kinematics"] and rec["extraction"] != "spectra":
         raise MocksimInputError("recovery.tie_kinematics: needs extraction = 'spectra' (annulus spectra)")
     hw = rec["annulus_width_hwhm"]

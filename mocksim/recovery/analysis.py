@@ -17,6 +17,7 @@ from .gradient import GradientFit, fit_linear_gradient
 from .bin_extraction import bin_line_fluxes, narrowband_map, truncate_at_snr
 from .linefit import LineMaps, fit_cube, lines_in_coverage
 from .metallicity import infer_metallicity
+from .psf_match import match_line_maps
 
 #: status codes of a galaxy's recovery
 STATUS_OK = 0
@@ -84,20 +85,26 @@ def fit_lines_for(obs, extra_lines=()):
     return fit_cube(obs, lines)
 
 
-def extract_maps(obs):
+def extract_maps(obs, psf_match: bool = False):
     """Line maps of an observation and the observation that describes their grid.
 
     IFU cubes are fitted spaxel by spaxel (:func:`fit_lines_for`); slitless-grism
     observations go through :func:`mocksim.recovery.grism_extract.extract_line_maps`.
-    Returns ``(line_maps, map_obs)``; ``map_obs.shape``, ``pixscale_arcsec`` and
-    ``noise_correlation`` describe the maps.
+    ``psf_match``: every map is degraded to the PSF of the line with the widest PSF
+    (:mod:`mocksim.recovery.psf_match`). Returns ``(line_maps, map_obs)``;
+    ``map_obs.shape``, ``pixscale_arcsec`` and ``noise_correlation`` describe the maps.
     """
     if obs.kind == "grism":
         from .grism_extract import extract_line_maps, map_observation
 
         lm = extract_line_maps(obs)
+        if psf_match:
+            lm = match_line_maps(lm, obs.instrument, obs.redshift, lm.pixscale_arcsec)
         return lm, map_observation(obs, lm)
-    return fit_lines_for(obs), obs
+    lm = fit_lines_for(obs)
+    if psf_match:
+        lm = match_line_maps(lm, obs.instrument, obs.redshift, obs.pixscale_arcsec)
+    return lm, obs
 
 
 def line_extractor(obs):
@@ -215,7 +222,7 @@ def prepare_bins(obs, config: dict, geometry=None):
     if config.get("extraction", "maps") == "spectra":
         lm = _narrowband_maps(obs)
     else:
-        lm, obs = extract_maps(obs)
+        lm, obs = extract_maps(obs, psf_match=bool(config.get("psf_match")))
     if callable(geometry):
         geometry = geometry(obs)
     if geometry is None or config.get("geometry") == "measured":
