@@ -94,17 +94,17 @@ def extract_maps(obs, psf_match: bool = False):
     (:mod:`mocksim.recovery.psf_match`). Returns ``(line_maps, map_obs)``;
     ``map_obs.shape``, ``pixscale_arcsec`` and ``noise_correlation`` describe the maps.
     """
-    if obs.kind == "grism":
+    grism = obs.kind == "grism"
+    if grism:
         from .grism_extract import extract_line_maps, map_observation
 
         lm = extract_line_maps(obs)
-        if psf_match:
-            lm = match_line_maps(lm, obs.instrument, obs.redshift, lm.pixscale_arcsec)
-        return lm, map_observation(obs, lm)
-    lm = fit_lines_for(obs)
+    else:
+        lm = fit_lines_for(obs)
     if psf_match:
-        lm = match_line_maps(lm, obs.instrument, obs.redshift, obs.pixscale_arcsec)
-    return lm, obs
+        pix = lm.pixscale_arcsec if grism else obs.pixscale_arcsec
+        lm = match_line_maps(lm, obs.instrument, obs.redshift, pix)
+    return (lm, map_observation(obs, lm)) if grism else (lm, obs)
 
 
 def line_extractor(obs):

@@ -27,9 +27,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import MocksimInputError
+from ..instruments.grism_config import FWHM_TO_SIGMA
 from ..lines import get_line
-
-FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
 
 def matching_kernel_1d(var_px2: float) -> np.ndarray:
