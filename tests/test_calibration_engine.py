@@ -480,3 +480,23 @@ def test_grism_calibration_curve_is_beam_smearing(tmp_path):
     assert np.all(c["factor"][large] >= 0.75) and np.all(c["factor"][large] <= 1.1)
     assert np.all(c["factor"][small] <= 0.55)
     assert c["factor"][large].mean() - c["factor"][small].mean() > 0.3
+
+
+@pytest.mark.slow
+def test_prism_calibration_curve_is_beam_smearing(tmp_path):
+    """NIRSpec prism at z = 6.5 (calib_nirspec_prism_z7, S/N 300): positive and negative 0.2 dex/kpc
+    gradients give the same factor, rising from ~0.1 at 2Re/FWHM = 0.9 to ~0.8 at 4.3. (Without PSF
+    matching the prism's chromatic PSF added a fake negative gradient: at 0.9 the positive gradient
+    came back negative while the negative one gave f ~ 0.2.)"""
+    d = tomllib.loads((ROOT / "scenarios" / "calib_nirspec_prism_z7.toml").read_text())
+    d["grid"] = {"realisations": 4, "redshift": [6.5], "re_kpc": [0.4, 2.0], "log_oh_center": [7.8, 7.06],
+                 "gradient_dex_per_kpc": [-0.2, 0.2], "link": [["log_oh_center", "gradient_dex_per_kpc"]],
+                 "noise.snr_oiii": [300.0]}
+    res = run_grid(scenario_from_dict(d), tmp_path, workers=2, progress=False)
+    c = res.products.cells
+    small, large = c["x"] < 1, c["x"] > 4
+    assert small.sum() == 2 and large.sum() == 2 and np.all(c["n_ok"] == 4) and np.all(c["in_window"])
+    f_small, f_large = c["factor"][small], c["factor"][large]
+    assert np.all(f_small > -0.05) and np.all(f_small < 0.35)
+    assert np.all(f_large > 0.6) and np.all(f_large < 1.05)
+    assert abs(f_small[0] - f_small[1]) < 0.15 and abs(f_large[0] - f_large[1]) < 0.15
