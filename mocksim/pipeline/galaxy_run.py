@@ -63,6 +63,31 @@ class _Simulated:
 
 
 def _simulate(scn, index: int) -> _Simulated:
+    sim, noise, noise_rng = _scene(scn, index)
+    sim.obs = sim.inst.observe(sim.scene, noise, noise_rng)
+    return sim
+
+
+def _simulate_many(scn, indices) -> list:
+    """:func:`_simulate` of several galaxies; instruments with ``observe_many`` (slitless
+    grisms) observe the scenes that share the instrument in one call (bit-identical)."""
+    made = [_scene(scn, i) for i in indices]
+    by_inst: dict = {}
+    for k, (sim, _, _) in enumerate(made):
+        by_inst.setdefault(id(sim.inst), []).append(k)
+    for ks in by_inst.values():
+        inst = made[ks[0]][0].inst
+        if hasattr(inst, "observe_many") and len(ks) > 1:
+            obs = inst.observe_many(*zip(*[(made[k][0].scene, made[k][1], made[k][2]) for k in ks]))
+        else:
+            obs = [inst.observe(made[k][0].scene, made[k][1], made[k][2]) for k in ks]
+        for k, o in zip(ks, obs):
+            made[k][0].obs = o
+    return [m[0] for m in made]
+
+
+def _scene(scn, index: int):
+    """Galaxy ``index`` drawn and rendered: ``(_Simulated without obs, NoiseSpec, noise rng)``."""
     params = scn.draw_galaxy(index)
     inst = build_instrument(scn, index)
     noise = build_noise(scn, index, params)
@@ -80,8 +105,7 @@ def _simulate(scn, index: int) -> _Simulated:
     grid = inst.scene_grid()
     scene = galaxy.render(grid, calib, lines=lines)
     noise_rng, fit_rng = _streams(scn, index)
-    obs = inst.observe(scene, noise, noise_rng)
-    return _Simulated(index, params, inst, galaxy, calib, lines, grid, scene, obs, fit_rng)
+    return _Simulated(index, params, inst, galaxy, calib, lines, grid, scene, None, fit_rng), noise, noise_rng
 
 
 def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput:
@@ -102,8 +126,7 @@ def process_galaxies(scn, indices, keep_products: bool = False) -> list:
     if len(indices) < 2 or not batchable(scn.recovery):
         return [process_galaxy(scn, i, keep_products) for i in indices]
     sims, staged = [], []
-    for i in indices:
-        sim = _simulate(scn, i)
+    for sim in _simulate_many(scn, indices):
         st = stage(sim.obs, sim.geometry(), scn.recovery)
         if not keep_products:      # only the spectra / binned fluxes go on: free the data and scene now
             st.strip()
