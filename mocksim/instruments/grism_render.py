@@ -101,7 +101,10 @@ def _prepare(inst, scene, jobs, g):
                 ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
             else:
                 continue
-            fine = np.bincount(ii, ww / filt.width_um, nfine * nfine).reshape(nfine, nfine)
+            if ii is _all_pixels(nfine * nfine):           # the bincount's sums 0 + x, without the scatter
+                fine = np.add(ww / filt.width_um, 0.0).reshape(nfine, nfine)
+            else:
+                fine = np.bincount(ii, ww / filt.width_um, nfine * nfine).reshape(nfine, nfine)
             direct_terms[filt.name].append(inst._direct_term(fine, lam_sys, pix))
             for bi, (bf, grism) in enumerate(inst.beams):
                 if bf is filt:
