@@ -68,22 +68,32 @@ def _simulate(scn, index: int) -> _Simulated:
     return sim
 
 
-def _simulate_many(scn, indices) -> list:
-    """:func:`_simulate` of several galaxies; instruments with ``observe_many`` (slitless
-    grisms) observe the scenes that share the instrument in one call (bit-identical)."""
-    made = [_scene(scn, i) for i in indices]
-    by_inst: dict = {}
-    for k, (sim, _, _) in enumerate(made):
-        by_inst.setdefault(id(sim.inst), []).append(k)
-    for ks in by_inst.values():
-        inst = made[ks[0]][0].inst
-        if hasattr(inst, "observe_many") and len(ks) > 1:
-            obs = inst.observe_many(*zip(*[(made[k][0].scene, made[k][1], made[k][2]) for k in ks]))
-        else:
-            obs = [inst.observe(made[k][0].scene, made[k][1], made[k][2]) for k in ks]
-        for k, o in zip(ks, obs):
-            made[k][0].obs = o
-    return [m[0] for m in made]
+def _simulate_many(scn, indices):
+    """:func:`_simulate` of several galaxies, yielded in order. Runs of galaxies whose
+    instrument has ``observe_many`` (slitless grisms: small observations) are observed
+    in one call (bit-identical); other instruments (IFU cubes) observe one galaxy at a
+    time, so the caller can reduce and free each cube before the next is made."""
+    run = []
+
+    def flush():
+        if run:
+            obs = run[0][0].inst.observe_many(*zip(*[(sim.scene, noise, rng) for sim, noise, rng in run]))
+            for (sim, _, _), o in zip(run, obs):
+                sim.obs = o
+                yield sim
+            run.clear()
+
+    for i in indices:
+        sim, noise, rng = _scene(scn, i)
+        if hasattr(sim.inst, "observe_many"):
+            if run and run[0][0].inst is not sim.inst:
+                yield from flush()
+            run.append((sim, noise, rng))
+            continue
+        yield from flush()
+        sim.obs = sim.inst.observe(sim.scene, noise, rng)
+        yield sim
+    yield from flush()
 
 
 def _scene(scn, index: int):
