@@ -237,7 +237,7 @@ class _FloorProbe:
 class _GrismFloorProbe:
     """The FFT and noise work of W2, replayed on the shapes of a real W2 galaxy (for reference).
 
-    * every 2D FFT the grism renderer performs on the probe galaxy (dispersed lines and
+    * every FFT the grism renderer performs on the probe galaxy (dispersed lines and
       direct images; same shapes, same ``s`` padding; the inverse ones on the detector
       grid), kernel spectra excluded (cached);
     * the noise pass over the dispersed image: one Gaussian deviate per pixel,
@@ -259,7 +259,7 @@ class _GrismFloorProbe:
         class _Recorder:
             def __getattr__(self, name):
                 fn = getattr(real, name)
-                if name not in ("rfft2", "irfft2"):
+                if name not in ("rfft2", "irfft2", "rfft", "fft"):
                     return fn
 
                 def rec(a, *args, **kw):

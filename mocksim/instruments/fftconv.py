@@ -75,13 +75,14 @@ def fold_spectrum(spec: np.ndarray, shape: tuple[int, int], os_: int) -> np.ndar
     ``spec`` must already carry :func:`block_sum_transfer`; ``shape`` must be multiples
     of ``os_``. Then ``irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_,
     shape[1] // os_))`` equals ``block_sum(irfft2(spec, s=shape), os_)`` to round-off.
+    Leading axes of ``spec`` (a stack of spectra) are carried along.
     """
     if os_ == 1:
         return spec
     m0 = shape[0] // os_
-    rows = spec[:m0].copy()                                         # fold of axis 0
+    rows = spec[..., :m0, :].copy()                                 # fold of axis -2
     for r in range(1, os_):
-        rows += spec[r * m0:(r + 1) * m0]
+        rows += spec[..., r * m0:(r + 1) * m0, :]
     return fold_last_axis(rows, shape[1], os_)
 
 

@@ -102,7 +102,8 @@ from .base import Instrument, register_instrument
 from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, check_neighbours,
                            check_range, continuum_matrix, grism_noise_sigma, neighbour_components)
 from .fftconv import SpectrumCache
-from .grism_disperse import disperse_line, render_beams
+from .grism_disperse import disperse_line_many
+from .grism_render import render_beams_many
 from .noise import NoiseSpec
 
 BUNIT = "erg s-1 cm-2 um-1"
@@ -343,10 +344,14 @@ class SlitlessGrism(Instrument):
     def _disperse_line(self, idx, w, mu_off, sig_px, nfine, n_disp, kern_wave, pixscale, grism):
         """Fine-grid dispersion of one line (:func:`~.grism_disperse.disperse_line`);
         returns a list of ``(coarse, col0)`` pieces."""
+        return self._disperse_lines([(idx, w, mu_off, sig_px)], nfine, n_disp, kern_wave, pixscale, grism)[0]
+
+    def _disperse_lines(self, jobs, nfine, n_disp, kern_wave, pixscale, grism):
+        """:meth:`_disperse_line` of several ``(idx, w, mu_off, sig_px)`` jobs sharing the
+        PSF at ``kern_wave`` (:func:`~.grism_disperse.disperse_line_many`)."""
         kern = self._kernel(kern_wave, pixscale)
         key = (self._kernel_key(kern_wave, pixscale), grism)
-        return disperse_line(idx, w, mu_off, sig_px, nfine, n_disp, self.oversample, kern, grism,
-                             key, self._spectra)
+        return disperse_line_many(jobs, nfine, n_disp, self.oversample, kern, grism, key, self._spectra)
 
     def render_components(self, scene, keep=()):
         """Noise-free beams and direct images.
@@ -367,7 +372,12 @@ class SlitlessGrism(Instrument):
         kept : dict
             line -> ``(n_beam, n, n_disp)`` beams of that line alone.
         """
-        return render_beams(self, scene, keep)
+        return render_beams_many(self, [scene], keep)[0]
+
+    def render_components_many(self, scenes, keep=()) -> list:
+        """:meth:`render_components` of several scenes, with the dispersion of each line
+        batched across them (:func:`~.grism_render.render_beams_many`; bit-identical per scene)."""
+        return render_beams_many(self, scenes, keep)
 
     def render_noiseless(self, scene) -> np.ndarray:
         """Noise-free ``(n_beam, n, n_disp)`` dispersed images (the layout of ``obs.data``)."""
@@ -401,9 +411,39 @@ class SlitlessGrism(Instrument):
         Observation
             ``kind="grism"``; layout in the module docstring.
         """
-        spec = noise if isinstance(noise, NoiseSpec) else NoiseSpec.from_dict(noise)
-        need_oiii = "OIII5007" in scene.line_names() or spec.snr_oiii is not None
-        beams, direct, kept = self.render_components(scene, keep=("OIII5007",) if need_oiii else ())
+        return self.observe_many([scene], [noise], [rng])[0]
+
+    def observe_many(self, scenes, noises, rngs) -> list:
+        """:meth:`observe` of several scenes, the rendering batched across them
+        (:meth:`render_components_many`); the noise of each scene is drawn from its own
+        ``rng`` as in :meth:`observe`, so each observation is bit-identical to observing
+        its scene alone.
+
+        Parameters
+        ----------
+        scenes : sequence of EmissionScene
+        noises : sequence of NoiseSpec or dict or None
+            One noise model per scene.
+        rngs : sequence of numpy.random.Generator or None
+            One random stream per scene.
+
+        Returns
+        -------
+        list of Observation
+        """
+        specs = [nz if isinstance(nz, NoiseSpec) else NoiseSpec.from_dict(nz) for nz in noises]
+        need = ["OIII5007" in sc.line_names() or sp.snr_oiii is not None for sc, sp in zip(scenes, specs)]
+        rendered = [None] * len(scenes)
+        for flag in (True, False):                   # scenes that keep [OIII]5007 and those that do not
+            ks = [k for k, nd in enumerate(need) if nd == flag]
+            if ks:
+                for k, r in zip(ks, self.render_components_many([scenes[k] for k in ks],
+                                                                keep=("OIII5007",) if flag else ())):
+                    rendered[k] = r
+        return [self._observation(sc, sp, rng, *r) for sc, sp, rng, r in zip(scenes, specs, rngs, rendered)]
+
+    def _observation(self, scene, spec: NoiseSpec, rng, beams, direct, kept) -> Observation:
+        """Noise and the :class:`Observation` of rendered ``beams``, ``direct`` and ``kept``."""
         n = beams.shape[1]
         error, direct_err, info = self.noise_sigma(beams, direct, kept.get("OIII5007"), spec, n)
         data = beams.copy()

@@ -1,7 +1,8 @@
 """Dispersion of emission lines on the fine grid of a slitless (WFSS) beam.
 
-:func:`render_beams` renders a scene into beams and direct images
-(:meth:`~mocksim.instruments.grism.SlitlessGrism.render_components`). The model
+:func:`~.grism_render.render_beams_many` renders scenes into beams and direct images
+(:meth:`~mocksim.instruments.grism.SlitlessGrism.render_components`) with the functions
+here; :func:`disperse_line_many` disperses the same line of several scenes at once. The model
 (:mod:`mocksim.instruments.grism`, "Rendering"): fine pixel ``p`` (flux
 ``w_p``, cross-dispersion row ``r_p``) sends its line to the fine dispersed coordinate
 ``x_p = along_p + o (column offset of its wavelength)``; fine dispersed column ``X``
@@ -31,7 +32,7 @@ Two implementations of this one model:
      ``dH/d(s^2) = H'' / 2``: ``H_s = sum_n (Delta^n / (2^n n!)) d^{2n} H_{s0}``,
      ``Delta = s^2 - s0^2``, with the derivatives moved onto the deposit weights as
      second differences (:func:`deposit_weights`);
-  3. one FFT per bin, multiplied by the analytic spectrum of ``H_{s0}``
+  3. one FFT per bin (stacked with the bins of other clusters on the same FFT grid), multiplied by the analytic spectrum of ``H_{s0}``
      (``sinc^2(f) exp(-2 pi^2 s0^2 f^2)``) and the cached spectrum of the PSF, and one
      inverse FFT per group of pixels (a *cluster*: pixels whose dispersed positions
      are close; neighbours at other redshifts form their own). The block sum to
@@ -57,11 +58,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy.special import ndtr
 
-from ..errors import MocksimInputError
-from ..lines import C_KMS, LINES
-from .fftconv import (SpectrumCache, block_fast_len, block_sum, block_sum_transfer, convolve_sum_block, crop_kernel,
-                      fold_spectrum)
-from .grism_config import band_fraction
+from .fftconv import SpectrumCache, block_fast_len, block_sum, block_sum_transfer, crop_kernel, fold_spectrum
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -273,6 +270,28 @@ def _width_bins(s2: np.ndarray) -> list[np.ndarray] | None:
     return [np.flatnonzero(b == k) for k in np.unique(b)]
 
 
+def _fft_units(idx, w, mu_off, sig_px, nfine: int, os_: int, grism: str, hk1: int) -> list:
+    """Clusters of one line's pixels for :func:`_disperse_clusters`: ``[(cross, xf, w, s2)]``
+    (cross-dispersion fine row, fine dispersed coordinate, flux, ``s^2`` [fine px^2])."""
+    rows, cols = _rows_cols(nfine)
+    rows, cols = rows[idx], cols[idx]
+    cross, along = (rows, cols) if grism == "R" else (cols, rows)
+    xf = along + mu_off * os_
+    s2 = (sig_px * os_) ** 2
+    half = int(np.ceil(6.0 * math.sqrt(float(s2.max())))) + 2
+    groups = _clusters(mu_off * os_, float(nfine + 2 * (half + hk1)))
+    if groups is None:
+        return [(cross, xf, w, s2)]
+    return [(cross[g], xf[g], w[g], s2[g]) for g in groups]
+
+
+def _line_kernel(kern, grism: str, nfine: int, kern_key):
+    """Kernel in the dispersion frame cropped to the field, its half-widths and cache key."""
+    kd = None if kern is None else crop_kernel(kern if grism == "R" else kern.T, nfine - 1, kern.shape[0])
+    hk0, hk1 = (0, 0) if kd is None else (kd.shape[0] // 2, kd.shape[1] // 2)
+    return kd, hk0, hk1, (kern_key, None if kd is None else kd.shape)
+
+
 def disperse_line_fft(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, kern, grism: str,
                       kern_key=None, cache: SpectrumCache | None = None):
     """Fast fine-grid dispersion of one line (module docstring); same call as
@@ -280,61 +299,105 @@ def disperse_line_fft(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int,
 
     Every ``sig_px * os_`` must be ``>= MIN_FAST_SIGMA`` (:func:`disperse_line` splits).
     """
+    return disperse_line_fft_many([(idx, w, mu_off, sig_px)], nfine, n_disp, os_, kern, grism, kern_key, cache)[0]
+
+
+def disperse_line_fft_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str,
+                           kern_key=None, cache: SpectrumCache | None = None) -> list:
+    """:func:`disperse_line_fft` of several lines sharing one PSF kernel (e.g. one line of
+    many galaxies), with one set of numpy calls and FFTs per FFT grid.
+
+    ``jobs``: ``[(idx, w, mu_off, sig_px)]``. Returns one list of ``(coarse, col0)``
+    pieces per job, bit-identical to calling :func:`disperse_line_fft` job by job (the
+    same operations per element, stacked along a leading axis).
+    """
     cache = SpectrumCache() if cache is None else cache
-    rows, cols = _rows_cols(nfine)
-    rows, cols = rows[idx], cols[idx]
-    cross, along = (rows, cols) if grism == "R" else (cols, rows)
-    kd = None if kern is None else crop_kernel(kern if grism == "R" else kern.T, nfine - 1, kern.shape[0])
-    hk0, hk1 = (0, 0) if kd is None else (kd.shape[0] // 2, kd.shape[1] // 2)
-    kern_key = (kern_key, None if kd is None else kd.shape)
-    xf = along + mu_off * os_
-    s2 = (sig_px * os_) ** 2
-    half = int(np.ceil(6.0 * math.sqrt(float(s2.max())))) + 2
-    groups = _clusters(mu_off * os_, float(nfine + 2 * (half + hk1)))
-    pieces = []
-    for sel in ([None] if groups is None else groups):
-        if sel is None:
-            pieces += _disperse_cluster(cross, xf, w, s2, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache)
-        else:
-            pieces += _disperse_cluster(cross[sel], xf[sel], w[sel], s2[sel], nfine, n_disp, os_, kd,
-                                        hk0, hk1, kern_key, cache)
-    return pieces
+    kd, hk0, hk1, key = _line_kernel(kern, grism, nfine, kern_key)
+    units, owner = [], []
+    for j, job in enumerate(jobs):
+        us = _fft_units(*job, nfine, os_, grism, hk1)
+        units += us
+        owner += [j] * len(us)
+    out = [[] for _ in jobs]
+    for j, pieces in zip(owner, _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, key, cache)):
+        out[j] += pieces
+    return out
 
 
-def _disperse_cluster(cross, xf, w, s2, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache):
-    half = int(np.ceil(6.0 * math.sqrt(float(s2.max())))) + 2
-    base = np.floor(xf).astype(np.int64)
-    frac = xf - base
+#: Most clusters transformed in one stacked FFT (larger stacks leave the cache: slower on W2).
+CLUSTER_CHUNK = 4
+
+
+def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache) -> list:
+    """Deposit, line width, PSF, block sum and inverse FFT of clusters ``[(cross, xf, w, s2)]``
+    (module docstring, steps 1-3); clusters on the same FFT grid share every call.
+    Returns one list of ``(coarse, col0)`` pieces per cluster."""
+    out = [[] for _ in units]
     nodes = lagrange_nodes()
-    reach = half + hk1 + SIGMA_SERIES_MAX + 1        # + widening of the deposit by the series
-    x0 = (int(base.min()) + int(nodes[0]) - reach) // os_ * os_           # fine column of FFT index 0
-    x1 = -(-(int(base.max()) + int(nodes[-1]) + reach + 1) // os_) * os_  # end of the support
-    c_lo, c_hi = max(x0, 0), min(x1, n_disp * os_)
-    if c_hi <= c_lo:
-        return []
-    shape = (block_fast_len(nfine + hk0, os_), block_fast_len(x1 - x0, os_))
+    by_shape: dict = {}
+    for u, (cross, xf, w, s2) in enumerate(units):
+        half = int(np.ceil(6.0 * math.sqrt(float(s2.max())))) + 2
+        base = np.floor(xf).astype(np.int64)
+        reach = half + hk1 + SIGMA_SERIES_MAX + 1        # + widening of the deposit by the series
+        x0 = (int(base.min()) + int(nodes[0]) - reach) // os_ * os_           # fine column of FFT index 0
+        x1 = -(-(int(base.max()) + int(nodes[-1]) + reach + 1) // os_) * os_  # end of the support
+        c_lo, c_hi = max(x0, 0), min(x1, n_disp * os_)
+        if c_hi <= c_lo:
+            continue
+        shape = (block_fast_len(nfine + hk0, os_), block_fast_len(x1 - x0, os_))
+        row = cross * shape[1] + (base - x0)             # flat FFT-array index of column base
+        by_shape.setdefault(shape, []).append((u, row, xf - base, w, s2, x0, c_lo, c_hi))
+    for shape, plan in by_shape.items():
+        for a in range(0, len(plan), CLUSTER_CHUNK):
+            part = plan[a:a + CLUSTER_CHUNK]
+            coarse = _transform_clusters(part, shape, nfine, os_, kd, kern_key, cache)
+            for (u, _, _, _, _, x0, c_lo, c_hi), img in zip(part, coarse):
+                out[u] = [(img[:nfine // os_, (c_lo - x0) // os_:(c_hi - x0) // os_], c_lo // os_)]
+    return out
+
+
+def _transform_clusters(plan, shape, nfine, os_, kd, kern_key, cache) -> np.ndarray:
+    """Coarse images ``(len(plan), shape[0] // os_, shape[1] // os_)`` of clusters on one FFT grid."""
+    subs = []                                            # (cluster, s02, n_terms, row, frac, coef) per width bin
+    for c, (_, row, frac, w, s2, *_) in enumerate(plan):
+        for sel in ([None] if (bins := _width_bins(s2)) is None else bins):
+            sb, wb = (s2, w) if sel is None else (s2[sel], w[sel])
+            lo, hi = float(sb.min()), float(sb.max())
+            s02 = 0.5 * (lo + hi)                        # bin centre [fine px^2]
+            n_terms = series_terms(0.5 * (hi - lo) / (2.0 * lo))
+            delta = sb - s02
+            coef = [wb * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(n_terms)]
+            subs.append((c, s02, n_terms, row if sel is None else row[sel], frac if sel is None else frac[sel], coef))
+    size = nfine * shape[1]
+    ib, wt = [], []
+    for n_terms in sorted({s[2] for s in subs}):         # one deposit product per series length
+        ks = [k for k, s in enumerate(subs) if s[2] == n_terms]
+        wts = deposit_weights(np.concatenate([subs[k][4] for k in ks]),
+                              [np.concatenate([subs[k][5][n] for k in ks]) for n in range(n_terms)])
+        first = int(lagrange_nodes()[0]) - (n_terms - 1)
+        rows = np.concatenate([subs[k][3] + k * size for k in ks])      # each bin on its own slab
+        ib.append((rows[None, :] + np.arange(first, first + wts.shape[0])[:, None]).ravel())
+        wt.append(wts.ravel())
+    dep = np.bincount(np.concatenate(ib), weights=np.concatenate(wt), minlength=len(subs) * size)
+    # rfft2 on the padded grid: rows of zeros padded after the real transform of the rows
+    sp = sfft.fft(sfft.rfft(dep.reshape(len(subs), nfine, shape[1]), axis=-1), n=shape[0], axis=-2)
     f1 = sfft.rfftfreq(shape[1])
-    row = cross * shape[1] + (base - x0)             # flat FFT-array index of column base
-    spec = None
-    for sel in ([None] if (bins := _width_bins(s2)) is None else bins):
-        sb, wb = (s2, w) if sel is None else (s2[sel], w[sel])
-        lo, hi = float(sb.min()), float(sb.max())
-        s02 = 0.5 * (lo + hi)                        # bin centre [fine px^2]
-        n_terms = series_terms(0.5 * (hi - lo) / (2.0 * lo))
-        delta = sb - s02
-        coef = [wb * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(n_terms)]
-        wts = deposit_weights(frac if sel is None else frac[sel], coef)
-        first = int(nodes[0]) - (n_terms - 1)
-        ib = (row if sel is None else row[sel])[None, :] + np.arange(first, first + wts.shape[0])[:, None]
-        dep = np.bincount(ib.ravel(), weights=wts.ravel(), minlength=nfine * shape[1])
-        sp = sfft.rfft2(dep.reshape(nfine, shape[1]), s=shape)
-        sp *= np.exp(-2.0 * np.pi ** 2 * s02 * f1 ** 2)      # Gaussian of the bin centre
-        spec = sp if spec is None else spec + sp
-    spec *= np.sinc(f1) ** 2                         # fine pixel box x fine column box
+    s02 = np.array([s[1] for s in subs])
+    sp *= np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1 ** 2)[:, None, :]      # Gaussian of the bin centre
+    owner = [s[0] for s in subs]
+    if len(subs) == len(plan):                           # one width bin per cluster
+        spec = sp
+    else:
+        spec = sp[[owner.index(c) for c in range(len(plan))]]
+        done = set()
+        for k, c in enumerate(owner):
+            if c in done:
+                spec[c] += sp[k]
+            done.add(c)
+    spec *= np.sinc(f1) ** 2                             # fine pixel box x fine column box
     # PSF and detector-pixel block sum; the inverse FFT runs on the coarse grid
     spec *= block_sum_transfer(shape, os_) if kd is None else cache.get(kern_key, kd, shape, os_)
-    coarse = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_))
-    return [(coarse[:nfine // os_, (c_lo - x0) // os_:(c_hi - x0) // os_], c_lo // os_)]
+    return sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
 
 
 def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, kern, grism: str,
@@ -345,106 +408,33 @@ def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, ker
     Arguments and return value as :func:`disperse_line_exact`, plus the kernel's cache
     key and a :class:`SpectrumCache` (list of ``(coarse, col0)`` pieces).
     """
-    fast = sig_px * os_ >= MIN_FAST_SIGMA
-    if fast.all():
-        return disperse_line_fft(idx, w, mu_off, sig_px, nfine, n_disp, os_, kern, grism, kern_key, cache)
-    if not fast.any():
-        return disperse_line_exact(idx, w, mu_off, sig_px, nfine, n_disp, os_, kern, grism)
-    slow = ~fast
-    return (disperse_line_fft(idx[fast], w[fast], mu_off[fast], sig_px[fast], nfine, n_disp, os_, kern,
-                              grism, kern_key, cache)
-            + disperse_line_exact(idx[slow], w[slow], mu_off[slow], sig_px[slow], nfine, n_disp, os_,
-                                  kern, grism))
+    return disperse_line_many([(idx, w, mu_off, sig_px)], nfine, n_disp, os_, kern, grism, kern_key, cache)[0]
 
 
-# ----------------------------------------------------------------- rendering
-@functools.lru_cache(maxsize=8)
-def _all_pixels(n: int) -> np.ndarray:
-    """``arange(n)`` (read-only, cached): the flat indices when every pixel emits."""
-    a = np.arange(n)
-    a.flags.writeable = False
-    return a
-
-
-def render_beams(inst, scene, keep=()):
-    """Noise-free beams and direct images of ``scene`` through ``inst`` (a ``SlitlessGrism``).
-
-    See :meth:`mocksim.instruments.grism.SlitlessGrism.render_components`.
-    """
-    ny, nx = inst.check_scene_grid(scene.grid)
-    if ny != nx:
-        raise MocksimInputError(f"scene.grid: {inst.name} needs a square field, got {scene.grid.shape}")
-    n, os_, nfine = nx, inst.oversample, scene.grid.shape[1]
-    pix = scene.grid.pixscale_arcsec
-    n_disp = inst.n_dispersed(n)
-    z = float(scene.redshift)
-    comps = inst._components(scene)
-    beams = np.zeros((len(inst.beams), n, n_disp))
-    direct = {f.name: np.zeros((n, n)) for f in inst.filters}
-    kept = {name: np.zeros_like(beams) for name in keep}
-    direct_terms = {f.name: [] for f in inst.filters}     # PSF-convolved together per filter
-    names = []
-    for c in comps:
-        names += [k for k in c.line_flux if k not in names]
-    flat = {}           # per component: flattened velocity and dispersion maps (shared by its lines)
-    for name in names:
-        if name not in LINES:
-            raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
-        lam_sys = LINES[name].observed_um(z)
-        parts = []
-        for ci, c in enumerate(comps):
-            f = c.line_flux.get(name)
-            if f is None:
-                continue
-            f = np.asarray(f, float).ravel()
-            if ci not in flat:
-                flat[ci] = tuple(np.broadcast_to(np.asarray(a, float), scene.grid.shape).ravel()
-                                 for a in (c.velocity_kms, c.sigma_kms))
-            vf, sf = flat[ci]
-            nz = f != 0
-            if nz.all():
-                parts.append((_all_pixels(f.size), f, vf, sf))
-            elif nz.any():
-                idx = np.flatnonzero(nz)
-                parts.append((idx, f[idx], vf[idx], sf[idx]))
-        if not parts:
+def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str,
+                       kern_key=None, cache: SpectrumCache | None = None) -> list:
+    """:func:`disperse_line` of several lines sharing one PSF kernel; ``jobs``:
+    ``[(idx, w, mu_off, sig_px)]``, one list of pieces per job (the fast parts of all
+    jobs in one :func:`disperse_line_fft_many`; bit-identical to job by job)."""
+    fast_jobs, fast_of, out = [], [], []
+    for j, (idx, w, mu_off, sig_px) in enumerate(jobs):
+        fast = sig_px * os_ >= MIN_FAST_SIGMA
+        out.append([])
+        if fast.all():
+            fast_jobs.append((idx, w, mu_off, sig_px))
+        elif fast.any():
+            fast_jobs.append((idx[fast], w[fast], mu_off[fast], sig_px[fast]))
+        else:
             continue
-        idx, flux, v, s = parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]
-        lam = lam_sys * (1.0 + v / C_KMS)
-        sig_um = lam * s / C_KMS
-        for filt in inst.filters:
-            w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
-            aw = np.abs(w)
-            keep_px = aw > 1e-10 * max(float(aw.sum()), 1e-300)
-            if keep_px.all():
-                ii, ww, ll, ss = idx, w, lam, sig_um
-            elif keep_px.any():
-                ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
-            else:
-                continue
-            fine = np.bincount(ii, ww / filt.width_um, nfine * nfine).reshape(nfine, nfine)
-            direct_terms[filt.name].append(inst._direct_term(fine, lam_sys, pix))
-            for bi, (bf, g) in enumerate(inst.beams):
-                if bf is not filt:
-                    continue
-                for img, c0 in inst._disperse_line(ii, ww, inst.column_offset(ll), ss / inst.dispersion_um,
-                                                   nfine, n_disp, lam_sys, pix, g):
-                    sl = (bi, slice(None), slice(c0, c0 + img.shape[1]))
-                    img /= inst.dispersion_um
-                    beams[sl] += img
-                    if name in kept:
-                        kept[name][sl] += img
-    for filt in inst.filters:
-        if direct_terms[filt.name]:
-            direct[filt.name] += convolve_sum_block(direct_terms[filt.name], inst._spectra, os_)
-    cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
-    if cont:
-        fine_c = np.sum(cont, axis=0)
-        for filt in inst.filters:
-            cc = convolve_sum_block([inst._direct_term(fine_c, filt.pivot_um, pix)], inst._spectra, os_)
-            direct[filt.name] += cc
-            wmat = inst.continuum_matrix(n, filt)
-            for bi, (bf, g) in enumerate(inst.beams):
-                if bf is filt:
-                    beams[bi] += (cc if g == "R" else cc.T) @ wmat
-    return beams, direct, kept
+        fast_of.append(j)
+    for j, pieces in zip(fast_of, disperse_line_fft_many(fast_jobs, nfine, n_disp, os_, kern, grism,
+                                                         kern_key, cache)):
+        out[j] += pieces
+    for j, (idx, w, mu_off, sig_px) in enumerate(jobs):
+        slow = ~(sig_px * os_ >= MIN_FAST_SIGMA)
+        if slow.all():
+            out[j] += disperse_line_exact(idx, w, mu_off, sig_px, nfine, n_disp, os_, kern, grism)
+        elif slow.any():
+            out[j] += disperse_line_exact(idx[slow], w[slow], mu_off[slow], sig_px[slow], nfine, n_disp, os_,
+                                          kern, grism)
+    return out

@@ -63,6 +63,41 @@ class _Simulated:
 
 
 def _simulate(scn, index: int) -> _Simulated:
+    sim, noise, noise_rng = _scene(scn, index)
+    sim.obs = sim.inst.observe(sim.scene, noise, noise_rng)
+    return sim
+
+
+def _simulate_many(scn, indices):
+    """:func:`_simulate` of several galaxies, yielded in order. Runs of galaxies whose
+    instrument has ``observe_many`` (slitless grisms: small observations) are observed
+    in one call (bit-identical); other instruments (IFU cubes) observe one galaxy at a
+    time, so the caller can reduce and free each cube before the next is made."""
+    run = []
+
+    def flush():
+        if run:
+            obs = run[0][0].inst.observe_many(*zip(*[(sim.scene, noise, rng) for sim, noise, rng in run]))
+            for (sim, _, _), o in zip(run, obs):
+                sim.obs = o
+                yield sim
+            run.clear()
+
+    for i in indices:
+        sim, noise, rng = _scene(scn, i)
+        if hasattr(sim.inst, "observe_many"):
+            if run and run[0][0].inst is not sim.inst:
+                yield from flush()
+            run.append((sim, noise, rng))
+            continue
+        yield from flush()
+        sim.obs = sim.inst.observe(sim.scene, noise, rng)
+        yield sim
+    yield from flush()
+
+
+def _scene(scn, index: int):
+    """Galaxy ``index`` drawn and rendered: ``(_Simulated without obs, NoiseSpec, noise rng)``."""
     params = scn.draw_galaxy(index)
     inst = build_instrument(scn, index)
     noise = build_noise(scn, index, params)
@@ -80,8 +115,7 @@ def _simulate(scn, index: int) -> _Simulated:
     grid = inst.scene_grid()
     scene = galaxy.render(grid, calib, lines=lines)
     noise_rng, fit_rng = _streams(scn, index)
-    obs = inst.observe(scene, noise, noise_rng)
-    return _Simulated(index, params, inst, galaxy, calib, lines, grid, scene, obs, fit_rng)
+    return _Simulated(index, params, inst, galaxy, calib, lines, grid, scene, None, fit_rng), noise, noise_rng
 
 
 def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput:
@@ -102,8 +136,7 @@ def process_galaxies(scn, indices, keep_products: bool = False) -> list:
     if len(indices) < 2 or not batchable(scn.recovery):
         return [process_galaxy(scn, i, keep_products) for i in indices]
     sims, staged = [], []
-    for i in indices:
-        sim = _simulate(scn, i)
+    for sim in _simulate_many(scn, indices):
         st = stage(sim.obs, sim.geometry(), scn.recovery)
         if not keep_products:      # only the spectra / binned fluxes go on: free the data and scene now
             st.strip()

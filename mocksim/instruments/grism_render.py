@@ -1,0 +1,186 @@
+"""Beams and direct images of slitless scenes, one scene or a batch of scenes.
+
+:func:`render_beams_many` renders several scenes through one
+:class:`~mocksim.instruments.grism.SlitlessGrism` (e.g. the galaxies of a
+calibration-grid chunk): each scene's lines are prepared as before, then every line
+sharing a PSF kernel and grism orientation -- the same line of all the galaxies at one
+redshift -- is dispersed in one :func:`~.grism_disperse.disperse_line_many` call
+(stacked deposits and FFTs), and each scene's images are summed in the one-scene
+order. The result of a scene is bit-identical to :func:`render_beams` of it alone,
+whatever the batch (``tests/test_grism_batch.py``).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..errors import MocksimInputError
+from ..lines import C_KMS, LINES
+from .fftconv import convolve_sum_block
+from .grism_config import band_fraction
+
+
+@functools.lru_cache(maxsize=8)
+def _all_pixels(n: int) -> np.ndarray:
+    """``arange(n)`` (read-only, cached): the flat indices when every pixel emits."""
+    a = np.arange(n)
+    a.flags.writeable = False
+    return a
+
+
+def render_beams(inst, scene, keep=()):
+    """Noise-free beams and direct images of ``scene`` through ``inst`` (a ``SlitlessGrism``).
+
+    See :meth:`mocksim.instruments.grism.SlitlessGrism.render_components`.
+    """
+    return render_beams_many(inst, [scene], keep)[0]
+
+
+def _line_pixels(comps, name, grid_shape, flat):
+    """``(idx, flux, v, sigma)`` of the pixels emitting line ``name`` in any component, or None.
+
+    ``flat``: per component index, the flattened velocity and dispersion maps [km/s]
+    (filled on first use and shared by the component's lines)."""
+    parts = []
+    for ci, c in enumerate(comps):
+        f = c.line_flux.get(name)
+        if f is None:
+            continue
+        f = np.asarray(f, float).ravel()
+        if ci not in flat:
+            flat[ci] = tuple(np.broadcast_to(np.asarray(a, float), grid_shape).ravel()
+                             for a in (c.velocity_kms, c.sigma_kms))
+        vf, sf = flat[ci]
+        nz = f != 0
+        if nz.all():
+            parts.append((_all_pixels(f.size), f, vf, sf))
+        elif nz.any():
+            idx = np.flatnonzero(nz)
+            parts.append((idx, f[idx], vf[idx], sf[idx]))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]
+
+
+def _prepare(inst, scene, jobs, g):
+    """Direct images and the dispersion jobs of scene number ``g`` (appended to ``jobs``).
+
+    Each job: ``(g, line, beam index, kernel wavelength [um], (idx, w, mu_off, sig_px))``
+    in the order the one-scene renderer accumulates them."""
+    ny, nx = inst.check_scene_grid(scene.grid)
+    if ny != nx:
+        raise MocksimInputError(f"scene.grid: {inst.name} needs a square field, got {scene.grid.shape}")
+    n, os_, nfine = nx, inst.oversample, scene.grid.shape[1]
+    pix = scene.grid.pixscale_arcsec
+    z = float(scene.redshift)
+    comps = inst._components(scene)
+    direct = {f.name: np.zeros((n, n)) for f in inst.filters}
+    direct_terms = {f.name: [] for f in inst.filters}     # PSF-convolved together per filter
+    names = []
+    for c in comps:
+        names += [k for k in c.line_flux if k not in names]
+    flat = {}
+    for name in names:
+        if name not in LINES:
+            raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
+        lam_sys = LINES[name].observed_um(z)
+        px = _line_pixels(comps, name, scene.grid.shape, flat)
+        if px is None:
+            continue
+        idx, flux, v, s = px
+        lam = lam_sys * (1.0 + v / C_KMS)
+        sig_um = lam * s / C_KMS
+        for filt in inst.filters:
+            w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
+            aw = np.abs(w)
+            keep_px = aw > 1e-10 * max(float(aw.sum()), 1e-300)
+            if keep_px.all():
+                ii, ww, ll, ss = idx, w, lam, sig_um
+            elif keep_px.any():
+                ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
+            else:
+                continue
+            if ii is _all_pixels(nfine * nfine):           # the bincount's sums 0 + x, without the scatter
+                fine = np.add(ww / filt.width_um, 0.0).reshape(nfine, nfine)
+            else:
+                fine = np.bincount(ii, ww / filt.width_um, nfine * nfine).reshape(nfine, nfine)
+            direct_terms[filt.name].append(inst._direct_term(fine, lam_sys, pix))
+            for bi, (bf, grism) in enumerate(inst.beams):
+                if bf is filt:
+                    jobs.append((g, name, bi, lam_sys, (ii, ww, inst.column_offset(ll), ss / inst.dispersion_um)))
+    for filt in inst.filters:
+        if direct_terms[filt.name]:
+            direct[filt.name] += convolve_sum_block(direct_terms[filt.name], inst._spectra, os_)
+    cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
+    return direct, (np.sum(cont, axis=0) if cont else None)
+
+
+def render_beams_many(inst, scenes, keep=()) -> list:
+    """:func:`render_beams` of several scenes, the dispersion batched across them.
+
+    Parameters
+    ----------
+    inst : SlitlessGrism
+    scenes : sequence of EmissionScene
+        Each rendered on ``inst.scene_grid()`` (square field of one size).
+    keep : iterable of str
+        Lines whose beams are also returned separately.
+
+    Returns
+    -------
+    list of (beams, direct, kept)
+        Per scene, as :meth:`~mocksim.instruments.grism.SlitlessGrism.render_components`.
+    """
+    keep = tuple(keep)
+    jobs, prepared = [], []
+    for g, scene in enumerate(scenes):
+        prepared.append(_prepare(inst, scene, jobs, g))
+    # one dispersion call per (kernel wavelength, grism): the same line of every scene
+    groups: dict = {}
+    for k, (g, _, bi, lam_sys, _) in enumerate(jobs):
+        grid = scenes[g].grid
+        key = (inst._kernel_key(lam_sys, grid.pixscale_arcsec), inst.beams[bi][1], grid.shape)
+        groups.setdefault(key, []).append(k)
+    pieces = [None] * len(jobs)
+    for ks in groups.values():
+        _, _, bi, lam_sys, _ = jobs[ks[0]]
+        grid = scenes[jobs[ks[0]][0]].grid
+        nfine, n = grid.shape[1], grid.shape[1] // inst.oversample
+        got = inst._disperse_lines([jobs[k][4] for k in ks], nfine, inst.n_dispersed(n), lam_sys,
+                                   grid.pixscale_arcsec, inst.beams[bi][1])
+        for k, p in zip(ks, got):
+            pieces[k] = p
+    of_scene = [[] for _ in scenes]
+    for k, job in enumerate(jobs):
+        of_scene[job[0]].append(k)
+    out = []
+    for scene, (direct, fine_c), ks in zip(scenes, prepared, of_scene):
+        n = scene.grid.shape[1] // inst.oversample
+        beams = np.zeros((len(inst.beams), n, inst.n_dispersed(n)))
+        kept = {name: np.zeros_like(beams) for name in keep}
+        for k in ks:                                     # the one-scene order of accumulation
+            name, bi = jobs[k][1], jobs[k][2]
+            for img, c0 in pieces[k]:
+                sl = (bi, slice(None), slice(c0, c0 + img.shape[1]))
+                img /= inst.dispersion_um
+                beams[sl] += img
+                if name in kept:
+                    kept[name][sl] += img
+        if fine_c is not None:
+            _add_continuum(inst, scene, fine_c, beams, direct)
+        out.append((beams, direct, kept))
+    return out
+
+
+def _add_continuum(inst, scene, fine_c, beams, direct):
+    """Add the PSF-convolved continuum to ``direct`` and its flat-spectrum dispersion to ``beams``."""
+    n = beams.shape[1]
+    for filt in inst.filters:
+        cc = convolve_sum_block([inst._direct_term(fine_c, filt.pivot_um, scene.grid.pixscale_arcsec)],
+                                inst._spectra, inst.oversample)
+        direct[filt.name] += cc
+        wmat = inst.continuum_matrix(n, filt)
+        for bi, (bf, g) in enumerate(inst.beams):
+            if bf is filt:
+                beams[bi] += (cc if g == "R" else cc.T) @ wmat
