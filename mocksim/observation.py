@@ -33,6 +33,10 @@ class Observation:
     noise_correlation : float
         Ratio of the true to the naive (independent-pixel) standard deviation of a
         sum over many spaxels; 1 for native cubes, > 1 for resampled ones.
+    noise_kernel : ndarray or None
+        Correlation coefficient of the noise of two spaxels vs their offset (odd
+        shape, zero lag at the centre, value 1 there); None for independent spaxels.
+        Its sum is ``noise_correlation**2`` (see :mod:`mocksim.recovery.noise_cov`).
     meta : dict
         Free-form provenance (instrument preset, PSF, noise settings...).
     extras : dict
@@ -49,6 +53,7 @@ class Observation:
     instrument: Any
     lsf_sigma_um: np.ndarray
     noise_correlation: float = 1.0
+    noise_kernel: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
 

@@ -107,6 +107,10 @@ def write_cube_fits(obs, path, *, header_extra: dict | None = None, ra_deg: floa
         _wcs_cards(h.header, data.shape, float(obs.pixscale_arcsec), wave,
                    ra_deg, dec_deg)
         hdus.append(h)
+    if getattr(obs, "noise_kernel", None) is not None:
+        h = fits.ImageHDU(np.asarray(obs.noise_kernel, float), name="NOISEKER")
+        h.header["COMMENT"] = "noise correlation coefficient of two spaxels vs offset (centre = 0)"
+        hdus.append(h)
     if not uniform:
         col = fits.Column(name="WAVELENGTH", format="D", unit="um", array=wave)
         hdus.append(fits.BinTableHDU.from_columns([col], name="WAVELENGTH"))
@@ -126,6 +130,8 @@ class FitsCube:
     wave_um : ndarray
         Channel centres [micron] (from the WCS, or the WAVELENGTH table).
     pixscale_arcsec, redshift, noise_correlation : float
+    noise_kernel : ndarray or None
+        Spaxel noise correlation vs offset (the NOISEKER extension), if written.
     instrument : str
     meta : dict
     header : astropy.io.fits.Header
@@ -141,6 +147,7 @@ class FitsCube:
     instrument: str
     meta: dict = field(default_factory=dict)
     header: fits.Header | None = None
+    noise_kernel: np.ndarray | None = None
 
 
 def read_cube_fits(path) -> FitsCube:
@@ -159,10 +166,11 @@ def read_cube_fits(path) -> FitsCube:
             k = np.arange(data.shape[0])
             wave = w.sub([3]).pixel_to_world_values(k)
             wave = np.asarray(wave, dtype=float) * 1e6  # WCS returns SI metres
+        kernel = np.asarray(hdul["NOISEKER"].data, dtype=float) if "NOISEKER" in hdul else None
         try:
             meta = json.loads(ph.get("MOCKMETA", "{}"))
         except json.JSONDecodeError:
             meta = {}
     return FitsCube(data=data, error=err, wave_um=wave, pixscale_arcsec=float(ph["PIXSCALE"]),
                     redshift=float(ph["REDSHIFT"]), noise_correlation=float(ph.get("NOISECOR", 1.0)),
-                    instrument=str(ph.get("INSTRUME", "")), meta=meta, header=ph)
+                    instrument=str(ph.get("INSTRUME", "")), meta=meta, header=ph, noise_kernel=kernel)

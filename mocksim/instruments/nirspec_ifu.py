@@ -36,7 +36,9 @@ cube is resampled with a separable, flux-conserving linear-interpolation
 operator (each native pixel's flux is distributed by bilinear weights over the
 output pixels; cf. drizzled 0.05'' cubes), the error cube is propagated exactly
 per pixel, and ``Observation.noise_correlation`` is the ratio of the true to the
-naive standard deviation of a large-area sum (3.2 for 0.1'' -> 0.05'').
+naive standard deviation of a large-area sum (3.2 for 0.1'' -> 0.05''), and
+``Observation.noise_kernel`` the pixel-to-pixel correlation it comes from (used
+for the errors of sums over small bins).
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ from ..observation import Observation
 from . import ifu_render as _render
 from . import lsf as _lsf
 from .base import Instrument, check_range as _check_range, register_instrument, resolve_psf
-from .noise import (NIRSPEC_GAIN_E_PER_DN, NoiseSpec, apply_noise, line_snr_aperture,
+from .noise import (NIRSPEC_GAIN_E_PER_DN, NoiseSpec, apply_noise, axis_correlation, line_snr_aperture,
                     load_sensitivity_table, resampling_matrix)
 
 #: grating -> (disperser, filter, channel step [um], min [um], max [um]).
@@ -432,6 +434,20 @@ class NIRSpecIFU(Instrument):
             return 1.0
         return self._resampler(tuple(native_shape))[2]
 
+    def noise_kernel(self, native_shape) -> np.ndarray | None:
+        """Correlation coefficient of output-pixel noise vs lag (odd shape, centre 1), or
+        None for native cubes: the resampling's covariance for i.i.d. native noise,
+        averaged over the output pixels' phases. Its sum is ``noise_correlation**2``."""
+        if self.resample_pixscale_arcsec is None:
+            return None
+        key = ("kernel", tuple(native_shape))
+        if key not in self._resamplers:
+            my, mx, _ = self._resampler(tuple(native_shape))
+            k = np.outer(axis_correlation(my), axis_correlation(mx))
+            k.flags.writeable = False
+            self._resamplers[key] = k
+        return self._resamplers[key]
+
     def render_noiseless(self, scene) -> np.ndarray:
         """Noise-free cube on the output grid (resampled if configured)."""
         return self.resample(self.render_native(scene))
@@ -493,6 +509,7 @@ class NIRSpecIFU(Instrument):
         exp = self.exposure_inputs() if spec.model == "exposure" or spec.exposure_s is not None else None
         data, error, info = apply_noise(native, spec, rng, snr_aperture=snr_aperture, exposure_inputs=exp)
         info["noise_correlation"] = self.noise_correlation(native.shape[1:])
+        info["noise_kernel"] = self.noise_kernel(native.shape[1:])
         return self.resample(data), self.resample_error(error), info
 
     def _oiii_usable(self, scene) -> bool:
@@ -528,12 +545,12 @@ class NIRSpecIFU(Instrument):
             "resample_pixscale_arcsec": self.resample_pixscale_arcsec, "bunit": BUNIT,
             "noise": spec.to_dict(),
         }
-        meta.update({k: v for k, v in info.items() if k != "noise_correlation"})
+        meta.update({k: v for k, v in info.items() if k not in ("noise_correlation", "noise_kernel")})
         return Observation(
             kind="ifu", data=data, error=error, wave_um=self.wave_um.copy(),
             pixscale_arcsec=self.output_pixscale_arcsec, redshift=float(scene.redshift),
             instrument=self, lsf_sigma_um=self.lsf_sigma_um(self.wave_um),
-            noise_correlation=float(info["noise_correlation"]), meta=meta,
+            noise_correlation=float(info["noise_correlation"]), noise_kernel=info["noise_kernel"], meta=meta,
         )
 
 

@@ -390,6 +390,34 @@ def resampling_matrix(n_in: int, p_in: float, p_out: float) -> np.ndarray:
     return m
 
 
+def axis_correlation(m: np.ndarray) -> np.ndarray:
+    """1-D correlation kernel of output pixels for ``out = m @ in`` with i.i.d. input.
+
+    Parameters
+    ----------
+    m : ndarray
+        ``(n_out, n_in)`` linear operator along one axis (e.g. a resampling matrix).
+
+    Returns
+    -------
+    ndarray
+        Symmetric, odd length, centre 1: the covariance at each lag averaged over the
+        central half of the output pixels (all phases of a periodic resampling),
+        divided by the mean variance there.
+    """
+    c = m @ m.T
+    n = c.shape[0]
+    core = np.arange(n // 4, n - n // 4)
+    diag = c[core, core].mean()
+    lags = []
+    for lag in range(n // 4):
+        v = c[core, core + lag].mean() / diag
+        if lag > 0 and abs(v) < 1e-9:
+            break
+        lags.append(v)
+    half = np.array(lags)
+    return np.concatenate([half[:0:-1], half])
+
 
 # ------------------------------------------------------------------- apply
 def apply_noise(cube: np.ndarray, spec: NoiseSpec | None, rng, *, snr_aperture=None,

@@ -17,6 +17,7 @@ from .gradient import GradientFit, fit_linear_gradient
 from .bin_extraction import bin_line_fluxes, narrowband_map, truncate_at_snr
 from .linefit import LineMaps, fit_cube, lines_in_coverage
 from .metallicity import infer_metallicity
+from .noise_cov import map_noise
 from .psf_match import match_line_maps
 
 #: status codes of a galaxy's recovery
@@ -101,10 +102,17 @@ def extract_maps(obs, psf_match: bool = False):
         lm = extract_line_maps(obs)
     else:
         lm = fit_lines_for(obs)
+    map_obs = map_observation(obs, lm) if grism else obs
     if psf_match:
         pix = lm.pixscale_arcsec if grism else obs.pixscale_arcsec
-        lm = match_line_maps(lm, obs.instrument, obs.redshift, pix)
-    return (lm, map_observation(obs, lm)) if grism else (lm, obs)
+        lm = match_line_maps(lm, obs.instrument, obs.redshift, pix, noise=map_noise(map_obs))
+    return lm, map_obs
+
+
+def line_map_noise(line_maps, map_obs):
+    """Noise correlation of line maps for :func:`sum_in_bins`: per line after PSF
+    matching, otherwise that of the map grid's observation."""
+    return getattr(line_maps, "noise", None) or map_noise(map_obs)
 
 
 def line_extractor(obs):
@@ -207,7 +215,7 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
         lines = lines_in_coverage(obs.wave_um, obs.redshift, list(LINES))
         flux, err, _ = bin_line_fluxes(obs, bins, lines, tie_kinematics=bool(config.get("tie_kinematics")))
     else:
-        flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, obs.noise_correlation)
+        flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, noise=line_map_noise(lm, obs))
     bins, flux, err = truncate_bins(bins, flux, err, config)
     prof = binned_metallicity(flux, err, config, rng=rng)
     return finish_recovery(obs, config, geometry, bins, lm, flux, err, prof, cosmology)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import MocksimInputError
 from ..lines import LINES
-from .analysis import binned_metallicity, finish_recovery, prepare_bins, truncate_bins
+from .analysis import binned_metallicity, finish_recovery, line_map_noise, prepare_bins, truncate_bins
 from .bin_extraction import fit_summed_spectra, summed_spectra
 from .binning import sum_in_bins
 from .linefit import lines_in_coverage
@@ -103,7 +103,7 @@ def stage(obs, geometry, config: dict) -> Staged:
     lm, obs, geometry, bins = prepare_bins(obs, config, geometry)
     if config.get("extraction", "maps") == "spectra":
         return Staged(obs, bins, *summed_spectra(obs, bins), lm, geometry)
-    flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, obs.noise_correlation)
+    flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, noise=line_map_noise(lm, obs))
     return Staged(obs, bins, None, None, lm, geometry, flux, err)
 
 

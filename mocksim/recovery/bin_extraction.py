@@ -55,7 +55,9 @@ def summed_spectra(obs, bins: Bins):
     """``(spectra, errors)`` ``(n_bins, nwave)`` summed over the bins of an IFU cube."""
     if obs.kind != "ifu":
         raise MocksimInputError(f"recovery.extraction = 'spectra' needs an IFU cube, got a {obs.kind!r} observation")
-    return bin_spectra(obs.data, obs.error, bins, obs.noise_correlation)
+    from .noise_cov import map_noise
+
+    return bin_spectra(obs.data, obs.error, bins, noise=map_noise(obs))
 
 
 def fit_summed_spectra(obs, spec, serr, lines, *, tie_kinematics: bool = False) -> LineMaps:

@@ -416,7 +416,7 @@ def voronoi_bins(signal, noise, target_sn: float, *, mask=None, pixscale_arcsec:
                 float(pa_deg), float(pixscale_arcsec))
 
 
-def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float = 1.0):
+def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float = 1.0, noise=None):
     """Sum maps (e.g. line fluxes [erg s^-1 cm^-2]) over bins.
 
     Parameters
@@ -429,12 +429,20 @@ def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float
     noise_correlation : float
         Factor applied to the quadrature-summed error of bins with more than one
         pixel (``Observation.noise_correlation``); single-pixel bins are unchanged.
+    noise : MapNoise or dict of str -> MapNoise, optional
+        Pixel-to-pixel noise correlation (:mod:`mocksim.recovery.noise_cov`), for all
+        maps or per key; replaces ``noise_correlation`` when given.
 
     Returns
     -------
     sums, errs : dict of str -> ndarray
-        ``(n_bins,)`` sums and errors ``sqrt(sum err^2) * noise_correlation``.
+        ``(n_bins,)`` sums and errors (``sqrt(sum err^2) * noise_correlation`` for
+        independent pixels).
     """
+    if noise is not None:
+        from .noise_cov import sum_in_bins_correlated
+
+        return sum_in_bins_correlated(maps, err_maps, bins, noise)
     bm = np.asarray(bins.bin_map)
     sel = bm >= 0
     idx = bm[sel]
@@ -451,7 +459,7 @@ def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float
     return sums, errs
 
 
-def bin_spectra(data, error, bins: Bins, noise_correlation: float = 1.0):
+def bin_spectra(data, error, bins: Bins, noise_correlation: float = 1.0, noise=None):
     """Sum cube spectra over bins (for :func:`mocksim.recovery.linefit.fit_spectra`).
 
     Parameters
@@ -462,6 +470,8 @@ def bin_spectra(data, error, bins: Bins, noise_correlation: float = 1.0):
     bins : Bins
     noise_correlation : float
         Applied to the errors of multi-pixel bins (see :func:`sum_in_bins`).
+    noise : MapNoise, optional
+        Spatial noise correlation of every channel; replaces ``noise_correlation``.
 
     Returns
     -------
@@ -500,8 +510,14 @@ def bin_spectra(data, error, bins: Bins, noise_correlation: float = 1.0):
         spec = np.where(ok, d2, 0.0) @ M
         var = np.where(ok, e2 * e2, 0.0) @ M
         empty = (ok.astype(float) @ M) == 0
-    fac = np.where(npix > 1, float(noise_correlation), 1.0)
-    err = np.sqrt(var) * fac
+    if noise is not None and noise.kernel is not None:
+        from .noise_cov import BinPairs
+
+        e3 = np.where(np.isfinite(d2) & np.isfinite(e2), e2, 0.0).reshape(e.shape)
+        err = float(noise.excess) * np.sqrt(np.maximum(BinPairs(bins.bin_map, nb, noise.kernel).variance(e3), 0.0))
+    else:
+        exc = float(noise.excess) if noise is not None else float(noise_correlation)
+        err = np.sqrt(var) * np.where(npix > 1, exc, 1.0)
     spec[empty] = np.nan
     err[empty] = np.nan
     return np.ascontiguousarray(spec.T), np.ascontiguousarray(err.T)

@@ -15,8 +15,11 @@ wavelengths). The kernel is a product of ``n`` three-tap kernels
 ``[a, 1 - 2a, a]`` per axis (``a <= 1/8``): non-negative, flux-conserving, with
 exactly the requested second moment even when ``s_k`` is a fraction of a pixel
 (a sampled Gaussian is not), and Gaussian-like for large ``n``. Errors are
-propagated with the squared kernel (pixels treated as independent). Pixels
-within the kernel's reach of a missing (NaN) pixel become NaN.
+propagated with the squared kernel and rescaled for the input's pixel-to-pixel
+noise correlation; the matched map's own correlation (the kernel's
+autocorrelation convolved with the input's) is returned for sums over bins
+(:mod:`mocksim.recovery.noise_cov`). Pixels within the kernel's reach of a missing
+(NaN) pixel become NaN.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from scipy import ndimage
 from ..errors import MocksimInputError
 from ..instruments.grism_config import FWHM_TO_SIGMA
 from ..lines import get_line
+from .noise_cov import MapNoise, convolved_noise
 
 
 def matching_kernel_1d(var_px2: float) -> np.ndarray:
@@ -98,7 +102,7 @@ def match_maps(flux: np.ndarray, err: np.ndarray, var_px2: float) -> tuple[np.nd
     return f, e
 
 
-def match_line_maps(line_maps, instrument, redshift: float, pixscale_arcsec: float):
+def match_line_maps(line_maps, instrument, redshift: float, pixscale_arcsec: float, noise=None):
     """Line maps degraded to the PSF of the line with the widest PSF.
 
     Parameters
@@ -110,22 +114,30 @@ def match_line_maps(line_maps, instrument, redshift: float, pixscale_arcsec: flo
     redshift : float
     pixscale_arcsec : float
         Pixel scale of the maps [arcsec].
+    noise : MapNoise, optional
+        Noise correlation of the input maps (default: independent pixels).
 
     Returns
     -------
     LineMaps
         A shallow copy (extra attributes such as ``pixscale_arcsec`` kept) with
-        matched ``flux`` and ``flux_err``.
+        matched ``flux`` and ``flux_err``, and ``noise``: a dict line -> MapNoise of
+        the matched maps.
     """
+    noise = noise if noise is not None else MapNoise()
     lines = [ln for ln in line_maps.flux if np.asarray(line_maps.flux[ln]).ndim == 2]
     if len(lines) < 2:
         return line_maps
     sig = psf_sigmas_arcsec(instrument, redshift, lines)
     ref = max(sig.values())
     flux, err = dict(line_maps.flux), dict(line_maps.flux_err)
+    out_noise = {}
     for ln in lines:
         var = (ref ** 2 - sig[ln] ** 2) / float(pixscale_arcsec) ** 2
         flux[ln], err[ln] = match_maps(np.asarray(flux[ln], float), np.asarray(err[ln], float), var)
+        scale, out_noise[ln] = convolved_noise(noise, matching_kernel_1d(var))
+        if scale != 1.0:
+            err[ln] = err[ln] * scale
     out = copy.copy(line_maps)
-    out.flux, out.flux_err = flux, err
+    out.flux, out.flux_err, out.noise = flux, err, out_noise
     return out
