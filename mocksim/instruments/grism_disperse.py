@@ -201,6 +201,15 @@ def series_terms(y: float, tol: float = SIGMA_SERIES_TOL, n_max: int = SIGMA_SER
 
 
 @functools.lru_cache(maxsize=8)
+def all_pixels(n: int) -> np.ndarray:
+    """``arange(n)`` (read-only, cached): the flat indices of a line every pixel emits
+    (the renderer passes this very array, so the dispersion can skip gathers by it)."""
+    a = np.arange(n)
+    a.flags.writeable = False
+    return a
+
+
+@functools.lru_cache(maxsize=8)
 def _rows_cols(nfine: int):
     """Row and column of every flat index of an ``nfine x nfine`` grid (read-only, cached)."""
     rc = np.divmod(np.arange(nfine * nfine), nfine)
@@ -274,7 +283,8 @@ def _fft_units(idx, w, mu_off, sig_px, nfine: int, os_: int, grism: str, hk1: in
     """Clusters of one line's pixels for :func:`_disperse_clusters`: ``[(cross, xf, w, s2)]``
     (cross-dispersion fine row, fine dispersed coordinate, flux, ``s^2`` [fine px^2])."""
     rows, cols = _rows_cols(nfine)
-    rows, cols = rows[idx], cols[idx]
+    if idx is not all_pixels(rows.size):               # every pixel: no gather
+        rows, cols = rows[idx], cols[idx]
     cross, along = (rows, cols) if grism == "R" else (cols, rows)
     xf = along + mu_off * os_
     s2 = (sig_px * os_) ** 2
@@ -366,7 +376,8 @@ def _transform_clusters(plan, shape, nfine, os_, kd, kern_key, cache) -> np.ndar
             s02 = 0.5 * (lo + hi)                        # bin centre [fine px^2]
             n_terms = series_terms(0.5 * (hi - lo) / (2.0 * lo))
             delta = sb - s02
-            coef = [wb * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(n_terms)]
+            # term 0 is wb itself (wb * (delta ** 0 / 1) = wb exactly)
+            coef = [wb] + [wb * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(1, n_terms)]
             subs.append((c, s02, n_terms, row if sel is None else row[sel], frac if sel is None else frac[sel], coef))
     size = nfine * shape[1]
     ib, wt = [], []
