@@ -183,6 +183,7 @@ def _powers(frac: np.ndarray, order: int) -> np.ndarray:
     return powers
 
 
+@functools.lru_cache(maxsize=64)
 def _double_fold(n: int) -> float:
     return float(np.prod(np.arange(n, 0, -2))) if n > 0 else 1.0
 
@@ -389,7 +390,9 @@ def _transform_clusters(plan, shape, nfine, os_, kd, kern_key, cache) -> np.ndar
         rows = np.concatenate([subs[k][3] + k * size for k in ks])      # each bin on its own slab
         ib.append((rows[None, :] + np.arange(first, first + wts.shape[0])[:, None]).ravel())
         wt.append(wts.ravel())
-    dep = np.bincount(np.concatenate(ib), weights=np.concatenate(wt), minlength=len(subs) * size)
+    if len(ib) > 1:                                     # (one series length: no copies)
+        ib, wt = [np.concatenate(ib)], [np.concatenate(wt)]
+    dep = np.bincount(ib[0], weights=wt[0], minlength=len(subs) * size)
     # rfft2 on the padded grid: rows of zeros padded after the real transform of the rows
     sp = sfft.fft(sfft.rfft(dep.reshape(len(subs), nfine, shape[1]), axis=-1), n=shape[0], axis=-2)
     f1 = sfft.rfftfreq(shape[1])
