@@ -394,7 +394,9 @@ def _transform_clusters(plan, shape, nfine, os_, kd, kern_key, cache) -> np.ndar
         ib, wt = [np.concatenate(ib)], [np.concatenate(wt)]
     dep = np.bincount(ib[0], weights=wt[0], minlength=len(subs) * size)
     # rfft2 on the padded grid: rows of zeros padded after the real transform of the rows
-    sp = sfft.fft(sfft.rfft(dep.reshape(len(subs), nfine, shape[1]), axis=-1), n=shape[0], axis=-2)
+    # (the row transform is a temporary: the padded column FFT may work in place)
+    sp = sfft.fft(sfft.rfft(dep.reshape(len(subs), nfine, shape[1]), axis=-1), n=shape[0], axis=-2,
+                  overwrite_x=True)
     f1 = sfft.rfftfreq(shape[1])
     s02 = np.array([s[1] for s in subs])
     sp *= np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1 ** 2)[:, None, :]      # Gaussian of the bin centre
