@@ -72,6 +72,24 @@ def test_disperse_line_many_equals_one_by_one(psf_kernel, grism, chunk, monkeypa
         assert np.max(np.abs(_full(got, nfine // os_, n_disp) - ref)) < 1e-4 * ref.max()
 
 
+
+@pytest.mark.parametrize("grism", ["R", "C"])
+def test_all_pixels_shortcut_equals_gather(psf_kernel, grism):
+    """A line emitted by every fine pixel, passed as the cached ``all_pixels`` array (no
+    gather of rows and columns) or as an equal private array (gathered): bit-identical."""
+    nfine, os_, n_disp = 60, 5, 500
+    _, w, mu, sig = _line(nfine, 150.0, 0.7, 4)
+    assert w.size == nfine * nfine
+    fast = grism_disperse.all_pixels(nfine * nfine)
+    got = disperse_line(fast, w, mu, sig, nfine, n_disp, os_, psf_kernel, grism, "k", SpectrumCache())
+    ref = disperse_line(np.arange(nfine * nfine), w, mu, sig, nfine, n_disp, os_, psf_kernel, grism, "k",
+                        SpectrumCache())
+    assert np.array_equal(_full(got, nfine // os_, n_disp), _full(ref, nfine // os_, n_disp))
+    # a permuted index array of the same size must still be gathered (not taken as all pixels)
+    perm = np.random.default_rng(5).permutation(nfine * nfine)
+    moved = disperse_line(perm, w, mu, sig, nfine, n_disp, os_, psf_kernel, grism, "k", SpectrumCache())
+    assert not np.array_equal(_full(moved, nfine // os_, n_disp), _full(ref, nfine // os_, n_disp))
+
 def _w2(n_gal, **instrument):
     d = dict(W2_SCENARIO, population=dict(W2_SCENARIO["population"], n=n_gal),
              instrument=dict(W2_SCENARIO["instrument"], **instrument))

@@ -183,6 +183,7 @@ def _powers(frac: np.ndarray, order: int) -> np.ndarray:
     return powers
 
 
+@functools.lru_cache(maxsize=64)
 def _double_fold(n: int) -> float:
     return float(np.prod(np.arange(n, 0, -2))) if n > 0 else 1.0
 
@@ -198,6 +199,15 @@ def series_terms(y: float, tol: float = SIGMA_SERIES_TOL, n_max: int = SIGMA_SER
         if y ** (n + 1) * _double_fold(2 * n + 1) / math.factorial(n + 1) <= tol:
             return n + 1
     return n_max + 1
+
+
+@functools.lru_cache(maxsize=8)
+def all_pixels(n: int) -> np.ndarray:
+    """``arange(n)`` (read-only, cached): the flat indices of a line every pixel emits
+    (the renderer passes this very array, so the dispersion can skip gathers by it)."""
+    a = np.arange(n)
+    a.flags.writeable = False
+    return a
 
 
 @functools.lru_cache(maxsize=8)
@@ -274,7 +284,8 @@ def _fft_units(idx, w, mu_off, sig_px, nfine: int, os_: int, grism: str, hk1: in
     """Clusters of one line's pixels for :func:`_disperse_clusters`: ``[(cross, xf, w, s2)]``
     (cross-dispersion fine row, fine dispersed coordinate, flux, ``s^2`` [fine px^2])."""
     rows, cols = _rows_cols(nfine)
-    rows, cols = rows[idx], cols[idx]
+    if idx is not all_pixels(rows.size):               # every pixel: no gather
+        rows, cols = rows[idx], cols[idx]
     cross, along = (rows, cols) if grism == "R" else (cols, rows)
     xf = along + mu_off * os_
     s2 = (sig_px * os_) ** 2
@@ -366,7 +377,8 @@ def _transform_clusters(plan, shape, nfine, os_, kd, kern_key, cache) -> np.ndar
             s02 = 0.5 * (lo + hi)                        # bin centre [fine px^2]
             n_terms = series_terms(0.5 * (hi - lo) / (2.0 * lo))
             delta = sb - s02
-            coef = [wb * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(n_terms)]
+            # term 0 is wb itself (wb * (delta ** 0 / 1) = wb exactly)
+            coef = [wb] + [wb * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(1, n_terms)]
             subs.append((c, s02, n_terms, row if sel is None else row[sel], frac if sel is None else frac[sel], coef))
     size = nfine * shape[1]
     ib, wt = [], []
@@ -378,9 +390,13 @@ def _transform_clusters(plan, shape, nfine, os_, kd, kern_key, cache) -> np.ndar
         rows = np.concatenate([subs[k][3] + k * size for k in ks])      # each bin on its own slab
         ib.append((rows[None, :] + np.arange(first, first + wts.shape[0])[:, None]).ravel())
         wt.append(wts.ravel())
-    dep = np.bincount(np.concatenate(ib), weights=np.concatenate(wt), minlength=len(subs) * size)
+    if len(ib) > 1:                                     # (one series length: no copies)
+        ib, wt = [np.concatenate(ib)], [np.concatenate(wt)]
+    dep = np.bincount(ib[0], weights=wt[0], minlength=len(subs) * size)
     # rfft2 on the padded grid: rows of zeros padded after the real transform of the rows
-    sp = sfft.fft(sfft.rfft(dep.reshape(len(subs), nfine, shape[1]), axis=-1), n=shape[0], axis=-2)
+    # (the row transform is a temporary: the padded column FFT may work in place)
+    sp = sfft.fft(sfft.rfft(dep.reshape(len(subs), nfine, shape[1]), axis=-1), n=shape[0], axis=-2,
+                  overwrite_x=True)
     f1 = sfft.rfftfreq(shape[1])
     s02 = np.array([s[1] for s in subs])
     sp *= np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1 ** 2)[:, None, :]      # Gaussian of the bin centre

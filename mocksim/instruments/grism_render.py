@@ -11,22 +11,13 @@ whatever the batch (``tests/test_grism_batch.py``).
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from .fftconv import convolve_sum_block
 from .grism_config import band_fraction
-
-
-@functools.lru_cache(maxsize=8)
-def _all_pixels(n: int) -> np.ndarray:
-    """``arange(n)`` (read-only, cached): the flat indices when every pixel emits."""
-    a = np.arange(n)
-    a.flags.writeable = False
-    return a
+from .grism_disperse import all_pixels as _all_pixels
 
 
 def render_beams(inst, scene, keep=()):

@@ -64,7 +64,7 @@ sigma if ``exposure_s`` is given, else a uniform nominal floor
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -181,8 +181,9 @@ class NoiseSpec:
         return cls(**d)
 
     def to_dict(self) -> dict:
-        """Plain-dict form (for metadata and FITS headers)."""
-        return asdict(self)
+        """Plain-dict form (for metadata and FITS headers); the fields are plain scalars,
+        so a shallow dict equals ``dataclasses.asdict`` (which deep-copies, ~10x slower)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # --------------------------------------------------------------------- S/N
