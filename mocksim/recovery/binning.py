@@ -18,6 +18,7 @@ import numpy as np
 
 from mocksim.errors import MocksimInputError
 from mocksim.geometry import deprojected_radius
+from mocksim.recovery.noise_cov import BinPairs, MapNoise, bin_sum_errors
 
 __all__ = ["Bins", "annular_bins", "voronoi_bins", "sum_in_bins", "bin_spectra",
            "measure_geometry", "sn_mask", "elliptical_radius_map"]
@@ -439,23 +440,24 @@ def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float
         ``(n_bins,)`` sums and errors (``sqrt(sum err^2) * noise_correlation`` for
         independent pixels).
     """
-    if noise is not None:
-        from .noise_cov import sum_in_bins_correlated
-
-        return sum_in_bins_correlated(maps, err_maps, bins, noise)
     bm = np.asarray(bins.bin_map)
     sel = bm >= 0
     idx = bm[sel]
-    npix = np.bincount(idx, minlength=bins.n_bins)
-    fac = np.where(npix > 1, float(noise_correlation), 1.0)
+    default = MapNoise(None, float(noise_correlation))
+    pairs = {}  # one BinPairs per distinct kernel
     sums, errs = {}, {}
     for key, m in maps.items():
-        v = np.asarray(m, float)[sel]
-        sums[key] = np.bincount(idx, np.where(np.isfinite(v), v, 0.0), bins.n_bins)
+        v = np.asarray(m, float)
+        sums[key] = np.bincount(idx, np.where(np.isfinite(v[sel]), v[sel], 0.0), bins.n_bins)
         if key in err_maps:
-            e = np.asarray(err_maps[key], float)[sel]
-            e2 = np.where(np.isfinite(v) & np.isfinite(e), e * e, 0.0)
-            errs[key] = np.sqrt(np.bincount(idx, e2, bins.n_bins)) * fac
+            nz = (noise.get(key) if isinstance(noise, dict) else noise) or default
+            pk = None
+            if nz.kernel is not None:
+                pk = pairs.get(id(nz.kernel))
+                if pk is None:
+                    pk = pairs[id(nz.kernel)] = BinPairs(bm, bins.n_bins, nz.kernel)
+            e = np.where(np.isfinite(v), np.asarray(err_maps[key], float), np.nan)
+            errs[key] = bin_sum_errors(e, bm, bins.n_bins, nz, pk)
     return sums, errs
 
 
@@ -511,8 +513,6 @@ def bin_spectra(data, error, bins: Bins, noise_correlation: float = 1.0, noise=N
         var = np.where(ok, e2 * e2, 0.0) @ M
         empty = (ok.astype(float) @ M) == 0
     if noise is not None and noise.kernel is not None:
-        from .noise_cov import BinPairs
-
         e3 = np.where(np.isfinite(d2) & np.isfinite(e2), e2, 0.0).reshape(e.shape)
         err = float(noise.excess) * np.sqrt(np.maximum(BinPairs(bins.bin_map, nb, noise.kernel).variance(e3), 0.0))
     else:

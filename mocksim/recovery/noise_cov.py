@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import signal
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,7 @@ def convolved_noise(noise: MapNoise, k1d: np.ndarray) -> tuple[float, MapNoise]:
     kk = np.convolve(k1d, k1d[::-1])
     auto = np.outer(kk, kk)
     rho = np.ones((1, 1)) if noise.kernel is None else np.asarray(noise.kernel, float)
-    from scipy.signal import fftconvolve
-
-    q = fftconvolve(auto, rho) if rho.size > 1 else auto.copy()
+    q = signal.fftconvolve(auto, rho) if rho.size > 1 else auto.copy()
     cy, cx = q.shape[0] // 2, q.shape[1] // 2
     g = float(q[cy, cx])
     q /= g
@@ -136,46 +135,19 @@ class BinPairs:
 
 
 def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPairs | None = None) -> np.ndarray:
-    """1-sigma error of the sum of a map over each bin (``(..., n_bins)``).
+    """1-sigma error of the sum of a ``(ny, nx)`` map over each bin (``(n_bins,)``).
 
     Without a kernel this is the quadrature sum times ``noise.excess`` for bins of more
-    than one pixel; with one, ``excess * sqrt(BinPairs.variance)``.
+    than one pixel; with one, ``excess * sqrt(BinPairs.variance)``. Non-finite errors
+    are pixels without a value. ``pairs``: a :class:`BinPairs` of this kernel to reuse.
     """
     e = np.asarray(err_map, float)
     lab = np.asarray(bin_map)
     if noise.kernel is None:
         sel = lab >= 0
         idx = lab[sel]
-        npix = np.bincount(idx, minlength=n_bins)
-        fac = np.where(npix > 1, float(noise.excess), 1.0)
-        e2 = np.where(np.isfinite(e[..., sel]), e[..., sel] ** 2, 0.0)
-        if e.ndim == 2:
-            return np.sqrt(np.bincount(idx, e2, n_bins)) * fac
-        m = np.zeros((idx.size, n_bins))
-        m[np.arange(idx.size), idx] = 1.0
-        return np.sqrt(e2 @ m) * fac
+        fac = np.where(np.bincount(idx, minlength=n_bins) > 1, float(noise.excess), 1.0)
+        e2 = np.where(np.isfinite(e[sel]), e[sel] ** 2, 0.0)
+        return np.sqrt(np.bincount(idx, e2, n_bins)) * fac
     pairs = pairs or BinPairs(lab, n_bins, noise.kernel)
     return float(noise.excess) * np.sqrt(np.maximum(pairs.variance(e), 0.0))
-
-
-def sum_in_bins_correlated(maps: dict, err_maps: dict, bins, noise) -> tuple[dict, dict]:
-    """:func:`mocksim.recovery.binning.sum_in_bins` with ``noise``: a MapNoise for every
-    map or a dict key -> MapNoise (keys without one: independent pixels)."""
-    bm = np.asarray(bins.bin_map)
-    sel = bm >= 0
-    idx = bm[sel]
-    pairs = {}  # one BinPairs per distinct kernel
-    sums, errs = {}, {}
-    for key, m in maps.items():
-        v = np.asarray(m, float)
-        sums[key] = np.bincount(idx, np.where(np.isfinite(v[sel]), v[sel], 0.0), bins.n_bins)
-        if key not in err_maps:
-            continue
-        nz = (noise.get(key) if isinstance(noise, dict) else noise) or MapNoise()
-        e = np.where(np.isfinite(v), np.asarray(err_maps[key], float), np.nan)
-        pk = None
-        if nz.kernel is not None:
-            pk = pairs.setdefault(id(nz.kernel), None) or BinPairs(bm, bins.n_bins, nz.kernel)
-            pairs[id(nz.kernel)] = pk
-        errs[key] = bin_sum_errors(e, bm, bins.n_bins, nz, pk)
-    return sums, errs
