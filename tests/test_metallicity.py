@@ -229,6 +229,18 @@ def test_grid_many_bins_vectorised():
     assert np.all(np.isfinite(r.log_oh)) and r.av_fitted.all()
 
 
+def test_grid_results_do_not_depend_on_chunking():
+    """Bins are independent: any ``chunk_elements`` gives the same bits (some bins miss a line)."""
+    rng = np.random.default_rng(4)
+    z = rng.uniform(7.5, 8.4, 60)
+    fl, er = mock(z, rng.uniform(0, 1.5, 60), REALISTIC + ["NII6584"], 8.0, cal="curti20", rng=rng)
+    fl["NII6584"][::7] = np.nan
+    runs = [infer_metallicity(fl, er, "curti20", chunk_elements=c) for c in (10**9, 500_000, 30_000, 1)]
+    for r in runs[1:]:
+        for f in ("log_oh", "log_oh_lo", "log_oh_hi", "av", "av_lo", "av_hi", "status"):
+            assert np.array_equal(getattr(r, f), getattr(runs[0], f), equal_nan=True), f
+
+
 @pytest.mark.slow
 def test_credible_intervals_calibrated():
     """Mocks with intrinsic scatter + noise drawn from the likelihood's own model:

@@ -50,6 +50,7 @@ from scipy import fft as sfft
 from ..errors import MocksimInputError
 from ..lines import LINES
 from ..observation import Observation
+from . import ifu_fft as _fft
 from . import ifu_render as _render
 from . import lsf as _lsf
 from .base import Instrument, check_range as _check_range, register_instrument, resolve_psf
@@ -282,21 +283,12 @@ class NIRSpecIFU(Instrument):
         kf = self._kernel_fft(wave_um, pixscale, fy, fx, os_)
         # single precision (option) is ~2x faster; round-off ~1e-7 of the peak
         scale = max(float(np.max(sub)), -float(np.min(sub))) or 1.0     # max |sub|
-        x = np.empty(sub.shape, dtype=self._fft_dtype)
-        np.divide(sub, scale, out=x)         # (sub / scale) in double, rounded once
-        # 2D FFT zero-padded to (fy, fx): the rows beyond ``by`` are zero, so only the
-        # ``by`` data rows are transformed along axis 2 (same values as rfft2 with s=)
-        spec = sfft.fft(sfft.rfft(x, n=fx, axis=2), n=fy, axis=1)
-        spec *= kf
+        x, spec = _fft.buffers(nch, by, bx, fy, fx, self._fft_dtype)
+        np.divide(sub, scale, out=x[:, :, :bx])     # (sub / scale) in double, rounded once
+        # 2D FFT zero-padded to (fy, fx) (x is zero beyond column bx); rows block-summed
+        out = _fft.fold_convolve(x, spec, kf, by, bx, fy, fx, os_)
         if os_ > 1:
-            spec = spec.reshape(nch, os_, fy // os_, -1).sum(axis=1)
-            spec *= 1.0 / os_
-            spec = sfft.ifft(spec, axis=1)[:, :by // os_]
-        else:
-            spec = sfft.ifft(spec, axis=1)[:, :by]
-        out = sfft.irfft(spec, n=fx, axis=2)[:, :, :bx]
-        if os_ > 1:
-            out = out.reshape(nch, by // os_, bx // os_, os_).sum(axis=3)
+            out = _fft.sum_last(out.reshape(nch, by // os_, bx // os_, os_))
         return np.multiply(out, scale, dtype=float)
 
     # ------------------------------------------------------------ rendering

@@ -135,13 +135,13 @@ def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float = 500.0
     side = (np.abs(dv) > half_width_kms) & (np.abs(dv) <= 3 * half_width_kms)
     if not win.any():
         raise MocksimInputError(f"narrowband_map: {line} at z = {obs.redshift} is outside the cube's coverage")
-    data = np.nan_to_num(np.asarray(obs.data, float)[win | side])
-    err = np.nan_to_num(np.asarray(obs.error, float)[win | side])
-    w_in = win[win | side]
-    cont = np.median(data[~w_in], axis=0) if (~w_in).any() else np.zeros(data.shape[1:])
-    dl = dlam[win][:, None, None]
-    flux = np.sum((data[w_in] - cont) * dl, axis=0)
-    var = np.sum((err[w_in] * dl) ** 2, axis=0)
+    cube, ecube = np.asarray(obs.data, float), np.asarray(obs.error, float)
+    cont = np.median(np.nan_to_num(cube[side]), axis=0) if side.any() else np.zeros(cube.shape[1:])
+    k = np.flatnonzero(win)
+    w = slice(k[0], k[-1] + 1) if k[-1] - k[0] + 1 == k.size else win   # |dv| <= hw: one run
+    dl = dlam[w][:, None, None]
+    flux = np.sum((np.nan_to_num(cube[w]) - cont) * dl, axis=0)
+    var = np.sum((np.nan_to_num(ecube[w]) * dl) ** 2, axis=0)
     return flux, np.sqrt(var)
 
 
