@@ -368,7 +368,7 @@ def test_wave_range_rejects_bad_values(bad):
 
 
 @pytest.mark.parametrize("single", [True, False])
-@pytest.mark.parametrize("os_", [1, 3, 5])
+@pytest.mark.parametrize("os_", [1, 3, 5, 7])
 def test_convolve_blocks_equals_block_sum_of_direct_convolution(single, os_):
     """The PSF convolution with both block sums folded into the spectrum equals
     ``fftconvolve(..., "same")`` followed by the block sum (to single/double round-off)."""
@@ -384,3 +384,30 @@ def test_convolve_blocks_equals_block_sum_of_direct_convolution(single, os_):
     ref = np.array([block_sum(fftconvolve(s, kern, mode="same"), os_) for s in sub])
     assert got.shape == (3, 8, 11)
     np.testing.assert_allclose(got, ref, rtol=0, atol=(1e-6 if single else 1e-13) * ref.max())
+
+
+@pytest.mark.parametrize("os_", [1, 3, 5, 7, 9, 11, 13, 15])
+def test_fft_len_for_every_allowed_oversample(os_):
+    """FFT lengths exist for every odd oversample (7, 11 and 13 divide no 5-smooth number:
+    the search used to loop forever) and are the smallest FFT-friendly multiples."""
+    from scipy import fft as sfft
+
+    from mocksim.instruments.nirspec_ifu import _fft_len
+
+    for n in (40, 75, 125, 203):
+        m = _fft_len(n, os_)
+        assert m >= n and m % os_ == 0
+        r = os_
+        for p in (2, 3, 5):
+            while r % p == 0:
+                r //= p
+        assert sfft.next_fast_len(m // r, real=True) == m // r      # r x a 5-smooth length
+        assert m - n < 2 * os_ * max(r, 1) + n // 4                 # not far above n
+
+
+def test_oversample_7_renders_and_conserves_flux():
+    """An IFU at oversample 7 (a prime above 5) renders, with the flux of the scene."""
+    inst = get_instrument("nirspec-ifu-g395m", psf=jwst_psf(), fov_arcsec=1.0, oversample=7)
+    sc = blob_scene(inst, point=False, sigma_arcsec=0.12, offset=(0.03, -0.05), v_kms=80.0)
+    one = inst.render_native(sc, lines=["OIII5007"]).sum() * inst.dwave_um
+    assert one / sc.total_line_flux("OIII5007") == pytest.approx(1.0, rel=1e-6, abs=0)

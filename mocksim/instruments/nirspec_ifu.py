@@ -547,7 +547,16 @@ class NIRSpecIFU(Instrument):
 
 
 def _fft_len(n: int, multiple: int) -> int:
-    """Smallest FFT-friendly (5-smooth... via scipy) length >= ``n`` divisible by ``multiple``."""
+    """Smallest FFT-friendly length >= ``n`` divisible by ``multiple``: ``r`` times a
+    5-smooth number (scipy's ``next_fast_len``), where ``r`` is the part of ``multiple``
+    with prime factors above 5 (1 for oversample 1, 3, 5, 9, 15; 7, 11 or 13 otherwise,
+    which no 5-smooth length is divisible by)."""
+    r = int(multiple)
+    for p in (2, 3, 5):
+        while r % p == 0:
+            r //= p
+    if r > 1:
+        return r * _fft_len(-(-int(n) // r), int(multiple) // r)
     m = -(-int(n) // multiple) * multiple
     while sfft.next_fast_len(m, real=True) != m:
         m += multiple
