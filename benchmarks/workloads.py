@@ -105,12 +105,15 @@ def _per_galaxy(scn, indices, timing: Timing):
 
 # ---------------------------------------------------------------------------- W1 / W2
 def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_steps: int,
-                    quiet: bool = False, batch: int = 1) -> dict:
+                    quiet: bool = False, batch: int = 1, alternate: str | None = None) -> dict:
     """Per-galaxy time of W1 (IFU) or W2 (grism) and of its naive baseline.
 
     ``batch > 1``: galaxies run in batches through ``process_galaxies`` (as the
     calibration engine runs a chunk) and the per-galaxy time is the batch time over
-    the batch size (medians over batches)."""
+    the batch size (medians over batches). ``alternate`` (with ``batch > 1``): a
+    reference variant (e.g. ``"w1o5"``) whose same batches are timed right after each
+    batch and its floor, so both see the same machine load; its time and the median of
+    the per-batch ratios go under ``res["alternate"]``."""
     from mocksim.pipeline.build import build_instrument
     from mocksim.pipeline.galaxy_run import process_galaxy
 
@@ -134,6 +137,11 @@ def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_s
             tu = Timing()
             _per_galaxy(scn, range(1, min(n_gal, 10) + 1), tu)      # for reference: one by one
             res["unbatched_per_galaxy_s"] = tu.cpu_median
+            alt, ta = None, Timing()
+            if alternate is not None:
+                alt_d = {"w1o5": W1_OS5_SCENARIO}[alternate]
+                alt = _scenario(alt_d)
+                process_galaxies(alt, [0, 1])                      # warm its caches (kernels at its grid)
             for b0 in range(1, n_gal + 1, batch):
                 chunk = list(range(b0, min(b0 + batch, n_gal + 1)))
                 w0, c0 = time.perf_counter(), time.process_time()
@@ -144,7 +152,18 @@ def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_s
                     for _ in chunk:
                         floor.run()
                     tf.add((time.perf_counter() - w0) / len(chunk), (time.process_time() - c0) / len(chunk))
+                if alt is not None:
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    process_galaxies(alt, chunk)
+                    ta.add((time.perf_counter() - w0) / len(chunk), (time.process_time() - c0) / len(chunk))
             res["batch"] = batch
+            if alt is not None:
+                ratio = float(np.median(np.array(t.cpu) / np.array(ta.cpu)))
+                res["alternate"] = {"which": alternate, "scenario": alt_d, "per_galaxy_s": ta.cpu_median,
+                                    "galaxies_per_s": 1.0 / ta.cpu_median, "n_timed": ta.n,
+                                    "ratio_to_alternate": ratio}
+                log(f"  {which} / {alternate}, same batches alternated: {ratio:.2f} per galaxy "
+                    f"({alternate}: {ta.cpu_median * 1e3:.1f} ms CPU per galaxy)", quiet)
         else:
             for i in range(1, n_gal + 1):       # floor timed right after each galaxy: same load
                 outs += _per_galaxy(scn, [i], t)
