@@ -75,6 +75,9 @@ W2_SCENARIO = {
 }
 
 
+#: workload key -> scenario dict (``galaxy_workload``'s ``which`` and ``alternate``)
+SCENARIOS = {"w1": W1_SCENARIO, "w1o5": W1_OS5_SCENARIO, "w1m": W1_MAPS_SCENARIO, "w2": W2_SCENARIO}
+
 def _scenario(d, n=None, name=None):
     from mocksim.pipeline.scenario import scenario_from_dict
 
@@ -117,8 +120,8 @@ def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_s
     from mocksim.pipeline.build import build_instrument
     from mocksim.pipeline.galaxy_run import process_galaxy
 
-    d = {"w1": W1_SCENARIO, "w1o5": W1_OS5_SCENARIO, "w1m": W1_MAPS_SCENARIO, "w2": W2_SCENARIO}[which]
-    ifu = which in ("w1", "w1o5", "w1m")
+    d = SCENARIOS[which]
+    ifu = d["instrument"]["name"].startswith("nirspec-ifu")
     scn = _scenario(d)
     res = {"scenario": d}
     with _quiet():
@@ -139,7 +142,7 @@ def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_s
             res["unbatched_per_galaxy_s"] = tu.cpu_median
             alt, ta = None, Timing()
             if alternate is not None:
-                alt_d = {"w1o5": W1_OS5_SCENARIO}[alternate]
+                alt_d = SCENARIOS[alternate]
                 alt = _scenario(alt_d)
                 process_galaxies(alt, [0, 1])                      # warm its caches (kernels at its grid)
             for b0 in range(1, n_gal + 1, batch):

@@ -60,16 +60,20 @@ def sum_last(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fold_public(x, spec, kf, by, bx, fy, fx, os_):
-    spec[:, :by] = sfft.rfft(x, axis=2)
-    spec[:, by:] = 0
-    spec = sfft.fft(spec, axis=1, overwrite_x=True)
+def _kernel_and_fold(spec, kf, fy, os_):
+    """Multiply by the kernel spectrum, then fold ``os_`` row blocks (block sums along axis 1)."""
     spec *= kf
-    ny = by // os_
     if os_ > 1:
         spec = spec.reshape(spec.shape[0], os_, fy // os_, -1).sum(axis=1)
         spec *= 1.0 / os_
-    spec = sfft.ifft(spec, axis=1, overwrite_x=True)[:, :ny]
+    return spec
+
+
+def _fold_public(x, spec, kf, by, bx, fy, fx, os_):
+    spec[:, :by] = sfft.rfft(x, axis=2)
+    spec[:, by:] = 0
+    spec = _kernel_and_fold(sfft.fft(spec, axis=1, overwrite_x=True), kf, fy, os_)
+    spec = sfft.ifft(spec, axis=1, overwrite_x=True)[:, :by // os_]
     return sfft.irfft(spec, n=fx, axis=2)[:, :, :bx]
 
 
@@ -78,13 +82,9 @@ def _fold_direct(x, spec, kf, by, bx, fy, fx, os_):
     _pf.r2c(x, (2,), True, 0, spec[:, :by], 1)
     spec[:, by:] = 0
     _pf.c2c(spec, (1,), True, 0, spec, 1)
-    spec *= kf
-    ny = by // os_
-    if os_ > 1:
-        spec = spec.reshape(spec.shape[0], os_, fy // os_, -1).sum(axis=1)
-        spec *= 1.0 / os_
+    spec = _kernel_and_fold(spec, kf, fy, os_)
     _pf.c2c(spec, (1,), False, 2, spec, 1)
-    return _pf.c2r(spec[:, :ny], (2,), fx, False, 2, None, 1)[:, :, :bx]
+    return _pf.c2r(spec[:, :by // os_], (2,), fx, False, 2, None, 1)[:, :, :bx]
 
 
 def fold_convolve(x, spec, kf, by: int, bx: int, fy: int, fx: int, os_: int) -> np.ndarray:
@@ -121,8 +121,8 @@ def _pick():
         res = [fn(x, np.empty((2, 9, 5), np.complex64), kf, 6, 7, 9, 9, 3) for fn in (_fold_public, _fold_direct)]
         if res[0].shape == res[1].shape and np.array_equal(res[0], res[1]):
             return _fold_direct
-    except Exception:  # pragma: no cover - changed private signature
-        pass
+    except Exception:  # pragma: no cover - changed private signature: the public path
+        return _fold_public
     return _fold_public  # pragma: no cover
 
 
