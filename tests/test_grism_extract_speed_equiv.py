@@ -381,7 +381,10 @@ def test_extract_line_maps_matches_reference_implementation(monkeypatch, name, z
         return _design_ref(*args[:7])
 
     monkeypatch.setattr(gext, "_segment", _segment_ref)
-    monkeypatch.setattr(gext, "continuum_coefficients", cont_ref)
+    def cont_ref_many(beams, lo, hi, mask_offsets, pad, reg=1e-3):
+        return [cont_ref(y, e, lo, hi, c, t, p, mask_offsets, pad, reg, fit_rows=fr) for y, e, c, t, p, fr in beams]
+
+    monkeypatch.setattr(gext, "continuum_coefficients_many", cont_ref_many)
     monkeypatch.setattr(gsol, "_spd_solve", _spd_solve_ref)
     monkeypatch.setattr(gsol, "_solve_rows", _solve_rows_ref)
     monkeypatch.setattr(gsol, "_design", design_ref)

@@ -128,23 +128,32 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
 def process_galaxies(scn, indices, keep_products: bool = False) -> list:
     """:func:`process_galaxy` of several galaxies, with the recovery batched across them
     when the configuration allows (:func:`mocksim.recovery.batch.batchable`: grid
-    metallicity and linear gradient, from line maps or annulus spectra). Results equal
-    the one-by-one ones to round-off; the random streams are per galaxy either way."""
-    from ..recovery.batch import batchable, complete, stage
+    metallicity and linear gradient, from line maps or annulus spectra; the grism line
+    maps of a chunk are extracted together, bit-identically). Results equal the
+    one-by-one ones to round-off; the random streams are per galaxy either way."""
+    from ..recovery.batch import batchable, complete, stage_many
 
     indices = [int(i) for i in indices]
     if len(indices) < 2 or not batchable(scn.recovery):
         return [process_galaxy(scn, i, keep_products) for i in indices]
-    sims, staged = [], []
+    sims, staged, run = [], [], []
+
+    def flush():        # stage the pending galaxies (grism line maps extracted together)
+        for sim, st in zip(run, stage_many([(s.obs, s.geometry()) for s in run], scn.recovery)):
+            if not keep_products:      # only the spectra / binned fluxes go on: free the data and scene now
+                st.strip()
+                sim.obs = st.obs
+                sim.hbeta_total = sim.scene.total_line_flux("Hbeta")
+                sim.scene = None
+            sims.append(sim)
+            staged.append(st)
+        run.clear()
+
     for sim in _simulate_many(scn, indices):
-        st = stage(sim.obs, sim.geometry(), scn.recovery)
-        if not keep_products:      # only the spectra / binned fluxes go on: free the data and scene now
-            st.strip()
-            sim.obs = st.obs
-            sim.hbeta_total = sim.scene.total_line_flux("Hbeta")
-            sim.scene = None
-        sims.append(sim)
-        staged.append(st)
+        run.append(sim)
+        if sim.obs.kind != "grism":   # large observations (IFU cubes): reduced one at a time
+            flush()
+    flush()
     recs = complete(staged, scn.recovery, cosmology=scn.cosmology)
     return [_finish(scn, s, r, keep_products) for s, r in zip(sims, recs)]
 

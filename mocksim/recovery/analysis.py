@@ -86,11 +86,12 @@ def fit_lines_for(obs, extra_lines=()):
     return fit_cube(obs, lines)
 
 
-def extract_maps(obs, psf_match: bool = False):
+def extract_maps(obs, psf_match: bool = False, line_maps=None):
     """Line maps of an observation and the observation that describes their grid.
 
     IFU cubes are fitted spaxel by spaxel (:func:`fit_lines_for`); slitless-grism
-    observations go through :func:`mocksim.recovery.grism_extract.extract_line_maps`.
+    observations go through :func:`mocksim.recovery.grism_extract.extract_line_maps`
+    (or pass its result as ``line_maps``, e.g. from ``extract_line_maps_many``).
     ``psf_match``: every map is degraded to the PSF of the line with the widest PSF
     (:mod:`mocksim.recovery.psf_match`). Returns ``(line_maps, map_obs)``;
     ``map_obs.shape``, ``pixscale_arcsec`` and ``noise_correlation`` describe the maps.
@@ -99,7 +100,7 @@ def extract_maps(obs, psf_match: bool = False):
     if grism:
         from .grism_extract import extract_line_maps, map_observation
 
-        lm = extract_line_maps(obs)
+        lm = extract_line_maps(obs) if line_maps is None else line_maps
     else:
         lm = fit_lines_for(obs)
     map_obs = map_observation(obs, lm) if grism else obs
@@ -221,16 +222,17 @@ def analyse(obs, config: dict, geometry: Geometry | None = None, *, rng=None,
     return finish_recovery(obs, config, geometry, bins, lm, flux, err, prof, cosmology)
 
 
-def prepare_bins(obs, config: dict, geometry=None):
+def prepare_bins(obs, config: dict, geometry=None, line_maps=None):
     """First stage of :func:`analyse`: ``(line_maps, map_obs, geometry, bins)``.
 
     With ``extraction = "spectra"`` the line maps are only the [OIII]5007 narrow-band
-    image (geometry, radii); otherwise every spaxel is fitted.
+    image (geometry, radii); otherwise every spaxel is fitted (grism: ``line_maps``,
+    if given, are the already extracted maps of ``obs``).
     """
     if config.get("extraction", "maps") == "spectra":
         lm = _narrowband_maps(obs)
     else:
-        lm, obs = extract_maps(obs, psf_match=bool(config.get("psf_match")))
+        lm, obs = extract_maps(obs, psf_match=bool(config.get("psf_match")), line_maps=line_maps)
     if callable(geometry):
         geometry = geometry(obs)
     if geometry is None or config.get("geometry") == "measured":

@@ -97,14 +97,31 @@ class Staged:
         return self
 
 
-def stage(obs, geometry, config: dict) -> Staged:
+def stage(obs, geometry, config: dict, line_maps=None) -> Staged:
     """The per-galaxy part of :func:`analyse_many`: geometry, bins, and the annulus
-    spectra or the line maps summed in the bins."""
-    lm, obs, geometry, bins = prepare_bins(obs, config, geometry)
+    spectra or the line maps summed in the bins (``line_maps``: a grism observation's
+    maps, if already extracted)."""
+    lm, obs, geometry, bins = prepare_bins(obs, config, geometry, line_maps)
     if config.get("extraction", "maps") == "spectra":
         return Staged(obs, bins, *summed_spectra(obs, bins), lm, geometry)
     flux, err = sum_in_bins(lm.flux, lm.flux_err, bins, noise=line_map_noise(lm, obs))
     return Staged(obs, bins, None, None, lm, geometry, flux, err)
+
+
+def stage_many(items, config: dict) -> list:
+    """:func:`stage` of several ``(obs, geometry)``; the line maps of the grism
+    observations are extracted in one call
+    (:func:`~mocksim.recovery.grism_extract.extract_line_maps_many`, bit-identical to
+    one call per observation)."""
+    items = list(items)
+    maps = [None] * len(items)
+    grism = [i for i, (obs, _) in enumerate(items) if obs.kind == "grism"]
+    if config.get("extraction", "maps") == "maps" and len(grism) > 1:
+        from .grism_extract import extract_line_maps_many
+
+        for i, lm in zip(grism, extract_line_maps_many([items[i][0] for i in grism])):
+            maps[i] = lm
+    return [stage(obs, geometry, config, lm) for (obs, geometry), lm in zip(items, maps)]
 
 
 def complete(staged: list, config: dict, *, cosmology: str = "Planck18") -> list:
@@ -157,4 +174,4 @@ def analyse_many(items, config: dict, *, cosmology: str = "Planck18") -> list:
     if not batchable(config):
         raise MocksimInputError("analyse_many: needs recovery.extraction = 'maps' or 'spectra', "
                                 "metallicity_method = 'grid' and gradient_fit = 'linear'")
-    return complete([stage(obs, geometry, config) for obs, geometry in items], config, cosmology=cosmology)
+    return complete(stage_many(items, config), config, cosmology=cosmology)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..instruments.grism_config import box_band_weights
 
-__all__ = ["fit_continuum", "continuum_coefficients", "continuum_at"]
+__all__ = ["fit_continuum", "continuum_coefficients", "continuum_coefficients_many", "continuum_at"]
 
 _ROUNDOFF = 1e-12     # profile values this close to 0 or 1 are round-off of exactly 0 or 1
 
@@ -70,11 +70,13 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
     return t
 
 
-def _normal_equations(a, both, t):
+def _normal_equations(a, both, t, sizes=None):
     """Normal matrices ``(R, m, m)`` and right-hand sides ``(R, m)`` of the rows.
 
     ``a`` ``(R, m)``: along-dispersion pixel of each unknown; ``both`` ``(2, R, n_disp)``:
-    column weights and weighted data (0 where not used); ``t``: :func:`_profile_tables`.
+    column weights and weighted data (0 where not used); ``t``: :func:`_profile_tables`;
+    ``sizes``: rows of each beam (default: one beam), whose edge-term matrix products
+    are made beam by beam (the same BLAS calls as for each beam alone).
     Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``, with ``f = h + g``:
     ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
     """
@@ -93,7 +95,10 @@ def _normal_equations(a, both, t):
     if t["ge"].size:
         edge = both[:, t["xe"]] * t["ge"]                          # (2R, n, n_edge)
         # fh[a, r, b] = sum_e g(e) w(a + e) f(a + e - b) for b < n, h(a + e - (b - n)) above
-        fh = (edge[:nr].transpose(1, 0, 2) @ t["fhe"]).reshape(-1)
+        fh = np.empty((n, nr, 2 * n))
+        for r in _slices([nr] if sizes is None else sizes):
+            np.matmul(edge[r].transpose(1, 0, 2), t["fhe"], out=fh[:, r])
+        fh = fh.reshape(-1)
         base = a * (nr * 2 * n) + np.arange(nr)[:, None] * (2 * n)   # flat index of fh[a_i, r, 0]
         # g_j f_i + g_i h_j
         gf = fh.take(base[:, None, :] + a[:, :, None]) + fh.take(base[:, :, None] + (a + n)[:, None, :])
@@ -172,28 +177,82 @@ def continuum_coefficients(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_off
         ``(n_disp, n)``: column ``a`` is the dispersed profile of a unit flat continuum
         from along-dispersion pixel ``a`` (cached, read-only).
     """
-    n, n_disp = y.shape
+    return continuum_coefficients_many([(y, e, cont_df, tgt_df, prior_df, fit_rows)], e_lo, e_hi,
+                                       mask_offsets, pad, reg)[0]
+
+
+def continuum_coefficients_many(beams, e_lo, e_hi, mask_offsets, pad, reg=1e-3):
+    """:func:`continuum_coefficients` of several beams with the same band and line windows.
+
+    ``beams``: sequence of ``(y, e, cont_df, tgt_df, prior_df, fit_rows)`` (arguments as
+    in :func:`continuum_coefficients`, one ``(n, n_disp)`` shape); ``e_lo``, ``e_hi``,
+    ``mask_offsets``, ``pad``, ``reg`` are shared. The rows of all beams whose longest
+    fitted row has the same number of unknowns ``m`` are solved together: every row is
+    an independent fit of size ``m + 1`` either way, so each beam's result is
+    bit-identical to its own call (the only operation coupling a beam's rows, its
+    matrix product of edge terms, runs beam by beam). Returns a list of ``(coef, wct)``.
+    """
+    n, n_disp = beams[0][0].shape
     t = _profile_tables(n, n_disp, float(e_lo), float(e_hi))
-    coef = np.zeros((n, n + 1))                                # last column: scratch for padded unknowns
-    rows = cont_df.any(axis=1)
-    if fit_rows is not None:
-        rows &= fit_rows
-    rid = rows.nonzero()[0]
-    if rid.size == 0:
-        return coef[:, :n], t["wct"]
-    rows = slice(rid[0], rid[-1] + 1) if rid[-1] - rid[0] + 1 == rid.size else rid   # contiguous: views
-    cm = cont_df[rows]
-    count = cm.sum(axis=1)
-    m = int(count.max())
+    out, by_m = [], {}
+    for k, (y, e, cont_df, tgt_df, prior_df, fit_rows) in enumerate(beams):
+        coef = np.zeros((n, n + 1))                            # last column: scratch for padded unknowns
+        out.append((coef, t["wct"]))
+        rows = cont_df.any(axis=1)
+        if fit_rows is not None:
+            rows &= fit_rows
+        rid = rows.nonzero()[0]
+        if rid.size == 0:
+            continue
+        rows = slice(rid[0], rid[-1] + 1) if rid[-1] - rid[0] + 1 == rid.size else rid   # contiguous: views
+        cm = cont_df[rows]
+        count = cm.sum(axis=1)
+        by_m.setdefault(int(count.max()), []).append((k, rid, rows, cm, count))
+    for m, group in by_m.items():
+        parts = [(beams[k], rows) for k, _, rows, _, _ in group]
+        if len(group) == 1:
+            (y, e, _, tgt_df, prior_df, _), rows = parts[0]
+            y, e, tgt_df, prior_df = y[rows], e[rows], tgt_df[rows], prior_df[rows]
+        else:
+            y, e, tgt_df, prior_df = (np.concatenate([b[i][rows] for b, rows in parts]) for i in (0, 1, 3, 4))
+        cm = group[0][3] if len(group) == 1 else np.concatenate([g[3] for g in group])
+        count = group[0][4] if len(group) == 1 else np.concatenate([g[4] for g in group])
+        sizes = [g[1].size for g in group]
+        try:
+            sol, a, valid = _fit_rows(y, e, cm, count, m, tgt_df, prior_df, mask_offsets, pad, reg, t, sizes)
+        except np.linalg.LinAlgError:       # a singular row: the beams one by one (only its beam falls back)
+            fits = [_fit_rows(*(x[r] for x in (y, e, cm, count)), m, tgt_df[r], prior_df[r], mask_offsets,
+                              pad, reg, t, [s], solve_failed=None)
+                    for s, r in zip(sizes, _slices(sizes))]
+            sol, a, valid = (np.concatenate(v) for v in zip(*fits))
+        for (k, rid, _, _, _), r in zip(group, _slices(sizes)):
+            out[k][0][rid[:, None], np.where(valid[r], a[r], n)] = sol[r, :m]
+    return [(coef[:, :n], wct) for coef, wct in out]
+
+
+def _slices(sizes):
+    """Consecutive slices of the given sizes."""
+    ends = np.cumsum(sizes)
+    return [slice(int(b - s), int(b)) for s, b in zip(sizes, ends)]
+
+
+def _fit_rows(y, e, cm, count, m, tgt_df, prior_df, mask_offsets, pad, reg, t, sizes, solve_failed="raise"):
+    """Continuum fits of stacked rows, ``m`` unknowns each (padded), beams of ``sizes`` rows.
+
+    Returns ``(sol, a, valid)``: the ``(R, m + 1)`` solutions (continua, then the prior
+    amplitude), the along-dispersion pixel of each unknown and which are real. A
+    singular system raises LinAlgError unless ``solve_failed`` is None (then every row
+    is solved by least squares).
+    """
     valid = np.arange(m) < count[:, None]
     a = (~cm).argsort(axis=1, kind="stable")[:, :m] * valid   # (R, m) continuum unknowns per row, padded: 0
     nr = a.shape[0]
     ridx = np.arange(nr)[:, None]
-    both = _data_weights(y[rows], e[rows], tgt_df[rows], mask_offsets, pad)
-    nmat, rhs = _normal_equations(a, both, t)
+    both = _data_weights(y, e, tgt_df, mask_offsets, pad)
+    nmat, rhs = _normal_equations(a, both, t, sizes)
     nmat *= valid[:, :, None] & valid[:, None, :]
     rhs *= valid
-    p = np.where(valid, np.maximum(prior_df[rows][ridx, a], 0.0), 0.0)
+    p = np.where(valid, np.maximum(prior_df[ridx, a], 0.0), 0.0)
     psum = p.sum(axis=1, keepdims=True)
     if (psum > 0).all():
         p /= psum
@@ -218,13 +277,14 @@ def continuum_coefficients(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_off
         sol = np.linalg.solve(full, rhs_full[:, :, None])[:, :, 0]
         bad = ~np.isfinite(sol).all(axis=1)
     except np.linalg.LinAlgError:
+        if solve_failed is not None:
+            raise
         sol, bad = np.zeros_like(rhs_full), np.ones(nr, bool)
     for r in bad.nonzero()[0]:                                # singular or failed: minimum-norm solution
         sel = np.append(valid[r].nonzero()[0], m)
         sol[r] = 0.0
         sol[r, sel] = np.linalg.lstsq(full[r][np.ix_(sel, sel)], rhs_full[r, sel], rcond=1e-12)[0]
-    coef[rid[:, None], np.where(valid, a, n)] = sol[:, :m]
-    return coef[:, :n], t["wct"]
+    return sol, a, valid
 
 
 def fit_continuum(y, e, e_lo, e_hi, cont_df, tgt_df, prior_df, mask_offsets, pad, reg=1e-3):

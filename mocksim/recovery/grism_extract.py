@@ -83,13 +83,13 @@ from scipy import ndimage
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINE_GROUPS, LINES
 from ..observation import Observation
-from .grism_continuum import continuum_coefficients
+from .grism_continuum import continuum_coefficients_many
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
 from .grism_solve import STENCIL_ORDER, _shift_stencil  # noqa: F401
 from .grism_solve import STENCIL_REACH, _drizzle_matrix, _drizzle_operators, _overlapping, _solve_filter
 from .linefit import TIED_LINES, LineMaps
 
-__all__ = ["extract_line_maps", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
+__all__ = ["extract_line_maps", "extract_line_maps_many", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
 
 #: Order in which blended lines keep their own map (the first of a close pair wins).
 LINE_PRIORITY = ("Halpha", "OIII5007", "Hbeta", "OII3727", "NII6584", "SII6731", "NeIII3869",
@@ -252,6 +252,65 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
     LineMaps
         With the extra attributes listed in the module docstring.
     """
+    return extract_line_maps_many(
+        [obs], lines, map_pixscale_arcsec=map_pixscale_arcsec, continuum=continuum, footprints=[footprint],
+        footprint_nsigma=footprint_nsigma, footprint_rel=footprint_rel, footprint_grow_px=footprint_grow_px,
+        min_separation_px=min_separation_px, regularization=regularization,
+        checker_regularization=checker_regularization, v_max_kms=v_max_kms, max_unknowns=max_unknowns,
+        blend_mode=blend_mode)[0]
+
+
+def extract_line_maps_many(observations, lines=None, *, footprints=None, **options) -> list:
+    """:func:`extract_line_maps` of several observations, with shared work batched.
+
+    Parameters
+    ----------
+    observations : sequence of Observation
+        ``kind="grism"`` observations (any mix of instruments and redshifts).
+    lines : sequence of str, optional
+        As for :func:`extract_line_maps`, for every observation.
+    footprints : sequence of (ndarray or None), optional
+        Per observation, the ``footprint`` of :func:`extract_line_maps`.
+    **options
+        The other keyword arguments of :func:`extract_line_maps`, for every observation.
+
+    Returns
+    -------
+    list of LineMaps
+        Bit-identical to one :func:`extract_line_maps` call per observation: the
+        continuum fits of beams with the same band, line windows and row size are
+        solved in one call (:func:`~.grism_continuum.continuum_coefficients_many`),
+        which does per row the arithmetic of the one-beam call.
+    """
+    opts = dict(_DEFAULTS, **options)
+    if set(opts) != set(_DEFAULTS):
+        raise TypeError(f"extract_line_maps_many: unknown option(s) {sorted(set(opts) - set(_DEFAULTS))}")
+    footprints = [None] * len(observations) if footprints is None else list(footprints)
+    preps = [_prepare(obs, lines, fp, opts) for obs, fp in zip(observations, footprints)]
+    # 2. continuum: the beams of all observations, grouped by band and line windows
+    jobs = {}
+    for k, st in enumerate(preps):
+        for b, (key, args) in enumerate(st["cont_jobs"]):
+            jobs.setdefault(key, []).append((k, b, args))
+    for key, group in jobs.items():
+        for (k, b, _), fit in zip(group, continuum_coefficients_many([g[2] for g in group], *key[1:])):
+            preps[k]["cont"][b] = fit
+    return [_finish(st, opts) for st in preps]
+
+
+#: Keyword options of :func:`extract_line_maps` (besides ``lines`` and ``footprint``) and their defaults.
+_DEFAULTS = dict(map_pixscale_arcsec=None, continuum="pixel", footprint_nsigma=2.0, footprint_rel=1e-3,
+                 footprint_grow_px=2, min_separation_px=2.0, regularization=1e-3, checker_regularization=1e-2,
+                 v_max_kms=500.0, max_unknowns=3000, blend_mode="auto")
+
+
+def _prepare(obs, lines, footprint, opts):
+    """Checks, line set-up, segmentation (step 1) and the continuum jobs of one observation (a dict)."""
+    continuum, blend_mode = opts["continuum"], opts["blend_mode"]
+    map_pixscale_arcsec, min_separation_px = opts["map_pixscale_arcsec"], opts["min_separation_px"]
+    footprint_nsigma, footprint_rel = opts["footprint_nsigma"], opts["footprint_rel"]
+    footprint_grow_px, max_unknowns = opts["footprint_grow_px"], opts["max_unknowns"]
+    v_max_kms = opts["v_max_kms"]
     if getattr(obs, "kind", None) != "grism":
         raise MocksimInputError(f"obs.kind: extract_line_maps needs a grism observation, got {obs.kind!r}")
     ex = obs.extras
@@ -301,10 +360,9 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
         raise MocksimInputError("footprint: empty or of the wrong shape")
 
     # 2. continuum (per beam: coefficients; evaluated only where the line fit reads the data)
-    cont = None
+    jobs = []
     if continuum == "pixel":
         cont_mask = tgt | neigh
-        cont = []
         for b, bm in enumerate(beams):
             band = tuple(bm["band_um"])
             tr = bm["grism"] == "C"
@@ -315,11 +373,21 @@ def extract_line_maps(obs, lines=None, *, map_pixscale_arcsec=None, continuum: s
             need = (tgt.T if tr else tgt).any(axis=1)
             if len({x["grism"] for x in beams if x["filter"] == bm["filter"]}) > 1:
                 need = _dilate(need, STENCIL_REACH)
-            cont.append(continuum_coefficients(data[b], err[b], col_off(band[0]), col_off(band[1]),
-                                               cont_mask.T if tr else cont_mask, tgt.T if tr else tgt,
-                                               prior.T if tr else prior, setup[bm["filter"]][3], pad,
-                                               fit_rows=need))
+            key = (data.shape[1:], float(col_off(band[0])), float(col_off(band[1])), setup[bm["filter"]][3], pad)
+            jobs.append((key, (data[b], err[b], cont_mask.T if tr else cont_mask, tgt.T if tr else tgt,
+                               prior.T if tr else prior, need)))
 
+    return dict(obs=obs, n=n, disp=disp, data=data, err=err, beams=beams, p_det=p_det, p_map=p_map,
+                filters=filters, setup=setup, tgt=tgt, cont_jobs=jobs,
+                cont=[None] * len(jobs) if continuum == "pixel" else None)
+
+
+def _finish(st, opts):
+    """Line maps of one prepared observation (steps 3-4), its continuum fits in ``st["cont"]``."""
+    n, disp, data, err, beams, tgt, cont = (st[k] for k in ("n", "disp", "data", "err", "beams", "tgt", "cont"))
+    p_det, p_map, filters, setup, ex = st["p_det"], st["p_map"], st["filters"], st["setup"], st["obs"].extras
+    blend_mode, regularization = opts["blend_mode"], opts["regularization"]
+    checker_regularization = opts["checker_regularization"]
     # 3. line maps per filter, 4. drizzle
     n_out = max(int(round(n * p_det / p_map)), 1)
     sidx = np.flatnonzero(tgt.ravel())

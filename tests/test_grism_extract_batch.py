@@ -1,0 +1,119 @@
+"""Grism line maps extracted for several observations at once against one at a time.
+
+``extract_line_maps_many`` stacks work across observations only where each one gets
+exactly the arithmetic of its own call, so its results must be bit-identical
+(``np.array_equal``) to :func:`extract_line_maps`, whatever the batch: a seeded
+scenario's results may not depend on which galaxies share a chunk.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mocksim.instruments import NoiseSpec, get_instrument
+from mocksim.pipeline.galaxy_run import _simulate_many
+from mocksim.pipeline.scenario import scenario_from_dict
+from mocksim.recovery import grism_continuum as gcont
+from mocksim.recovery.grism_continuum import continuum_coefficients, continuum_coefficients_many
+from mocksim.recovery.grism_extract import extract_line_maps, extract_line_maps_many
+from mocksim.scene import EmissionScene, SceneComponent
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # ``benchmarks`` is a top-level folder, not an installed package
+    sys.path.insert(0, str(ROOT))
+from benchmarks.workloads import W2_SCENARIO  # noqa: E402
+
+
+def _w2_observations(indices):
+    d = dict(W2_SCENARIO, population=dict(W2_SCENARIO["population"], n=100))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [sim.obs for sim in _simulate_many(scenario_from_dict(d), indices)]
+
+
+def _gaussian_source(name, z, grisms, seed, sigma_arcsec=0.085):
+    """A Gaussian source (Hbeta, [OIII], continuum) with a contaminating neighbour."""
+    neighbour = {"dx_arcsec": 0.6, "dy_arcsec": 0.1, "fwhm_arcsec": 0.15, "continuum_flam": 2e-18,
+                 "line": "Halpha", "redshift": 0.9, "line_flux": 3e-18}
+    inst = get_instrument(name, psf="none", fov_arcsec=1.8, grisms=grisms, neighbours=[neighbour])
+    grid = inst.scene_grid()
+    gx, gy = grid.coords_arcsec()
+    prof = np.exp(-0.5 * (gx ** 2 + gy ** 2) / sigma_arcsec ** 2)
+    prof /= prof.sum()
+    fl = {"Hbeta": 1e-17, "OIII5007": 4e-17, "OIII4959": 4e-17 / 2.98}
+    comp = SceneComponent("src", {k: f * prof for k, f in fl.items()}, np.zeros(grid.shape),
+                          np.full(grid.shape, 40.0), 5e-18 * prof)
+    return inst.observe(EmissionScene(z, grid, [comp]), NoiseSpec(model="snr", snr_oiii=40.0),
+                        np.random.default_rng(seed))
+
+
+def _assert_same_maps(a, b):
+    assert a.lines == b.lines and a.solve_mode == b.solve_mode and a.blends == b.blends
+    for ln in a.lines:
+        assert np.array_equal(a.flux[ln], b.flux[ln], equal_nan=True), ln
+        assert np.array_equal(a.flux_err[ln], b.flux_err[ln], equal_nan=True), ln
+    assert np.array_equal(a.chi2_nu, b.chi2_nu, equal_nan=True)
+    assert set(a.chi2_nu_group) == set(b.chi2_nu_group)
+    for g in a.chi2_nu_group:
+        assert np.array_equal(a.chi2_nu_group[g], b.chi2_nu_group[g], equal_nan=True)
+    assert a.noise_correlation_lines == b.noise_correlation_lines
+    assert a.map_offsets_px == b.map_offsets_px
+    assert np.array_equal(a.footprint, b.footprint)
+
+
+def test_extract_line_maps_many_equals_one_by_one(monkeypatch):
+    """W2 galaxies of different footprints (several continuum row sizes, some shared), a
+    two-orientation NIRISS source and another redshift, in one call and in parts."""
+    obs = _w2_observations(range(1, 9))
+    obs += [_gaussian_source("niriss-wfss-f150w", 2.1, ("R", "C"), seed=3),
+            _gaussian_source("nircam-wfss-f356w", 6.2, ("R",), seed=4, sigma_arcsec=0.06)]
+    calls = []
+    fit_rows = gcont._fit_rows
+
+    def spy(y, e, cm, count, m, *args, **kw):
+        calls.append((m, len(args[-1])))        # row size, beams stacked
+        return fit_rows(y, e, cm, count, m, *args, **kw)
+
+    monkeypatch.setattr(gcont, "_fit_rows", spy)
+    one = [extract_line_maps(o) for o in obs]
+    assert all(k == 1 for _, k in calls)
+    calls.clear()
+    many = extract_line_maps_many(obs)
+    # the batch is not trivial: beams of one row size stacked, several row sizes
+    assert max(k for _, k in calls) >= 2 and len({m for m, _ in calls}) >= 3
+    for a, b in zip(one, many):
+        _assert_same_maps(a, b)
+    for a, b in zip(one, extract_line_maps_many(obs[::-1])[::-1]):
+        _assert_same_maps(a, b)
+    for a, b in zip(one[:3], extract_line_maps_many(obs[:3])):
+        _assert_same_maps(a, b)
+
+
+def test_continuum_many_with_a_singular_row_equals_one_by_one():
+    """A beam whose row has no usable data (a singular system: the whole beam falls back
+    to least squares) does not change the fits of the beams stacked with it."""
+    obs = _w2_observations([3])[0]
+    lm = extract_line_maps(obs)
+    y, e = obs.data[0], obs.error[0]
+    tgt = lm.footprint
+    cm = tgt.copy()
+    rows = tgt.any(axis=1)
+    prior = np.asarray(obs.extras["direct_image"], float)
+    e_bad = e.copy()
+    e_bad[rows.nonzero()[0][2]] = np.inf                     # no data weight in one fitted row
+    args = (10.0, 850.0, (300.0, 340.0), 5.0)
+    beams = [(y, e, cm, tgt, prior, rows), (y, e_bad, cm, tgt, prior, rows), (2.0 * y, e, cm, tgt, prior, None)]
+    many = continuum_coefficients_many(beams, *args)
+    for (yy, ee, c, t, p, fr), (coef, wct) in zip(beams, many):
+        one, wct1 = continuum_coefficients(yy, ee, args[0], args[1], c, t, p, args[2], args[3], fit_rows=fr)
+        assert np.array_equal(coef, one) and wct is wct1
+    assert np.isfinite(many[1][0]).all() and not np.array_equal(many[0][0], many[1][0])
+
+
+def test_many_rejects_unknown_options():
+    with pytest.raises(TypeError):
+        extract_line_maps_many([], footprint_sigma=3.0)
