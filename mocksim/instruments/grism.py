@@ -446,18 +446,27 @@ class SlitlessGrism(Instrument):
         """Noise and the :class:`Observation` of rendered ``beams``, ``direct`` and ``kept``."""
         n = beams.shape[1]
         error, direct_err, info = self.noise_sigma(beams, direct, kept.get("OIII5007"), spec, n)
-        data = beams.copy()
-        ddata = {k: v.copy() for k, v in direct.items()}
         if spec.model != "none":
             if not isinstance(rng, np.random.Generator):
                 raise TypeError("rng: a numpy.random.Generator is required to draw noise "
                                 f"(noise.model={spec.model!r}), got {type(rng).__name__}")
-            data += error * rng.standard_normal(data.shape)
-            for f in self.filters:
-                ddata[f.name] = direct[f.name] + direct_err[f.name] * rng.standard_normal((n, n))
+            # beams + error x deviate, built in the deviate's buffer (no temporaries of the
+            # dispersed size; the same products and sums, so the same values)
+            data = rng.standard_normal(beams.shape)
+            data *= info.get("sigma_uniform", error)
+            data += beams
+            ddata = {f.name: direct[f.name] + direct_err[f.name] * rng.standard_normal((n, n))
+                     for f in self.filters}
+        else:
+            data = beams.copy()
+            ddata = {k: v.copy() for k, v in direct.items()}
         names = self.beam_names()
-        det = np.mean([ddata[f.name] for f in self.filters], axis=0)
-        det_err = np.sqrt(np.sum([direct_err[f.name] ** 2 for f in self.filters], axis=0)) / len(self.filters)
+        if len(self.filters) == 1:                  # the mean and quadrature sum of one image
+            f = self.filters[0].name
+            det, det_err = ddata[f].copy(), np.sqrt(direct_err[f] ** 2)
+        else:
+            det = np.mean([ddata[f.name] for f in self.filters], axis=0)
+            det_err = np.sqrt(np.sum([direct_err[f.name] ** 2 for f in self.filters], axis=0)) / len(self.filters)
         extras = {
             "beams": [{"name": nm, "filter": f.name, "grism": g, "dispersion_axis": "x" if g == "R" else "y",
                        "band_um": (f.lo_um, f.hi_um)} for nm, (f, g) in zip(names, self.beams)],

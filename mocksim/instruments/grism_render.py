@@ -29,10 +29,12 @@ def render_beams(inst, scene, keep=()):
 
 
 def _line_pixels(comps, name, grid_shape, flat):
-    """``(idx, flux, v, sigma)`` of the pixels emitting line ``name`` in any component, or None.
+    """``(idx, flux, 1 + v/c, sigma)`` of the pixels emitting line ``name`` in any component,
+    or None (``v``, ``sigma`` [km/s]).
 
-    ``flat``: per component index, the flattened velocity and dispersion maps [km/s]
-    (filled on first use and shared by the component's lines)."""
+    ``flat``: per component index, the flattened Doppler factor ``1 + v/c`` and dispersion
+    map (filled on first use and shared by the component's lines: ``lam_sys * (1 + v/c)``
+    is then one product per line, with the values of ``lam_sys * (1.0 + v / C_KMS)``)."""
     parts = []
     for ci, c in enumerate(comps):
         f = c.line_flux.get(name)
@@ -40,15 +42,16 @@ def _line_pixels(comps, name, grid_shape, flat):
             continue
         f = np.asarray(f, float).ravel()
         if ci not in flat:
-            flat[ci] = tuple(np.broadcast_to(np.asarray(a, float), grid_shape).ravel()
-                             for a in (c.velocity_kms, c.sigma_kms))
-        vf, sf = flat[ci]
+            vf, sf = (np.broadcast_to(np.asarray(a, float), grid_shape).ravel()
+                      for a in (c.velocity_kms, c.sigma_kms))
+            flat[ci] = (1.0 + vf / C_KMS, sf)
+        df, sf = flat[ci]
         nz = f != 0
         if nz.all():
-            parts.append((_all_pixels(f.size), f, vf, sf))
+            parts.append((_all_pixels(f.size), f, df, sf))
         elif nz.any():
             idx = np.flatnonzero(nz)
-            parts.append((idx, f[idx], vf[idx], sf[idx]))
+            parts.append((idx, f[idx], df[idx], sf[idx]))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]
@@ -79,8 +82,8 @@ def _prepare(inst, scene, jobs, g):
         px = _line_pixels(comps, name, scene.grid.shape, flat)
         if px is None:
             continue
-        idx, flux, v, s = px
-        lam = lam_sys * (1.0 + v / C_KMS)
+        idx, flux, dop, s = px
+        lam = lam_sys * dop
         sig_um = lam * s / C_KMS
         for filt in inst.filters:
             w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
@@ -89,7 +92,9 @@ def _prepare(inst, scene, jobs, g):
             if keep_px.all():
                 ii, ww, ll, ss = idx, w, lam, sig_um
             elif keep_px.any():
-                ii, ww, ll, ss = idx[keep_px], w[keep_px], lam[keep_px], sig_um[keep_px]
+                sel = np.flatnonzero(keep_px)               # one mask scan, then plain gathers
+                ii = sel if idx is _all_pixels(nfine * nfine) else idx[sel]
+                ww, ll, ss = w[sel], lam[sel], sig_um[sel]
             else:
                 continue
             if ii is _all_pixels(nfine * nfine):           # the bincount's sums 0 + x, without the scatter
