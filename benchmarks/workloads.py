@@ -221,12 +221,14 @@ class _FloorProbe:
     * the PSF convolutions: every FFT convolution the renderer performs on the probe
       galaxy (same array shapes and wavelengths, kernel FFTs cached);
     * the cube passes of the noise model: allocate the cube, draw one Gaussian
-      deviate per voxel, form data = model + sigma * deviate and the error cube.
+      deviate per voxel (the pipeline's generator), form data = model + sigma * deviate
+      and the error cube.
 
     Constructing the probe runs galaxy 0 through the pipeline and records the calls.
     """
 
     def __init__(self, scn):
+        from mocksim.instruments.noise import noise_generator
         from mocksim.pipeline.build import build_instrument
         from mocksim.pipeline.galaxy_run import process_galaxy
 
@@ -249,7 +251,7 @@ class _FloorProbe:
         self.shape = out.obs.data.shape
         rng = np.random.default_rng(0)
         self.subs = [rng.standard_normal(c[0]) for c in calls]
-        self.rng = rng
+        self.rng = noise_generator(0)             # the deviates' generator of the pipeline
         self.info = {"fft_convolutions": len(calls), "images_convolved": int(sum(c[0][0] for c in calls)),
                      "cube_shape": list(self.shape), "convolve_method": name}
 
@@ -277,6 +279,7 @@ class _GrismFloorProbe:
 
     def __init__(self, scn):
         from mocksim.instruments import fftconv, grism_disperse
+        from mocksim.instruments.noise import noise_generator
         from mocksim.pipeline.galaxy_run import process_galaxy
 
         process_galaxy(scn, 0)
@@ -310,7 +313,7 @@ class _GrismFloorProbe:
                 a = a + 1j * rng.standard_normal(shape)
             self.jobs.append((getattr(real, name), a, args, kw))
         self.shape = out.obs.data.shape
-        self.rng = rng
+        self.rng = noise_generator(0)             # the deviates' generator of the pipeline
         self.info = {"fft_calls": len(calls), "fft_points": int(sum(np.prod(c[1]) for c in calls)),
                      "dispersed_shape": list(self.shape)}
 

@@ -346,7 +346,11 @@ def test_correct_round_trip(seed001_grid, capsys):
             out = correct_gradient(curves, c["measured_mean"][i], c["measured_sem"][i], re_kpc=2.0, z=5.0,
                                    fwhm_arcsec=0.255)
             assert out["gradient"] == pytest.approx(sign * ag, abs=3 * out["gradient_err"] + 0.005), out
-            assert np.sign(out["gradient"]) == sign and not out["extrapolated"]
+            assert np.sign(out["gradient"]) == sign
+            # 0.05 and 0.2 are the grid's edges: noise may put the corrected value just outside
+            # the curves' range, and the flag must then say so (and only then)
+            a = abs(out["gradient"])
+            assert out["extrapolated"] == (not 0.98 * 0.05 <= a <= 1.02 * 0.2), out
             checked += 1
     assert checked == 4
     # the command line, from the ECSV table, with the curves' own (JWST) PSF

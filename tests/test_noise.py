@@ -228,3 +228,31 @@ def test_noise_applied_in_place_equals_expression():
     d, e, _ = apply_noise(cube, spec, np.random.default_rng(8), exposure_inputs=inputs)
     assert np.array_equal(e, exposure_sigma(cube, spec=spec, **inputs))
     assert np.array_equal(d, cube + e * np.random.default_rng(8).standard_normal(cube.shape))
+
+
+def test_noise_generator_deviates_are_standard_normal_and_streams_independent():
+    """The pipeline's noise stream (SFC64 from the galaxy's SeedSequence): 1e6 deviates
+    with mean 0 and variance 1 to within 5 standard errors, a normal 4-sigma tail
+    fraction, and two galaxies' streams uncorrelated."""
+    from scipy.special import erfc
+
+    from mocksim.instruments.noise import noise_generator
+    from mocksim.pipeline.galaxy_run import _streams
+    from mocksim.pipeline.scenario import scenario_from_dict
+
+    n = 1_000_000
+    scn = scenario_from_dict({"name": "t", "seed": 11, "population": {"n": 2, "redshift": 6.0},
+                              "instrument": {"name": "nirspec-ifu-g395m", "psf": "none"},
+                              "recovery": {"calibration": "curti20"}})
+    a, b = (_streams(scn, i)[0] for i in (0, 1))
+    assert isinstance(a.bit_generator, np.random.SFC64)
+    x, y = a.standard_normal(n), b.standard_normal(n)
+    assert abs(x.mean()) < 5 / np.sqrt(n) and abs(x.var() - 1) < 5 * np.sqrt(2 / n)
+    tail = np.mean(np.abs(x) > 4)
+    expect = erfc(4 / np.sqrt(2))                   # 6.3e-5
+    assert abs(tail - expect) < 5 * np.sqrt(expect / n)
+    assert abs(np.corrcoef(x, y)[0, 1]) < 5 / np.sqrt(n)
+    # same seed, same stream; the fit stream differs from the noise stream
+    assert np.array_equal(noise_generator(np.random.SeedSequence(5)).standard_normal(8),
+                          noise_generator(np.random.SeedSequence(5)).standard_normal(8))
+    assert not np.array_equal(_streams(scn, 0)[0].standard_normal(8), _streams(scn, 0)[1].standard_normal(8))

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..galaxy import LinearProfile
 from ..geometry import axis_ratio_from_inclination
+from ..instruments.noise import noise_generator
 from ..lines import LINES
 from ..recovery.analysis import Geometry, analyse, line_extractor
 from ..recovery.forward import forward_fit
@@ -29,7 +30,7 @@ class GalaxyOutput:
 def _streams(scn, index):
     ss = np.random.SeedSequence(scn.seed, spawn_key=(index,))
     noise_ss, fit_ss = ss.spawn(2)
-    return np.random.default_rng(noise_ss), np.random.default_rng(fit_ss)
+    return noise_generator(noise_ss), np.random.default_rng(fit_ss)
 
 
 def truth_geometry(obs, galaxy) -> Geometry:
