@@ -78,6 +78,7 @@ W2_SCENARIO = {
 #: workload key -> scenario dict (``galaxy_workload``'s ``which`` and ``alternate``)
 SCENARIOS = {"w1": W1_SCENARIO, "w1o5": W1_OS5_SCENARIO, "w1m": W1_MAPS_SCENARIO, "w2": W2_SCENARIO}
 
+
 def _scenario(d, n=None, name=None):
     from mocksim.pipeline.scenario import scenario_from_dict
 

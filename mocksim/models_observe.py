@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from .errors import MocksimInputError
 
 #: seed 000 set-ups: survey -> (instrument, z range, median Re [kpc] (seed Sect. 6))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mocksim.instruments import NoiseSpec, get_instrument
-from mocksim.pipeline.galaxy_run import _simulate_many
+from mocksim.pipeline.galaxy_run import _simulate_groups
 from mocksim.pipeline.scenario import scenario_from_dict
 from mocksim.recovery import grism_continuum as gcont
 from mocksim.recovery.grism_continuum import continuum_coefficients, continuum_coefficients_many
@@ -32,7 +32,7 @@ def _w2_observations(indices):
     d = dict(W2_SCENARIO, population=dict(W2_SCENARIO["population"], n=100))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [sim.obs for sim in _simulate_many(scenario_from_dict(d), indices)]
+        return [sim.obs for group in _simulate_groups(scenario_from_dict(d), indices) for sim in group]
 
 
 def _gaussian_source(name, z, grisms, seed, sigma_arcsec=0.085):

@@ -461,12 +461,10 @@ class SlitlessGrism(Instrument):
             data = beams.copy()
             ddata = {k: v.copy() for k, v in direct.items()}
         names = self.beam_names()
-        if len(self.filters) == 1:                  # the mean and quadrature sum of one image
-            f = self.filters[0].name
-            det, det_err = ddata[f].copy(), np.sqrt(direct_err[f] ** 2)
-        else:
-            det = np.mean([ddata[f.name] for f in self.filters], axis=0)
-            det_err = np.sqrt(np.sum([direct_err[f.name] ** 2 for f in self.filters], axis=0)) / len(self.filters)
+        # detection image: mean of the filters' images (summed without stacking them)
+        nf = len(self.filters)
+        det = sum(ddata[f.name] for f in self.filters) / nf
+        det_err = np.sqrt(sum(direct_err[f.name] ** 2 for f in self.filters)) / nf
         extras = {
             "beams": [{"name": nm, "filter": f.name, "grism": g, "dispersion_axis": "x" if g == "R" else "y",
                        "band_um": (f.lo_um, f.hi_um)} for nm, (f, g) in zip(names, self.beams)],

@@ -69,32 +69,34 @@ def _simulate(scn, index: int) -> _Simulated:
     return sim
 
 
-def _simulate_many(scn, indices):
-    """:func:`_simulate` of several galaxies, yielded in order. Runs of galaxies whose
-    instrument has ``observe_many`` (slitless grisms: small observations) are observed
-    in one call (bit-identical); other instruments (IFU cubes) observe one galaxy at a
-    time, so the caller can reduce and free each cube before the next is made."""
+def _simulate_groups(scn, indices):
+    """:func:`_simulate` of several galaxies, yielded in order as lists. A run of
+    galaxies whose instrument has ``observe_many`` (slitless grisms: small observations)
+    is observed in one call and yielded as one list (bit-identical); other instruments
+    (IFU cubes) come one galaxy per list, so the caller can reduce and free each cube
+    before the next is made."""
     run = []
-
-    def flush():
-        if run:
-            obs = run[0][0].inst.observe_many(*zip(*[(sim.scene, noise, rng) for sim, noise, rng in run]))
-            for (sim, _, _), o in zip(run, obs):
-                sim.obs = o
-                yield sim
-            run.clear()
-
     for i in indices:
         sim, noise, rng = _scene(scn, i)
-        if hasattr(sim.inst, "observe_many"):
-            if run and run[0][0].inst is not sim.inst:
-                yield from flush()
+        many = hasattr(sim.inst, "observe_many")
+        if run and (not many or run[0][0].inst is not sim.inst):
+            yield _observe_run(run)
+            run = []
+        if many:
             run.append((sim, noise, rng))
-            continue
-        yield from flush()
-        sim.obs = sim.inst.observe(sim.scene, noise, rng)
-        yield sim
-    yield from flush()
+        else:
+            sim.obs = sim.inst.observe(sim.scene, noise, rng)
+            yield [sim]
+    if run:
+        yield _observe_run(run)
+
+
+def _observe_run(run):
+    """``[(sim, noise, rng)]`` of one instrument observed in one ``observe_many`` call."""
+    obs = run[0][0].inst.observe_many(*zip(*[(sim.scene, noise, rng) for sim, noise, rng in run]))
+    for (sim, _, _), o in zip(run, obs):
+        sim.obs = o
+    return [sim for sim, _, _ in run]
 
 
 def _scene(scn, index: int):
@@ -137,10 +139,9 @@ def process_galaxies(scn, indices, keep_products: bool = False) -> list:
     indices = [int(i) for i in indices]
     if len(indices) < 2 or not batchable(scn.recovery):
         return [process_galaxy(scn, i, keep_products) for i in indices]
-    sims, staged, run = [], [], []
-
-    def flush():        # stage the pending galaxies (grism line maps extracted together)
-        for sim, st in zip(run, stage_many([(s.obs, s.geometry()) for s in run], scn.recovery)):
+    sims, staged = [], []
+    for group in _simulate_groups(scn, indices):   # grism runs staged together (line maps extracted at once)
+        for sim, st in zip(group, stage_many([(s.obs, s.geometry()) for s in group], scn.recovery)):
             if not keep_products:      # only the spectra / binned fluxes go on: free the data and scene now
                 st.strip()
                 sim.obs = st.obs
@@ -148,13 +149,6 @@ def process_galaxies(scn, indices, keep_products: bool = False) -> list:
                 sim.scene = None
             sims.append(sim)
             staged.append(st)
-        run.clear()
-
-    for sim in _simulate_many(scn, indices):
-        run.append(sim)
-        if sim.obs.kind != "grism":   # large observations (IFU cubes): reduced one at a time
-            flush()
-    flush()
     recs = complete(staged, scn.recovery, cosmology=scn.cosmology)
     return [_finish(scn, s, r, keep_products) for s, r in zip(sims, recs)]
 

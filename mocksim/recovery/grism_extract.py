@@ -76,6 +76,7 @@ binning code.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 from scipy import ndimage
@@ -298,10 +299,10 @@ def extract_line_maps_many(observations, lines=None, *, footprints=None, **optio
     return [_finish(st, opts) for st in preps]
 
 
-#: Keyword options of :func:`extract_line_maps` (besides ``lines`` and ``footprint``) and their defaults.
-_DEFAULTS = dict(map_pixscale_arcsec=None, continuum="pixel", footprint_nsigma=2.0, footprint_rel=1e-3,
-                 footprint_grow_px=2, min_separation_px=2.0, regularization=1e-3, checker_regularization=1e-2,
-                 v_max_kms=500.0, max_unknowns=3000, blend_mode="auto")
+#: Keyword options of :func:`extract_line_maps` (besides ``footprint``) and their defaults,
+#: read from its signature (the one place they are written).
+_DEFAULTS = {k: p.default for k, p in inspect.signature(extract_line_maps).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY and k != "footprint"}
 
 
 def _prepare(obs, lines, footprint, opts):
