@@ -1,4 +1,6 @@
 """The fast grism line dispersion (FFT path) against the exact reference, and its caches."""
+import math
+
 import numpy as np
 import pytest
 from scipy.special import ndtr
@@ -6,9 +8,9 @@ from scipy.special import ndtr
 from mocksim.instruments import get_instrument
 from mocksim.instruments.fftconv import SpectrumCache
 from mocksim.instruments.grism_config import band_fraction
-from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, deposit_weights, disperse_line,
+from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, _deposit, deposit_weights, disperse_line,
                                                 disperse_line_exact, disperse_line_fft, lagrange_weights,
-                                                series_terms)
+                                                lagrange_nodes, series_terms)
 
 
 def _full(pieces, n, n_disp):
@@ -116,6 +118,29 @@ def test_deposit_weights_equal_the_term_by_term_series(n_terms):
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14 * np.abs(ref).max())
     # the series moves flux, never creates it: higher terms sum to zero over the nodes
     np.testing.assert_allclose(got.sum(axis=0), coef[0], rtol=0, atol=1e-13 * np.abs(coef[0]).max())
+
+
+@pytest.mark.parametrize("n_terms", [1, 2, 4])
+def test_deposit_equals_the_bincount_of_the_deposit_weights(n_terms):
+    """:func:`_deposit` (node-by-node in-order accumulation) against the bincount of the
+    node-major weights of :func:`deposit_weights` on each bin's slab: bit-identical."""
+    rng = np.random.default_rng(20 + n_terms)
+    nfine, shape, counts, x0s, s02s = 16, (24, 48), [300, 200], [-4, 3], [9.0, 11.0]
+    cross = rng.integers(0, nfine, sum(counts))
+    xf = rng.uniform(8.0, 30.0, cross.size)                # collisions: 500 pixels on 16 x ~22 columns
+    w = rng.normal(size=cross.size)
+    s2 = np.repeat(s02s, counts) * rng.uniform(0.95, 1.05, cross.size)
+    bins = [(k, x0, s02, n_terms, c) for k, (x0, s02, c) in enumerate(zip(x0s, s02s, counts))]
+    got = np.zeros(2 * nfine * shape[1])
+    _deposit(got, (cross, xf, w, s2), bins, [0, 1], shape, nfine)
+    base = np.floor(xf).astype(np.int64)
+    delta = s2 - np.repeat(s02s, counts)
+    coef = [w] + [w * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(1, n_terms)]
+    wts = deposit_weights(xf - base, coef)
+    row = cross * shape[1] + (base - np.repeat(x0s, counts)) + np.repeat([0, nfine * shape[1]], counts)
+    first = int(lagrange_nodes()[0]) - (n_terms - 1)
+    ib = (row[None, :] + np.arange(first, first + wts.shape[0])[:, None]).ravel()
+    assert np.array_equal(got, np.bincount(ib, weights=wts.ravel(), minlength=got.size))
 
 
 def test_band_fraction_is_bit_identical_to_the_cdf_difference():
