@@ -121,23 +121,24 @@ def test_deposit_weights_equal_the_term_by_term_series(n_terms):
 
 
 @pytest.mark.parametrize("n_terms", [1, 2, 4])
-def test_deposit_equals_the_bincount_of_the_deposit_weights(n_terms):
-    """:func:`_deposit` (node-by-node in-order accumulation) against the bincount of the
-    node-major weights of :func:`deposit_weights` on each bin's slab: bit-identical."""
+@pytest.mark.parametrize("npix", [1, 500])
+def test_deposit_equals_the_bincount_of_the_deposit_weights(n_terms, npix):
+    """:func:`_deposit` of one width bin (node-by-node in-order accumulation) against the
+    bincount of the node-major weights of :func:`deposit_weights`: bit-identical (one
+    pixel: the matrix product, not the matrix-vector one)."""
     rng = np.random.default_rng(20 + n_terms)
-    nfine, shape, counts, x0s, s02s = 16, (24, 48), [300, 200], [-4, 3], [9.0, 11.0]
-    cross = rng.integers(0, nfine, sum(counts))
-    xf = rng.uniform(8.0, 30.0, cross.size)                # collisions: 500 pixels on 16 x ~22 columns
-    w = rng.normal(size=cross.size)
-    s2 = np.repeat(s02s, counts) * rng.uniform(0.95, 1.05, cross.size)
-    bins = [(k, x0, s02, n_terms, c) for k, (x0, s02, c) in enumerate(zip(x0s, s02s, counts))]
-    got = np.zeros(2 * nfine * shape[1])
-    _deposit(got, (cross, xf, w, s2), bins, [0, 1], shape, nfine)
+    nfine, n1, x0, s02 = 16, 48, -4, 9.0
+    cross = rng.integers(0, nfine, npix)
+    xf = rng.uniform(8.0, 30.0, npix)                      # collisions: 500 pixels on 16 x ~22 columns
+    w = rng.normal(size=npix)
+    s2 = s02 * rng.uniform(0.95, 1.05, npix)
+    got = np.zeros(nfine * n1)
+    _deposit(got, (cross, xf, w, s2), x0, s02, n_terms, n1)
     base = np.floor(xf).astype(np.int64)
-    delta = s2 - np.repeat(s02s, counts)
-    coef = [w] + [w * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(1, n_terms)]
-    wts = deposit_weights(xf - base, coef)
-    row = cross * shape[1] + (base - np.repeat(x0s, counts)) + np.repeat([0, nfine * shape[1]], counts)
+    coef = [w] + [w * ((s2 - s02) ** n / (2.0 ** n * math.factorial(n))) for n in range(1, n_terms)]
+    rep = 2 if npix == 1 else 1                            # a product of >= 2 columns
+    wts = deposit_weights(np.repeat(xf - base, rep), [np.repeat(c, rep) for c in coef])[:, ::rep]
+    row = cross * n1 + (base - x0)
     first = int(lagrange_nodes()[0]) - (n_terms - 1)
     ib = (row[None, :] + np.arange(first, first + wts.shape[0])[:, None]).ravel()
     assert np.array_equal(got, np.bincount(ib, weights=wts.ravel(), minlength=got.size))

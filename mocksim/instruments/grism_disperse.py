@@ -369,15 +369,14 @@ def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache)
     return out
 
 
-def _width_subsets(units, ranges):
-    """Pixels of clusters split into line-width bins.
+def _width_bins_of(units, ranges) -> list:
+    """Line-width bins of clusters, in deposit order (clusters in order, each cluster's bins
+    by ascending ``s^2``, pixels in their order inside a bin).
 
     ``units``: ``[(cross, xf, w, s2)]``; ``ranges``: ``[(x0, min s2, max s2)]`` per
-    cluster (``x0``: fine column of FFT index 0). Returns the pixels' ``(cross, xf, w,
-    s2)`` concatenated bin by bin (clusters in order, each cluster's bins by ascending
-    ``s^2``, pixels in their order inside a bin) and per bin ``(cluster, x0, s02,
-    n_terms, count)`` (``s02``: bin centre [fine px^2])."""
-    parts, bins = [], []
+    cluster (``x0``: fine column of FFT index 0). Returns ``[(cluster, x0, s02, n_terms,
+    (cross, xf, w, s2))]`` per bin (``s02``: bin centre [fine px^2])."""
+    out = []
     for c, ((cross, xf, w, s2), (x0, lo, hi)) in enumerate(zip(units, ranges)):
         if hi <= lo * (1.0 + SIGMA_BIN_SPREAD):          # one bin (the test of _width_bins)
             sels, spans = [None], [(lo, hi)]
@@ -385,41 +384,40 @@ def _width_subsets(units, ranges):
             sels = _width_bins(s2)
             spans = [(float(s2[sel].min()), float(s2[sel].max())) for sel in sels]
         for sel, (b_lo, b_hi) in zip(sels, spans):
-            parts.append((cross, xf, w, s2) if sel is None else (cross[sel], xf[sel], w[sel], s2[sel]))
-            bins.append((c, x0, 0.5 * (b_lo + b_hi), series_terms(0.5 * (b_hi - b_lo) / (2.0 * b_lo)),
-                         s2.size if sel is None else sel.size))
-    return (parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]), bins
+            pixels = (cross, xf, w, s2) if sel is None else (cross[sel], xf[sel], w[sel], s2[sel])
+            out.append((c, x0, 0.5 * (b_lo + b_hi), series_terms(0.5 * (b_hi - b_lo) / (2.0 * b_lo)), pixels))
+    return out
 
 
-def _deposit(dep, pixels, bins, slabs, shape, nfine) -> None:
-    """Add the fused deposit (:func:`deposit_weights`) of width bins of one series length
-    to ``dep`` (flat ``(n_slab, nfine, shape[1])``); bin ``k`` deposits on slab ``slabs[k]``.
+def _deposit(slab, pixels, x0: int, s02: float, n_terms: int, n1: int) -> None:
+    """Add the fused deposit (:func:`deposit_weights`) of one width bin to ``slab`` (flat
+    ``(nfine, n1)`` FFT array whose column 0 is fine column ``x0``).
 
-    ``pixels``: the bins' ``(cross, xf, w, s2)`` concatenated; ``bins``: as
-    :func:`_width_subsets`. The same operations per pixel as :func:`deposit_weights`; the
-    sums are accumulated node by node, pixels in order (the order of a ``bincount`` of the
-    node-major flattened weights)."""
+    ``pixels``: ``(cross, xf, w, s2)``; ``s02``: bin centre [fine px^2]. The same
+    operations per pixel as :func:`deposit_weights`; the sums are accumulated node by
+    node, pixels in order (the order of a ``bincount`` of the node-major weights)."""
     cross, xf, w, s2 = pixels
-    n_terms = bins[0][3]
-    counts = [b[4] for b in bins]
     base = np.floor(xf)
     frac = xf - base
     first = int(lagrange_nodes()[0]) - (n_terms - 1)   # first node, relative to floor(xf)
-    row = cross * shape[1]                             # flat index of the first node
+    row = cross * n1                                   # flat index of the first node
     row += base.astype(np.int64)
-    row -= np.repeat([b[1] - first - k * nfine * shape[1] for b, k in zip(bins, slabs)], counts)
+    row -= x0 - first
     powers = _powers(frac, DEPOSIT_ORDER)
     q = np.empty((n_terms, DEPOSIT_ORDER, frac.size))   # coef[n] * frac^k
     np.multiply(powers, w, out=q[0])                     # coef[0] = w
     if n_terms > 1:
-        delta = s2 - np.repeat([b[2] for b in bins], counts)
+        delta = s2 - s02
         for n in range(1, n_terms):                      # coef[n] = w (delta^n / (2^n n!)) in q[n, 0]
             np.divide(delta ** n if n > 1 else delta, 2.0 ** n * math.factorial(n), out=q[n, 0])
             q[n, 0] *= w
             np.multiply(powers[1:], q[n, 0], out=q[n, 1:])
-    wts = _series_matrix(DEPOSIT_ORDER, n_terms) @ q.reshape(n_terms * DEPOSIT_ORDER, frac.size)
+    q = q.reshape(n_terms * DEPOSIT_ORDER, frac.size)
+    if frac.size == 1:          # a matrix-vector product sums in another order: keep the matrix product
+        q = np.repeat(q, 2, axis=1)
+    wts = _series_matrix(DEPOSIT_ORDER, n_terms) @ q
     for j in range(wts.shape[0]):
-        np.add.at(dep[j:], row, wts[j])
+        np.add.at(slab[j:], row, wts[j, :frac.size])
 
 
 @functools.lru_cache(maxsize=16)
@@ -442,18 +440,11 @@ def _scale_by_real(z: np.ndarray, factor2: np.ndarray) -> None:
 
 def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -> np.ndarray:
     """Coarse images ``(len(units), shape[0] // os_, shape[1] // os_)`` of clusters on one
-    FFT grid (``units``, ``ranges``: as :func:`_width_subsets`)."""
-    pixels, bins = _width_subsets(units, ranges)
-    dep = np.zeros(len(bins) * nfine * shape[1])
-    lengths = sorted({b[3] for b in bins})
-    if len(lengths) == 1:                                # one series length: no gathers
-        _deposit(dep, pixels, bins, range(len(bins)), shape, nfine)
-    else:                                                # one deposit product per series length
-        ends = np.cumsum([b[4] for b in bins])
-        for n_terms in lengths:
-            ks = [k for k, b in enumerate(bins) if b[3] == n_terms]
-            take = np.concatenate([np.arange(ends[k] - bins[k][4], ends[k]) for k in ks])
-            _deposit(dep, [a[take] for a in pixels], [bins[k] for k in ks], ks, shape, nfine)
+    FFT grid (``units``, ``ranges``: as :func:`_width_bins_of`)."""
+    bins = _width_bins_of(units, ranges)
+    dep = np.zeros((len(bins), nfine * shape[1]))
+    for slab, (_, x0, s02, n_terms, pixels) in zip(dep, bins):     # each bin on its own slab
+        _deposit(slab, pixels, x0, s02, n_terms, shape[1])
     # rfft2 on the padded grid: rows of zeros padded after the real transform of the rows
     # (the row transform is a temporary: the padded column FFT may work in place)
     sp = sfft.fft(sfft.rfft(dep.reshape(len(bins), nfine, shape[1]), axis=-1), n=shape[0], axis=-2,
