@@ -80,8 +80,8 @@ def fold_spectrum(spec: np.ndarray, shape: tuple[int, int], os_: int) -> np.ndar
     if os_ == 1:
         return spec
     m0 = shape[0] // os_
-    rows = spec[..., :m0, :].copy()                                 # fold of axis -2
-    for r in range(1, os_):
+    rows = spec[..., :m0, :] + spec[..., m0:2 * m0, :]             # fold of axis -2
+    for r in range(2, os_):
         rows += spec[..., r * m0:(r + 1) * m0, :]
     return fold_last_axis(rows, shape[1], os_)
 
@@ -103,8 +103,8 @@ def fold_last_axis(rows: np.ndarray, n1: int, os_: int) -> np.ndarray:
             out[..., :min(k1, half) - k0 + 1] += rows[..., k0:min(k1, half) + 1]
         if k1 > half:                        # Hermitian symmetry: G[k0, k] = conj(G[-k0, n1 - k])
             a = max(k0, half + 1)
-            src = rows[..., neg, n1 - k1:n1 - a + 1][..., ::-1]
-            out[..., a - k0:] += np.conj(src)
+            src = rows[..., neg, n1 - k1:n1 - a + 1][..., ::-1]   # a copy (fancy index)
+            out[..., a - k0:] += np.conjugate(src, out=src)
     return out
 
 
