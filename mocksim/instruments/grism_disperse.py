@@ -362,8 +362,8 @@ def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache)
     for shape, plan in by_shape.items():
         for a in range(0, len(plan), CLUSTER_CHUNK):
             part = plan[a:a + CLUSTER_CHUNK]
-            coarse = _transform_clusters([units[p[0]] for p in part], [p[1:4] for p in part], shape, nfine, os_,
-                                         kd, kern_key, cache)
+            coarse = _transform_clusters([units[p[0]] for p in part], [p[1:4] for p in part], shape,
+                                         nfine, os_, kd, kern_key, cache)
             for (u, x0, _, _, c_lo, c_hi), img in zip(part, coarse):
                 out[u] = [(img[:nfine // os_, (c_lo - x0) // os_:(c_hi - x0) // os_], c_lo // os_)]
     return out
@@ -451,7 +451,8 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -
                   overwrite_x=True)
     f1sq2, sinc2_2 = _profile_factors(shape[1])
     s02 = np.array([b[2] for b in bins])
-    _scale_by_real(sp, np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1sq2)[:, None, :])  # Gaussian of the bin centre
+    gauss = np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1sq2)      # Gaussian of the bin centre
+    _scale_by_real(sp, gauss[:, None, :])
     owner = [b[0] for b in bins]
     if len(bins) == len(units):                          # one width bin per cluster
         spec = sp

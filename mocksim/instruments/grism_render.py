@@ -118,7 +118,8 @@ def _direct_images(inst, scenes, prepared) -> list:
               for sc in scenes]
     for filt in inst.filters:
         has = [g for g, (terms, _) in enumerate(prepared) if terms[filt.name]]
-        images = convolve_sum_block_many([prepared[g][0][filt.name] for g in has], inst._spectra, inst.oversample)
+        images = convolve_sum_block_many([prepared[g][0][filt.name] for g in has], inst._spectra,
+                                         inst.oversample)
         for g, img in zip(has, images):
             direct[g][filt.name] += img
     return direct
