@@ -403,15 +403,18 @@ def _deposit(slab, pixels, x0: int, s02: float, n_terms: int, n1: int) -> None:
     row = cross * n1                                   # flat index of the first node
     row += base.astype(np.int64)
     row -= x0 - first
-    powers = _powers(frac, DEPOSIT_ORDER)
     q = np.empty((n_terms, DEPOSIT_ORDER, frac.size))   # coef[n] * frac^k
-    np.multiply(powers, w, out=q[0])                     # coef[0] = w
+    q[0, 0] = w                                          # coef[0] = w
     if n_terms > 1:
         delta = s2 - s02
-        for n in range(1, n_terms):                      # coef[n] = w (delta^n / (2^n n!)) in q[n, 0]
+        for n in range(1, n_terms):                      # coef[n] = w (delta^n / (2^n n!))
             np.divide(delta ** n if n > 1 else delta, 2.0 ** n * math.factorial(n), out=q[n, 0])
             q[n, 0] *= w
-            np.multiply(powers[1:], q[n, 0], out=q[n, 1:])
+    power = frac.copy()                                  # frac^k, k = 1 .. order - 1, as _powers
+    for k in range(1, DEPOSIT_ORDER):
+        if k > 1:
+            power *= frac
+        np.multiply(power, q[:, 0], out=q[:, k])
     q = q.reshape(n_terms * DEPOSIT_ORDER, frac.size)
     if frac.size == 1:          # a matrix-vector product sums in another order: keep the matrix product
         q = np.repeat(q, 2, axis=1)
