@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 from scipy import fft as sfft
 
-from mocksim.instruments import get_instrument
+from mocksim.instruments import fftconv, get_instrument
 from mocksim.instruments.fftconv import (SpectrumCache, block_fast_len, block_sum, block_sum_transfer,
-                                         convolve_same, convolve_sum_block, convolve_sum_same, fold_spectrum)
+                                         convolve_same, convolve_sum_block, convolve_sum_block_many, convolve_sum_same,
+                                         fold_spectrum)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,27 @@ def test_convolve_sum_block_equals_the_block_sum_of_the_convolutions(psf_kernel,
                     psf_kernel.shape[1] // 2 - 4:psf_kernel.shape[1] // 2 + 5]
     out = convolve_sum_block([(point, k9 / k9.sum(), "p")], SpectrumCache(), os_)
     assert out.sum() == pytest.approx(1.0, abs=1e-13)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 32])
+@pytest.mark.parametrize("os_", [1, 3])
+def test_convolve_sum_block_many_equals_one_list_at_a_time(psf_kernel, os_, chunk, monkeypatch):
+    """Lists of different lengths, kernels (so padded grids) and a list with a plain term,
+    stacked in chunks: each result bit-identical to :func:`convolve_sum_block` of its list."""
+    monkeypatch.setattr(fftconv, "BLOCK_CHUNK", chunk)
+    rng = np.random.default_rng(11)
+    n = 12 * os_
+    small = psf_kernel[4:-4, 4:-4] / psf_kernel[4:-4, 4:-4].sum()
+    kerns = [(psf_kernel, "a"), (small, "b"), (psf_kernel[1:-1, 1:-1], "c")]
+    lists = []
+    for i in range(7):
+        picks = [kerns[(i + j) % 3] for j in range(1 + i % 3)] if i != 4 else [(small, "b"), (small, "b")]
+        lists.append([(rng.random((n, n)), k, key) for k, key in picks])
+    lists.append([(rng.random((n, n)), None, "plain"), (rng.random((n, n)), small, "b")])
+    got = convolve_sum_block_many(lists, SpectrumCache(), os_)
+    assert len(got) == len(lists)
+    for terms, img in zip(lists, got):
+        assert np.array_equal(img, convolve_sum_block(terms, SpectrumCache(), os_))
 
 
 def test_block_fast_len_is_whole_blocks_and_not_shorter():

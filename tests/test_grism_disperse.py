@@ -1,4 +1,6 @@
 """The fast grism line dispersion (FFT path) against the exact reference, and its caches."""
+import math
+
 import numpy as np
 import pytest
 from scipy.special import ndtr
@@ -6,9 +8,9 @@ from scipy.special import ndtr
 from mocksim.instruments import get_instrument
 from mocksim.instruments.fftconv import SpectrumCache
 from mocksim.instruments.grism_config import band_fraction
-from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, deposit_weights, disperse_line,
+from mocksim.instruments.grism_disperse import (MIN_FAST_SIGMA, _deposit, deposit_weights, disperse_line,
                                                 disperse_line_exact, disperse_line_fft, lagrange_weights,
-                                                series_terms)
+                                                lagrange_nodes, series_terms)
 
 
 def _full(pieces, n, n_disp):
@@ -116,6 +118,30 @@ def test_deposit_weights_equal_the_term_by_term_series(n_terms):
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14 * np.abs(ref).max())
     # the series moves flux, never creates it: higher terms sum to zero over the nodes
     np.testing.assert_allclose(got.sum(axis=0), coef[0], rtol=0, atol=1e-13 * np.abs(coef[0]).max())
+
+
+@pytest.mark.parametrize("n_terms", [1, 2, 4])
+@pytest.mark.parametrize("npix", [1, 500])
+def test_deposit_equals_the_bincount_of_the_deposit_weights(n_terms, npix):
+    """:func:`_deposit` of one width bin (node-by-node in-order accumulation) against the
+    bincount of the node-major weights of :func:`deposit_weights`: bit-identical (one
+    pixel: the matrix product, not the matrix-vector one)."""
+    rng = np.random.default_rng(20 + n_terms)
+    nfine, n1, x0, s02 = 16, 48, -4, 9.0
+    cross = rng.integers(0, nfine, npix)
+    xf = rng.uniform(8.0, 30.0, npix)                      # collisions: 500 pixels on 16 x ~22 columns
+    w = rng.normal(size=npix)
+    s2 = s02 * rng.uniform(0.95, 1.05, npix)
+    got = np.zeros(nfine * n1)
+    _deposit(got, (cross, xf, w, s2), x0, s02, n_terms, n1)
+    base = np.floor(xf).astype(np.int64)
+    coef = [w] + [w * ((s2 - s02) ** n / (2.0 ** n * math.factorial(n))) for n in range(1, n_terms)]
+    rep = 2 if npix == 1 else 1                            # a product of >= 2 columns
+    wts = deposit_weights(np.repeat(xf - base, rep), [np.repeat(c, rep) for c in coef])[:, ::rep]
+    row = cross * n1 + (base - x0)
+    first = int(lagrange_nodes()[0]) - (n_terms - 1)
+    ib = (row[None, :] + np.arange(first, first + wts.shape[0])[:, None]).ravel()
+    assert np.array_equal(got, np.bincount(ib, weights=wts.ravel(), minlength=got.size))
 
 
 def test_band_fraction_is_bit_identical_to_the_cdf_difference():

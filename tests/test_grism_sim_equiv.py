@@ -2,8 +2,8 @@
 
 * :func:`mocksim.instruments.grism_render._prepare`: the Doppler factor ``1 + v/c``
   computed once per component and the kept pixels gathered through one index array
-  give the dispersion jobs and direct images of the per-line expressions with boolean
-  masks (reference below).
+  give the dispersion jobs and (through :func:`~mocksim.instruments.grism_render._direct_images`)
+  the direct images of the per-line expressions with boolean masks (reference below).
 * :meth:`mocksim.instruments.grism.SlitlessGrism._observation`: the noise built in the
   deviate's buffer equals ``beams.copy(); data += error * deviate``.
 
@@ -80,7 +80,8 @@ def test_prepare_jobs_equal_per_line_expressions(partial, neighbours):
     inst = _instrument(neighbours=list(neighbours))
     scene = _scene(inst, partial)
     jobs = []
-    direct, _ = grism_render._prepare(inst, scene, jobs, 0)
+    prepared = grism_render._prepare(inst, scene, jobs, 0)
+    direct = grism_render._direct_images(inst, [scene], [prepared])[0]
     ref = _reference_jobs(inst, scene)
     assert len(jobs) == len(ref) >= 3
     for (g, name, bi, _, arrays), (rname, rbi, *rarrays) in zip(jobs, ref):

@@ -80,8 +80,8 @@ def fold_spectrum(spec: np.ndarray, shape: tuple[int, int], os_: int) -> np.ndar
     if os_ == 1:
         return spec
     m0 = shape[0] // os_
-    rows = spec[..., :m0, :].copy()                                 # fold of axis -2
-    for r in range(1, os_):
+    rows = spec[..., :m0, :] + spec[..., m0:2 * m0, :]             # fold of axis -2
+    for r in range(2, os_):
         rows += spec[..., r * m0:(r + 1) * m0, :]
     return fold_last_axis(rows, shape[1], os_)
 
@@ -103,8 +103,8 @@ def fold_last_axis(rows: np.ndarray, n1: int, os_: int) -> np.ndarray:
             out[..., :min(k1, half) - k0 + 1] += rows[..., k0:min(k1, half) + 1]
         if k1 > half:                        # Hermitian symmetry: G[k0, k] = conj(G[-k0, n1 - k])
             a = max(k0, half + 1)
-            src = rows[..., neg, n1 - k1:n1 - a + 1][..., ::-1]
-            out[..., a - k0:] += np.conj(src)
+            src = rows[..., neg, n1 - k1:n1 - a + 1][..., ::-1]   # a copy (fancy index)
+            out[..., a - k0:] += np.conjugate(src, out=src)
     return out
 
 
@@ -203,3 +203,59 @@ def convolve_sum_block(terms, cache: SpectrumCache, os_: int) -> np.ndarray:
         return out + sfft.irfft2(spec, s=shape)[:shape0[0], :shape0[1]]
     small = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_))
     return out + small[:shape0[0] // os_, :shape0[1] // os_]
+
+
+#: Term lists transformed in one stacked call (larger stacks leave the cache).
+BLOCK_CHUNK = 3
+
+
+def convolve_sum_block_many(term_lists, cache: SpectrumCache, os_: int) -> list:
+    """:func:`convolve_sum_block` of several term lists (e.g. the direct-image terms of
+    many galaxies), the FFTs of lists on one padded grid stacked.
+
+    Each list must hold images of one shape with at least one kernel. The forward
+    transform is a real FFT of each image's rows (zero-padded to the grid) followed by a
+    complex FFT along the rows padded to the grid, i.e. ``rfft2(img, s=shape)`` without
+    transforming the rows of zero padding. Returns one ``(n0 // os_, n1 // os_)`` image
+    per list, bit-identical to :func:`convolve_sum_block` of the list alone.
+    """
+    out = [None] * len(term_lists)
+    by_grid: dict = {}
+    for i, terms in enumerate(term_lists):
+        shape0 = terms[0][0].shape
+        if any(k is None for _, k, _ in terms):          # plain terms: the one-list path
+            out[i] = convolve_sum_block(terms, cache, os_)
+            continue
+        conv = [(img, crop_kernel(k, shape0[0] - 1, shape0[1] - 1), key) for img, k, key in terms]
+        h0 = max(k.shape[0] // 2 for _, k, _ in conv)
+        h1 = max(k.shape[1] // 2 for _, k, _ in conv)
+        shape = (block_fast_len(shape0[0] + h0, os_), block_fast_len(shape0[1] + h1, os_))
+        by_grid.setdefault((shape0, shape), []).append((i, conv))
+    for (shape0, shape), lists in by_grid.items():
+        for a in range(0, len(lists), BLOCK_CHUNK):
+            part = lists[a:a + BLOCK_CHUNK]
+            for (i, _), img in zip(part, _convolve_stack([c for _, c in part], shape0, shape, cache, os_)):
+                out[i] = img
+    return out
+
+
+def _convolve_stack(lists, shape0, shape, cache: SpectrumCache, os_: int) -> np.ndarray:
+    """``(len(lists), ...)`` results of :func:`convolve_sum_block_many` for lists of
+    ``(img, cropped kernel, key)`` on one padded ``shape``."""
+    imgs = np.stack([img for conv in lists for img, _, _ in conv])
+    sp = sfft.fft(sfft.rfft(imgs, n=shape[1], axis=-1), n=shape[0], axis=-2, overwrite_x=True)
+    spec = np.empty((len(lists),) + sp.shape[1:], dtype=sp.dtype)
+    t = 0
+    for g, conv in enumerate(lists):                     # kernel products summed in the list's order
+        for j, (_, k, key) in enumerate(conv):
+            kspec = cache.get((key, k.shape), k, shape, os_)
+            if j == 0:
+                np.multiply(sp[t], kspec, out=spec[g])
+            else:
+                sp[t] *= kspec
+                spec[g] += sp[t]
+            t += 1
+    if os_ == 1:
+        return sfft.irfft2(spec, s=shape, axes=(-2, -1))[:, :shape0[0], :shape0[1]]
+    small = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
+    return small[:, :shape0[0] // os_, :shape0[1] // os_]

@@ -287,10 +287,11 @@ def _fft_units(idx, w, mu_off, sig_px, nfine: int, os_: int, grism: str, hk1: in
     if idx is not all_pixels(rows.size):               # every pixel: no gather
         rows, cols = rows[idx], cols[idx]
     cross, along = (rows, cols) if grism == "R" else (cols, rows)
-    xf = along + mu_off * os_
+    shift = mu_off * os_                                 # [fine columns]
+    xf = along + shift
     s2 = (sig_px * os_) ** 2
     half = int(np.ceil(6.0 * math.sqrt(float(s2.max())))) + 2
-    groups = _clusters(mu_off * os_, float(nfine + 2 * (half + hk1)))
+    groups = _clusters(shift, float(nfine + 2 * (half + hk1)))
     if groups is None:
         return [(cross, xf, w, s2)]
     return [(cross[g], xf[g], w[g], s2[g]) for g in groups]
@@ -346,71 +347,126 @@ def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache)
     out = [[] for _ in units]
     nodes = lagrange_nodes()
     by_shape: dict = {}
-    for u, (cross, xf, w, s2) in enumerate(units):
-        half = int(np.ceil(6.0 * math.sqrt(float(s2.max())))) + 2
-        base = np.floor(xf).astype(np.int64)
+    for u, (_, xf, _, s2) in enumerate(units):
+        s2_lo, s2_hi = float(s2.min()), float(s2.max())
+        half = int(np.ceil(6.0 * math.sqrt(s2_hi))) + 2
         reach = half + hk1 + SIGMA_SERIES_MAX + 1        # + widening of the deposit by the series
-        x0 = (int(base.min()) + int(nodes[0]) - reach) // os_ * os_           # fine column of FFT index 0
-        x1 = -(-(int(base.max()) + int(nodes[-1]) + reach + 1) // os_) * os_  # end of the support
+        # fine column of FFT index 0 and end of the support (min floor(xf) = floor(min xf))
+        x0 = (math.floor(float(xf.min())) + int(nodes[0]) - reach) // os_ * os_
+        x1 = -(-(math.floor(float(xf.max())) + int(nodes[-1]) + reach + 1) // os_) * os_
         c_lo, c_hi = max(x0, 0), min(x1, n_disp * os_)
         if c_hi <= c_lo:
             continue
         shape = (block_fast_len(nfine + hk0, os_), block_fast_len(x1 - x0, os_))
-        row = cross * shape[1] + (base - x0)             # flat FFT-array index of column base
-        by_shape.setdefault(shape, []).append((u, row, xf - base, w, s2, x0, c_lo, c_hi))
+        by_shape.setdefault(shape, []).append((u, x0, s2_lo, s2_hi, c_lo, c_hi))
     for shape, plan in by_shape.items():
         for a in range(0, len(plan), CLUSTER_CHUNK):
             part = plan[a:a + CLUSTER_CHUNK]
-            coarse = _transform_clusters(part, shape, nfine, os_, kd, kern_key, cache)
-            for (u, _, _, _, _, x0, c_lo, c_hi), img in zip(part, coarse):
+            coarse = _transform_clusters([units[p[0]] for p in part], [p[1:4] for p in part], shape,
+                                         nfine, os_, kd, kern_key, cache)
+            for (u, x0, _, _, c_lo, c_hi), img in zip(part, coarse):
                 out[u] = [(img[:nfine // os_, (c_lo - x0) // os_:(c_hi - x0) // os_], c_lo // os_)]
     return out
 
 
-def _transform_clusters(plan, shape, nfine, os_, kd, kern_key, cache) -> np.ndarray:
-    """Coarse images ``(len(plan), shape[0] // os_, shape[1] // os_)`` of clusters on one FFT grid."""
-    subs = []                                            # (cluster, s02, n_terms, row, frac, coef) per width bin
-    for c, (_, row, frac, w, s2, *_) in enumerate(plan):
-        for sel in ([None] if (bins := _width_bins(s2)) is None else bins):
-            sb, wb = (s2, w) if sel is None else (s2[sel], w[sel])
-            lo, hi = float(sb.min()), float(sb.max())
-            s02 = 0.5 * (lo + hi)                        # bin centre [fine px^2]
-            n_terms = series_terms(0.5 * (hi - lo) / (2.0 * lo))
-            delta = sb - s02
-            # term 0 is wb itself (wb * (delta ** 0 / 1) = wb exactly)
-            coef = [wb] + [wb * (delta ** n / (2.0 ** n * math.factorial(n))) for n in range(1, n_terms)]
-            subs.append((c, s02, n_terms, row if sel is None else row[sel], frac if sel is None else frac[sel], coef))
-    size = nfine * shape[1]
-    ib, wt = [], []
-    for n_terms in sorted({s[2] for s in subs}):         # one deposit product per series length
-        ks = [k for k, s in enumerate(subs) if s[2] == n_terms]
-        wts = deposit_weights(np.concatenate([subs[k][4] for k in ks]),
-                              [np.concatenate([subs[k][5][n] for k in ks]) for n in range(n_terms)])
-        first = int(lagrange_nodes()[0]) - (n_terms - 1)
-        rows = np.concatenate([subs[k][3] + k * size for k in ks])      # each bin on its own slab
-        ib.append((rows[None, :] + np.arange(first, first + wts.shape[0])[:, None]).ravel())
-        wt.append(wts.ravel())
-    if len(ib) > 1:                                     # (one series length: no copies)
-        ib, wt = [np.concatenate(ib)], [np.concatenate(wt)]
-    dep = np.bincount(ib[0], weights=wt[0], minlength=len(subs) * size)
+def _width_bins_of(units, ranges) -> list:
+    """Line-width bins of clusters, in deposit order (clusters in order, each cluster's bins
+    by ascending ``s^2``, pixels in their order inside a bin).
+
+    ``units``: ``[(cross, xf, w, s2)]``; ``ranges``: ``[(x0, min s2, max s2)]`` per
+    cluster (``x0``: fine column of FFT index 0). Returns ``[(cluster, x0, s02, n_terms,
+    (cross, xf, w, s2))]`` per bin (``s02``: bin centre [fine px^2])."""
+    out = []
+    for c, ((cross, xf, w, s2), (x0, lo, hi)) in enumerate(zip(units, ranges)):
+        if hi <= lo * (1.0 + SIGMA_BIN_SPREAD):          # one bin (the test of _width_bins)
+            sels, spans = [None], [(lo, hi)]
+        else:
+            sels = _width_bins(s2)
+            spans = [(float(s2[sel].min()), float(s2[sel].max())) for sel in sels]
+        for sel, (b_lo, b_hi) in zip(sels, spans):
+            pixels = (cross, xf, w, s2) if sel is None else (cross[sel], xf[sel], w[sel], s2[sel])
+            out.append((c, x0, 0.5 * (b_lo + b_hi), series_terms(0.5 * (b_hi - b_lo) / (2.0 * b_lo)), pixels))
+    return out
+
+
+def _deposit(slab, pixels, x0: int, s02: float, n_terms: int, n1: int) -> None:
+    """Add the fused deposit (:func:`deposit_weights`) of one width bin to ``slab`` (flat
+    ``(nfine, n1)`` FFT array whose column 0 is fine column ``x0``).
+
+    ``pixels``: ``(cross, xf, w, s2)``; ``s02``: bin centre [fine px^2]. The same
+    operations per pixel as :func:`deposit_weights`; the sums are accumulated node by
+    node, pixels in order (the order of a ``bincount`` of the node-major weights)."""
+    cross, xf, w, s2 = pixels
+    base = np.floor(xf)
+    frac = xf - base
+    first = int(lagrange_nodes()[0]) - (n_terms - 1)   # first node, relative to floor(xf)
+    row = cross * n1                                   # flat index of the first node
+    row += base.astype(np.int64)
+    row -= x0 - first
+    q = np.empty((n_terms, DEPOSIT_ORDER, frac.size))   # coef[n] * frac^k
+    q[0, 0] = w                                          # coef[0] = w
+    if n_terms > 1:
+        delta = s2 - s02
+        for n in range(1, n_terms):                      # coef[n] = w (delta^n / (2^n n!))
+            np.divide(delta ** n if n > 1 else delta, 2.0 ** n * math.factorial(n), out=q[n, 0])
+            q[n, 0] *= w
+    power = frac.copy()                                  # frac^k, k = 1 .. order - 1, as _powers
+    for k in range(1, DEPOSIT_ORDER):
+        if k > 1:
+            power *= frac
+        np.multiply(power, q[:, 0], out=q[:, k])
+    q = q.reshape(n_terms * DEPOSIT_ORDER, frac.size)
+    if frac.size == 1:          # a matrix-vector product sums in another order: keep the matrix product
+        q = np.repeat(q, 2, axis=1)
+    wts = _series_matrix(DEPOSIT_ORDER, n_terms) @ q
+    for j in range(wts.shape[0]):
+        np.add.at(slab[j:], row, wts[j, :frac.size])
+
+
+@functools.lru_cache(maxsize=16)
+def _profile_factors(n1: int):
+    """``(f^2, sinc^2(f))`` of the ``rfft`` frequencies ``f`` of ``n1`` points, each value
+    twice (the real and imaginary parts of a complex spectrum viewed as floats; read-only)."""
+    f1 = sfft.rfftfreq(n1)
+    out = (np.repeat(f1 ** 2, 2), np.repeat(np.sinc(f1) ** 2, 2))
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+def _scale_by_real(z: np.ndarray, factor2: np.ndarray) -> None:
+    """``z *= factor`` for a real ``factor`` along the last axis of complex ``z`` (C-contiguous),
+    given as ``factor2`` (each value twice): the values of the complex products, less work."""
+    parts = z.view(np.float64)
+    parts *= factor2
+
+
+def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -> np.ndarray:
+    """Coarse images ``(len(units), shape[0] // os_, shape[1] // os_)`` of clusters on one
+    FFT grid (``units``, ``ranges``: as :func:`_width_bins_of`)."""
+    bins = _width_bins_of(units, ranges)
+    dep = np.zeros((len(bins), nfine * shape[1]))
+    for slab, (_, x0, s02, n_terms, pixels) in zip(dep, bins):     # each bin on its own slab
+        _deposit(slab, pixels, x0, s02, n_terms, shape[1])
     # rfft2 on the padded grid: rows of zeros padded after the real transform of the rows
     # (the row transform is a temporary: the padded column FFT may work in place)
-    sp = sfft.fft(sfft.rfft(dep.reshape(len(subs), nfine, shape[1]), axis=-1), n=shape[0], axis=-2,
+    sp = sfft.fft(sfft.rfft(dep.reshape(len(bins), nfine, shape[1]), axis=-1), n=shape[0], axis=-2,
                   overwrite_x=True)
-    f1 = sfft.rfftfreq(shape[1])
-    s02 = np.array([s[1] for s in subs])
-    sp *= np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1 ** 2)[:, None, :]      # Gaussian of the bin centre
-    owner = [s[0] for s in subs]
-    if len(subs) == len(plan):                           # one width bin per cluster
+    f1sq2, sinc2_2 = _profile_factors(shape[1])
+    s02 = np.array([b[2] for b in bins])
+    gauss = np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1sq2)      # Gaussian of the bin centre
+    _scale_by_real(sp, gauss[:, None, :])
+    owner = [b[0] for b in bins]
+    if len(bins) == len(units):                          # one width bin per cluster
         spec = sp
     else:
-        spec = sp[[owner.index(c) for c in range(len(plan))]]
+        spec = sp[[owner.index(c) for c in range(len(units))]]
         done = set()
         for k, c in enumerate(owner):
             if c in done:
                 spec[c] += sp[k]
             done.add(c)
-    spec *= np.sinc(f1) ** 2                             # fine pixel box x fine column box
+    _scale_by_real(spec, sinc2_2)                        # fine pixel box x fine column box
     # PSF and detector-pixel block sum; the inverse FFT runs on the coarse grid
     spec *= block_sum_transfer(shape, os_) if kd is None else cache.get(kern_key, kd, shape, os_)
     return sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
@@ -432,25 +488,23 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
     """:func:`disperse_line` of several lines sharing one PSF kernel; ``jobs``:
     ``[(idx, w, mu_off, sig_px)]``, one list of pieces per job (the fast parts of all
     jobs in one :func:`disperse_line_fft_many`; bit-identical to job by job)."""
-    fast_jobs, fast_of, out = [], [], []
-    for j, (idx, w, mu_off, sig_px) in enumerate(jobs):
-        fast = sig_px * os_ >= MIN_FAST_SIGMA
-        out.append([])
+    fast_jobs, fast_of, slow_jobs = [], [], []
+    for j, job in enumerate(jobs):
+        fast = job[3] * os_ >= MIN_FAST_SIGMA
         if fast.all():
-            fast_jobs.append((idx, w, mu_off, sig_px))
-        elif fast.any():
-            fast_jobs.append((idx[fast], w[fast], mu_off[fast], sig_px[fast]))
+            fast_jobs.append(job)
+            fast_of.append(j)
+        elif not fast.any():
+            slow_jobs.append((j, job))
         else:
-            continue
-        fast_of.append(j)
+            slow = ~fast
+            fast_jobs.append(tuple(a[fast] for a in job))
+            fast_of.append(j)
+            slow_jobs.append((j, tuple(a[slow] for a in job)))
+    out = [[] for _ in jobs]
     for j, pieces in zip(fast_of, disperse_line_fft_many(fast_jobs, nfine, n_disp, os_, kern, grism,
                                                          kern_key, cache)):
         out[j] += pieces
-    for j, (idx, w, mu_off, sig_px) in enumerate(jobs):
-        slow = ~(sig_px * os_ >= MIN_FAST_SIGMA)
-        if slow.all():
-            out[j] += disperse_line_exact(idx, w, mu_off, sig_px, nfine, n_disp, os_, kern, grism)
-        elif slow.any():
-            out[j] += disperse_line_exact(idx[slow], w[slow], mu_off[slow], sig_px[slow], nfine, n_disp, os_,
-                                          kern, grism)
+    for j, job in slow_jobs:                             # narrow pixels: the exact reference
+        out[j] += disperse_line_exact(*job, nfine, n_disp, os_, kern, grism)
     return out

@@ -5,9 +5,10 @@
 calibration-grid chunk): each scene's lines are prepared as before, then every line
 sharing a PSF kernel and grism orientation -- the same line of all the galaxies at one
 redshift -- is dispersed in one :func:`~.grism_disperse.disperse_line_many` call
-(stacked deposits and FFTs), and each scene's images are summed in the one-scene
-order. The result of a scene is bit-identical to :func:`render_beams` of it alone,
-whatever the batch (``tests/test_grism_batch.py``).
+(stacked deposits and FFTs), the direct-image terms of all scenes are convolved in
+stacked FFTs (:func:`~.fftconv.convolve_sum_block_many`), and each scene's images are
+summed in the one-scene order. The result of a scene is bit-identical to
+:func:`render_beams` of it alone, whatever the batch (``tests/test_grism_batch.py``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
-from .fftconv import convolve_sum_block
+from .fftconv import convolve_sum_block, convolve_sum_block_many
 from .grism_config import band_fraction
 from .grism_disperse import all_pixels as _all_pixels
 
@@ -58,18 +59,19 @@ def _line_pixels(comps, name, grid_shape, flat):
 
 
 def _prepare(inst, scene, jobs, g):
-    """Direct images and the dispersion jobs of scene number ``g`` (appended to ``jobs``).
+    """Direct-image terms, continuum and the dispersion jobs of scene number ``g`` (appended to ``jobs``).
 
     Each job: ``(g, line, beam index, kernel wavelength [um], (idx, w, mu_off, sig_px))``
-    in the order the one-scene renderer accumulates them."""
+    in the order the one-scene renderer accumulates them. Returns ``(terms, continuum)``:
+    per filter the :func:`~.fftconv.convolve_sum_block` terms of the lines (PSF-convolved
+    together), and the summed fine continuum map or None."""
     ny, nx = inst.check_scene_grid(scene.grid)
     if ny != nx:
         raise MocksimInputError(f"scene.grid: {inst.name} needs a square field, got {scene.grid.shape}")
-    n, os_, nfine = nx, inst.oversample, scene.grid.shape[1]
+    nfine = scene.grid.shape[1]
     pix = scene.grid.pixscale_arcsec
     z = float(scene.redshift)
     comps = inst._components(scene)
-    direct = {f.name: np.zeros((n, n)) for f in inst.filters}
     direct_terms = {f.name: [] for f in inst.filters}     # PSF-convolved together per filter
     names = []
     for c in comps:
@@ -105,11 +107,22 @@ def _prepare(inst, scene, jobs, g):
             for bi, (bf, grism) in enumerate(inst.beams):
                 if bf is filt:
                     jobs.append((g, name, bi, lam_sys, (ii, ww, inst.column_offset(ll), ss / inst.dispersion_um)))
-    for filt in inst.filters:
-        if direct_terms[filt.name]:
-            direct[filt.name] += convolve_sum_block(direct_terms[filt.name], inst._spectra, os_)
     cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
-    return direct, (np.sum(cont, axis=0) if cont else None)
+    return direct_terms, (np.sum(cont, axis=0) if cont else None)
+
+
+def _direct_images(inst, scenes, prepared) -> list:
+    """Per scene, filter name -> ``(n, n)`` direct image of the lines (the terms of all
+    scenes convolved in stacked calls, :func:`~.fftconv.convolve_sum_block_many`)."""
+    direct = [{f.name: np.zeros((sc.grid.shape[1] // inst.oversample,) * 2) for f in inst.filters}
+              for sc in scenes]
+    for filt in inst.filters:
+        has = [g for g, (terms, _) in enumerate(prepared) if terms[filt.name]]
+        images = convolve_sum_block_many([prepared[g][0][filt.name] for g in has], inst._spectra,
+                                         inst.oversample)
+        for g, img in zip(has, images):
+            direct[g][filt.name] += img
+    return direct
 
 
 def render_beams_many(inst, scenes, keep=()) -> list:
@@ -132,6 +145,7 @@ def render_beams_many(inst, scenes, keep=()) -> list:
     jobs, prepared = [], []
     for g, scene in enumerate(scenes):
         prepared.append(_prepare(inst, scene, jobs, g))
+    directs = _direct_images(inst, scenes, prepared)
     # one dispersion call per (kernel wavelength, grism): the same line of every scene
     groups: dict = {}
     for k, (g, _, bi, lam_sys, _) in enumerate(jobs):
@@ -151,7 +165,7 @@ def render_beams_many(inst, scenes, keep=()) -> list:
     for k, job in enumerate(jobs):
         of_scene[job[0]].append(k)
     out = []
-    for scene, (direct, fine_c), ks in zip(scenes, prepared, of_scene):
+    for scene, direct, (_, fine_c), ks in zip(scenes, directs, prepared, of_scene):
         n = scene.grid.shape[1] // inst.oversample
         beams = np.zeros((len(inst.beams), n, inst.n_dispersed(n)))
         kept = {name: np.zeros_like(beams) for name in keep}
