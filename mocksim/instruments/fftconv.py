@@ -185,24 +185,25 @@ def convolve_sum_block(terms, cache: SpectrumCache, os_: int) -> np.ndarray:
     """
     shape0 = terms[0][0].shape
     plain = [t[0] for t in terms if t[1] is None]
-    conv = [(img, crop_kernel(k, shape0[0] - 1, shape0[1] - 1), key) for img, k, key in terms if k is not None]
     out = np.sum(plain, axis=0) if plain else np.zeros(shape0)
     if os_ > 1:
         out = block_sum(out, os_)
+    conv, shape = _kernel_terms(terms, os_)
     if not conv:
         return out
+    return out + _convolve_stack([conv], shape0, shape, cache, os_)[0]
+
+
+def _kernel_terms(terms, os_: int):
+    """The terms of a list that carry a kernel, kernels cropped to the images, and the
+    padded grid they need (whole blocks of ``os_``; None without such terms)."""
+    shape0 = terms[0][0].shape
+    conv = [(img, crop_kernel(k, shape0[0] - 1, shape0[1] - 1), key) for img, k, key in terms if k is not None]
+    if not conv:
+        return conv, None
     h0 = max(k.shape[0] // 2 for _, k, _ in conv)
     h1 = max(k.shape[1] // 2 for _, k, _ in conv)
-    shape = (block_fast_len(shape0[0] + h0, os_), block_fast_len(shape0[1] + h1, os_))
-    spec = None
-    for img, k, key in conv:
-        sp = sfft.rfft2(img, s=shape)
-        sp *= cache.get((key, k.shape), k, shape, os_)
-        spec = sp if spec is None else spec + sp
-    if os_ == 1:
-        return out + sfft.irfft2(spec, s=shape)[:shape0[0], :shape0[1]]
-    small = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_))
-    return out + small[:shape0[0] // os_, :shape0[1] // os_]
+    return conv, (block_fast_len(shape0[0] + h0, os_), block_fast_len(shape0[1] + h1, os_))
 
 
 #: Term lists transformed in one stacked call (larger stacks leave the cache).
@@ -222,15 +223,11 @@ def convolve_sum_block_many(term_lists, cache: SpectrumCache, os_: int) -> list:
     out = [None] * len(term_lists)
     by_grid: dict = {}
     for i, terms in enumerate(term_lists):
-        shape0 = terms[0][0].shape
         if any(k is None for _, k, _ in terms):          # plain terms: the one-list path
             out[i] = convolve_sum_block(terms, cache, os_)
             continue
-        conv = [(img, crop_kernel(k, shape0[0] - 1, shape0[1] - 1), key) for img, k, key in terms]
-        h0 = max(k.shape[0] // 2 for _, k, _ in conv)
-        h1 = max(k.shape[1] // 2 for _, k, _ in conv)
-        shape = (block_fast_len(shape0[0] + h0, os_), block_fast_len(shape0[1] + h1, os_))
-        by_grid.setdefault((shape0, shape), []).append((i, conv))
+        conv, shape = _kernel_terms(terms, os_)
+        by_grid.setdefault((terms[0][0].shape, shape), []).append((i, conv))
     for (shape0, shape), lists in by_grid.items():
         for a in range(0, len(lists), BLOCK_CHUNK):
             part = lists[a:a + BLOCK_CHUNK]

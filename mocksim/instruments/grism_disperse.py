@@ -271,10 +271,12 @@ def _clusters(x: np.ndarray, gap: float) -> list[np.ndarray] | None:
     return [np.flatnonzero(lab == g) for g in range(int(lab.max()) + 1)]
 
 
-def _width_bins(s2: np.ndarray) -> list[np.ndarray] | None:
-    """Index groups of ``s^2`` spanning at most ``SIGMA_BIN_SPREAD`` each (None: one group)."""
-    lo = float(s2.min())
-    if float(s2.max()) <= lo * (1.0 + SIGMA_BIN_SPREAD):
+def _width_bins(s2: np.ndarray, lo: float | None = None, hi: float | None = None) -> list[np.ndarray] | None:
+    """Index groups of ``s^2`` spanning at most ``SIGMA_BIN_SPREAD`` each (None: one group);
+    ``lo``, ``hi``: ``s2.min()`` and ``s2.max()`` if already known."""
+    lo = float(s2.min()) if lo is None else lo
+    hi = float(s2.max()) if hi is None else hi
+    if hi <= lo * (1.0 + SIGMA_BIN_SPREAD):
         return None
     b = np.floor(np.log(s2 / lo) / np.log1p(SIGMA_BIN_SPREAD)).astype(int)
     return [np.flatnonzero(b == k) for k in np.unique(b)]
@@ -378,10 +380,10 @@ def _width_bins_of(units, ranges) -> list:
     (cross, xf, w, s2))]`` per bin (``s02``: bin centre [fine px^2])."""
     out = []
     for c, ((cross, xf, w, s2), (x0, lo, hi)) in enumerate(zip(units, ranges)):
-        if hi <= lo * (1.0 + SIGMA_BIN_SPREAD):          # one bin (the test of _width_bins)
+        sels = _width_bins(s2, lo, hi)
+        if sels is None:                                 # one bin
             sels, spans = [None], [(lo, hi)]
         else:
-            sels = _width_bins(s2)
             spans = [(float(s2[sel].min()), float(s2[sel].max())) for sel in sels]
         for sel, (b_lo, b_hi) in zip(sels, spans):
             pixels = (cross, xf, w, s2) if sel is None else (cross[sel], xf[sel], w[sel], s2[sel])
