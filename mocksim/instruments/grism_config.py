@@ -219,6 +219,29 @@ def box_gauss_cdf(u, sigma):
 _BAND_FAR_SIGMA = 10.0
 
 
+def _far_inside(w_min: float, w_max: float, s_max: float, lo_um: float, hi_um: float) -> bool:
+    """True if lines of centres in ``[w_min, w_max]`` and (floored) widths up to ``s_max``
+    [micron] all lie more than ``_BAND_FAR_SIGMA`` sigmas inside ``[lo_um, hi_um]``."""
+    return hi_um - w_max >= _BAND_FAR_SIGMA * s_max and w_min - lo_um >= _BAND_FAR_SIGMA * s_max
+
+
+def band_fraction_is_one(lam_sys_um: float, dop_min: float, dop_max: float, sigma_max_kms: float,
+                         lo_um: float, hi_um: float) -> bool:
+    """Whether ``band_fraction(lam, lam * sigma / C_KMS, lo_um, hi_um)`` with
+    ``lam = lam_sys_um * dop`` is all ones, from bounds only (no per-pixel arithmetic).
+
+    ``dop`` [1 + v/c] lies in ``[dop_min, dop_max]`` (> 0) and ``sigma`` [km/s] is at
+    most ``sigma_max_kms``. Rounding is monotonic, so the bounds' ``lam`` and ``lam sigma
+    / C_KMS`` bound every pixel's computed values; True therefore implies the per-pixel
+    test of :func:`band_fraction` passes (False may be conservative: then evaluate it).
+    """
+    if not dop_min > 0:
+        return False
+    lam_lo, lam_hi = lam_sys_um * dop_min, lam_sys_um * dop_max
+    s_max = max(lam_hi * sigma_max_kms / C_KMS, 1e-7)
+    return _far_inside(lam_lo, lam_hi, s_max, lo_um, hi_um)
+
+
 def band_fraction(wave_um, sigma_um, lo_um: float, hi_um: float) -> np.ndarray:
     """Fraction of a Gaussian line (centre ``wave_um``, width ``sigma_um``) inside the band.
 
@@ -229,8 +252,7 @@ def band_fraction(wave_um, sigma_um, lo_um: float, hi_um: float) -> np.ndarray:
     w = np.asarray(wave_um, dtype=float)
     s, w = np.broadcast_arrays(s, w)
     if w.size:                               # every line far inside: no per-line arithmetic
-        s_max = float(s.max())
-        if hi_um - float(w.max()) >= _BAND_FAR_SIGMA * s_max and float(w.min()) - lo_um >= _BAND_FAR_SIGMA * s_max:
+        if _far_inside(float(w.min()), float(w.max()), float(s.max()), lo_um, hi_um):
             return np.ones(w.shape)
     a = (hi_um - w) / s
     b = (lo_um - w) / s
