@@ -271,11 +271,75 @@ def _grid_axes(grid: SceneGrid) -> tuple[np.ndarray, np.ndarray]:
 GSPARAMS = galsim.GSParams(minimum_fft_size=64)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_scale(pixscale_arcsec: float) -> galsim.PixelScale:
+    return galsim.PixelScale(pixscale_arcsec)
+
+
+_PIXEL_K_MAX = 1024  #: largest k grid whose pixel k image is cached (~8 MB)
+#: id(gsparams) -> (gsparams, unit pixel, {dk: read-only k image of the largest size drawn})
+_UNIT_PIXELS: dict = {}
+
+
+def _unit_pixel(gsparams: galsim.GSParams):
+    """``(Pixel(scale=1), {dk: k image})`` of ``gsparams`` (the pixel ``drawImage`` convolves
+    with, built once)."""
+    hit = _UNIT_PIXELS.get(id(gsparams))
+    if hit is None or hit[0] is not gsparams:
+        hit = _UNIT_PIXELS[id(gsparams)] = (gsparams, galsim.Pixel(scale=1.0, gsparams=gsparams), {})
+    return hit[1], hit[2]
+
+
+def _unit_pixel_kimage(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndarray:
+    """k image of the unit pixel on GalSim's ``drawFFT`` k grid of size ``nk`` (even) and
+    step ``dk``: rows ``ky = -nk/2 .. nk/2``, columns ``kx = 0 .. nk/2`` (times ``dk``).
+
+    A view into one cached larger image: the pixel's k values depend on the grid point
+    alone, so the centred sub-grid of a larger drawing holds the same numbers
+    (``tests/test_galsim_draw.py`` checks it bit for bit).
+    """
+    pixel, kimages = _unit_pixel(gsparams)
+    arr = kimages.get(dk)
+    if arr is None or arr.shape[0] < nk + 1:
+        big = max(nk, 256, 0 if arr is None else arr.shape[0] - 1)
+        if big > _PIXEL_K_MAX:
+            big = nk                                  # a rare large grid: drawn, not kept
+        kim = galsim.ImageCD(galsim.BoundsI(0, big // 2, -(big // 2), big // 2), scale=dk)
+        pixel.drawKImage(image=kim, recenter=False)
+        if big > _PIXEL_K_MAX:
+            return kim.array
+        arr = kimages[dk] = kim.array
+        arr.flags.writeable = False
+    c, h = arr.shape[0] // 2, nk // 2
+    return arr[c - h:c + h + 1, :h + 1]
+
+
 def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
+    """Pixel-integrated image of ``prof`` on ``grid``, centred at ``offset_arcsec`` [arcsec]:
+    ``prof.drawImage(image=ImageD(nx, ny, scale=pix), offset=off / pix, method="auto")``.
+
+    Done as ``drawImage`` does it for that call, with the same public GalSim steps and
+    the same floating-point operations (so the same image, bit for bit), less its
+    per-call checks: the profile in pixel units (``PixelScale.profileToImage``; the
+    offset less 0.5 pixel along even axes, ``use_true_center``) convolved with the
+    unit pixel, i.e. its k image times the pixel's (cached, :func:`_unit_pixel_kimage`,
+    instead of drawn and copied for every galaxy), transformed by ``drawFFT_finish``
+    onto an image centred on pixel (0, 0). ``prof`` must be analytic only in k space
+    (true of the profiles here), so that ``drawImage`` takes the FFT path.
+    """
     ny, nx = grid.shape
-    img = galsim.ImageD(nx, ny, scale=grid.pixscale_arcsec)
-    off = (offset_arcsec[0] / grid.pixscale_arcsec, offset_arcsec[1] / grid.pixscale_arcsec)
-    prof.drawImage(image=img, offset=off, method="auto")
+    pix = grid.pixscale_arcsec
+    gsp = prof.gsparams
+    dx = offset_arcsec[0] / pix - (0.5 if nx % 2 == 0 else 0.0)
+    dy = offset_arcsec[1] / pix - (0.5 if ny % 2 == 0 else 0.0)
+    img = galsim.ImageD(nx, ny, scale=1.0)
+    img.setCenter(0, 0)
+    in_pixels = _pixel_scale(pix).profileToImage(prof, offset=galsim.PositionD(dx, dy))
+    conv = galsim.Convolve(in_pixels, _unit_pixel(gsp)[0], gsparams=gsp)
+    kimage, wrap_size = conv.drawFFT_makeKImage(img)
+    conv.obj_list[0].drawKImage(image=kimage, recenter=False)
+    kimage.array[:, :] *= _unit_pixel_kimage(gsp, kimage.scale, kimage.array.shape[0] - 1)
+    conv.drawFFT_finish(img, kimage, wrap_size, False)
     return img.array  # the image owns a fresh (ny, nx) buffer: no copy needed
 
 
