@@ -73,6 +73,7 @@ from scipy.special import erf, ndtr
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from .base import check_range
+from .noise import line_snr_aperture
 
 H_C_ERG_UM = 6.62607015e-27 * 2.99792458e14  #: Planck constant x c [erg um]
 JWST_AREA_CM2 = 25.4e4  #: JWST collecting area [cm^2]
@@ -423,12 +424,9 @@ def _snr_apertures(inst, kept_oiii, spec):
 
     Built on the sub-image that can hold the aperture (:func:`_aperture_window`), so the
     pixel sorts run over the line's footprint rather than the whole dispersed cutout;
-    the mask is then placed back on the full beam.
+    the mask is then placed back on the full beam. The grism S/N is the integrated one,
+    so the ``"peak_re"`` measure is not made (``peak_mean_re`` is NaN).
     """
-    from dataclasses import replace
-
-    from .noise import line_snr_aperture
-
     aps = []
     rad_px = None if spec.snr_aperture_arcsec is None else spec.snr_aperture_arcsec / inst.pixscale_arcsec
     for b in range(len(inst.beams)):
@@ -438,11 +436,12 @@ def _snr_apertures(inst, kept_oiii, spec):
         sy, sx = _aperture_window(kept_oiii[b], rad_px)
         ap = line_snr_aperture(kept_oiii[b][None, sy, sx], inst.dispersion_um, inst.pixscale_arcsec,
                                radius_arcsec=spec.snr_aperture_arcsec,
-                               enclosed_fraction=spec.snr_enclosed_fraction)
+                               enclosed_fraction=spec.snr_enclosed_fraction, peak_re=False)
         mask = np.zeros(kept_oiii[b].shape, bool)
         mask[sy, sx] = ap.mask
         yc, xc = ap.centre_pix
-        aps.append(replace(ap, mask=mask, centre_pix=(yc + sy.start, xc + sx.start)))
+        ap.mask, ap.centre_pix = mask, (yc + sy.start, xc + sx.start)  # a fresh object: set in place
+        aps.append(ap)
     if all(a is None for a in aps):
         raise MocksimInputError("noise.snr_oiii: [OIII]5007 has no flux in any beam, so the "
                                 "integrated [OIII]5007 S/N cannot be defined")
