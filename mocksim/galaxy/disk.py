@@ -273,6 +273,7 @@ GSPARAMS = galsim.GSParams(minimum_fft_size=64)
 
 @functools.lru_cache(maxsize=8)
 def _pixel_scale(pixscale_arcsec: float) -> galsim.PixelScale:
+    """The WCS of a grid of ``pixscale_arcsec`` pixels (one per grid)."""
     return galsim.PixelScale(pixscale_arcsec)
 
 
