@@ -9,6 +9,7 @@ optional dust. Kinematics: an arctan rotation curve and a constant dispersion.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import galsim
@@ -18,6 +19,9 @@ from ..cosmology import kpc_per_arcsec, luminosity_distance_cm
 from ..errors import MocksimInputError, require_range
 from ..geometry import axis_ratio_from_inclination, disk_coords
 from ..lines import LINES
+from ..physics.calibrations import get_calibration
+from ..physics.dust import transmission
+from ..physics.emission import _line_names, _line_ratios, line_ratios_to_hbeta
 from ..scene import EmissionScene, SceneComponent, SceneGrid
 from .components import Clump, Companion
 from .profiles import LinearProfile
@@ -155,9 +159,9 @@ class DiskGalaxy:
         comps = []
 
         # main disk
-        hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, self.axis_ratio, self.pa_deg,
-                          self.total_hbeta_flux, grid, (dx0, dy0))
-        u, v = disk_coords(x, y, self.pa_deg, self.axis_ratio, dx0, dy0)  # (ny, nx)
+        q = self.axis_ratio
+        hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, q, self.pa_deg, self.total_hbeta_flux, grid, (dx0, dy0))
+        u, v = disk_coords(x, y, self.pa_deg, q, dx0, dy0)  # (ny, nx)
         r_kpc = np.hypot(u, v)
         r_kpc *= scale
         log_oh = np.asarray(self.profile(r_kpc), dtype=float)
@@ -188,7 +192,11 @@ class DiskGalaxy:
             r = np.hypot(u, v) * scale
         if v_rot == 0:
             return np.zeros_like(r)
-        cosphi = np.divide(u * scale, r, out=np.zeros_like(r), where=r > 0)
+        if r.min() > 0:  # no pixel at the centre (nor NaN): a plain division
+            cosphi = u * scale
+            cosphi /= r
+        else:
+            cosphi = np.divide(u * scale, r, out=np.zeros_like(r), where=r > 0)
         vlos = r / r_turn_kpc
         np.arctan(vlos, out=vlos)                     # in place from here on
         vlos *= v_rot * (2.0 / np.pi)                 # circular velocity
@@ -370,32 +378,50 @@ def _line_maps(hb, log_oh, av_map, calibration, dust_law, lines) -> dict[str, np
     search domain (validity +/- 0.3 dex, or +/- ``extrapolate_dex`` for a calibration
     from ``get_calibration(name, extrapolate_dex=d)``, which explicitly extrapolates
     the polynomials) the line ratios are held at the domain-edge values (the metallicity
-    truth map is untouched); the Hβ-flux fraction affected is returned under the key
-    ``"_outside_fraction"`` and warned about when above 1 %.
+    truth map is untouched); the Hβ-flux fraction affected is warned about when above 1 %.
     """
-    import warnings
-
-    from ..physics.calibrations import get_calibration
-    from ..physics.dust import transmission
-    from ..physics.emission import line_ratios_to_hbeta
-
     cal = get_calibration(calibration) if isinstance(calibration, str) else calibration
     lo, hi = cal.search_domain
-    outside = (log_oh < lo) | (log_oh > hi)
-    any_out = bool(outside.any())
-    frac = 0.0
-    if any_out:
+    ymin, ymax = float(log_oh.min()), float(log_oh.max())
+    finite = np.isfinite(ymin) and np.isfinite(ymax)
+    if finite:
+        outside, y = _held_at_domain(log_oh, ymin, ymax, lo, hi)
+    else:  # inf is clipped like any value; NaN makes line_ratios_to_hbeta raise below
+        outside = (log_oh < lo) | (log_oh > hi)
+        y = np.clip(log_oh, lo, hi) if outside.any() else log_oh
+    if outside is not None and outside.any():
         hb_sum = hb.sum()
         frac = float(hb[outside].sum() / hb_sum) if hb_sum > 0 else 0.0
-    if frac > 0.01:
-        warnings.warn(f"{frac:.1%} of the Hβ flux lies where 12+log(O/H) is outside the {cal.name} domain "
-                      f"[{lo:g}, {hi:g}]; line ratios there are held at the domain edge", stacklevel=3)
-    ratios = line_ratios_to_hbeta(np.clip(log_oh, lo, hi) if any_out else log_oh, cal,
-                                  range_policy="extrapolate", lines=lines)
+        if frac > 0.01:
+            warnings.warn(f"{frac:.1%} of the Hβ flux lies where 12+log(O/H) is outside the {cal.name} domain "
+                          f"[{lo:g}, {hi:g}]; line ratios there are held at the domain edge", stacklevel=3)
+    if finite:  # y is finite and within the search domain: no checks needed
+        ratios = _line_ratios(cal, np.asarray(y, dtype=float), _line_names(lines))
+    else:
+        ratios = line_ratios_to_hbeta(y, cal, range_policy="extrapolate", lines=lines)
     out = {}
     for name in lines:
-        fl = hb * ratios[name]
+        ratio = ratios[name]
+        if ratio.flags.writeable and ratio.shape == hb.shape:  # a fresh array of its own
+            ratio *= hb                                          # = hb * ratio
+            fl = ratio
+        else:                                                    # Balmer: read-only constant view
+            fl = hb * ratio
         if av_map is not None:
-            fl = fl * transmission(dust_law, LINES[name].wave_um, av_map)
+            fl *= transmission(dust_law, LINES[name].wave_um, av_map)
         out[name] = fl
     return out
+
+
+def _held_at_domain(log_oh, ymin, ymax, lo, hi):
+    """``(outside, y)``: the mask of ``log_oh`` values outside ``[lo, hi]`` (None if
+    there are none) and ``np.clip(log_oh, lo, hi)`` (``log_oh`` itself if nothing is
+    clipped), given the extremes ``ymin``, ``ymax`` of ``log_oh``. Clipping at one
+    side only when the other is not reached, with one comparison for the mask."""
+    if ymin < lo and ymax > hi:
+        return (log_oh < lo) | (log_oh > hi), np.clip(log_oh, lo, hi)
+    if ymin < lo:
+        return log_oh < lo, np.maximum(log_oh, lo)
+    if ymax > hi:
+        return log_oh > hi, np.minimum(log_oh, hi)
+    return None, log_oh
