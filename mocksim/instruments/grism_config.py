@@ -397,6 +397,12 @@ def _beam_time(inst, spec) -> float:
     return spec.exposure_s / len(inst.beams)
 
 
+def _true_span(flags: np.ndarray) -> tuple[int, int]:
+    """Indices of the first and the last True of the 1-D bool array ``flags`` (which
+    must hold one)."""
+    return int(flags.argmax()), flags.size - 1 - int(flags[::-1].argmax())
+
+
 def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, slice]:
     """Sub-image of ``img`` holding every disc the S/N aperture can use.
 
@@ -406,13 +412,13 @@ def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, s
     distance to the farthest corner of the non-zero region (+ 2 px).
     """
     nonzero = img != 0
-    rows = np.flatnonzero(nonzero.any(axis=1))
-    cols = np.flatnonzero(nonzero.any(axis=0))
-    m = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    c0, c1 = _true_span(nonzero.any(axis=0))
+    r0, r1 = _true_span(nonzero[:, c0:c1 + 1].any(axis=1))  # rows: within those columns
+    m = img[r0:r1 + 1, c0:c1 + 1]
     tot = float(m.sum())
-    yc = rows[0] + float(m.sum(axis=1) @ np.arange(m.shape[0])) / tot
-    xc = cols[0] + float(m.sum(axis=0) @ np.arange(m.shape[1])) / tot
-    reach = max(abs(rows[0] - yc), abs(rows[-1] - yc)) ** 2 + max(abs(cols[0] - xc), abs(cols[-1] - xc)) ** 2
+    yc = r0 + float(m.sum(axis=1) @ np.arange(m.shape[0])) / tot
+    xc = c0 + float(m.sum(axis=0) @ np.arange(m.shape[1])) / tot
+    reach = max(abs(r0 - yc), abs(r1 - yc)) ** 2 + max(abs(c0 - xc), abs(c1 - xc)) ** 2
     r = max(np.sqrt(reach), radius_px or 0.0) + 2.0
     ny, nx = img.shape
     return (slice(max(int(np.floor(yc - r)), 0), min(int(np.ceil(yc + r)) + 1, ny)),
