@@ -48,3 +48,11 @@ def test_pixel_kimage_slices_equal_direct_drawings(monkeypatch, big_max):
             kim = galsim.ImageCD(galsim.BoundsI(0, nk // 2, -(nk // 2), nk // 2), scale=dk)
             pixel.drawKImage(image=kim, recenter=False)
             assert np.array_equal(disk._unit_pixel_kimage(gsp, dk, nk), kim.array)
+
+
+@pytest.mark.parametrize("nx, ny", [(96, 96), (45, 45), (50, 31)])
+def test_centred_bounds_are_those_of_set_center(nx, ny):
+    img = galsim.ImageD(nx, ny, scale=1.0)
+    img.setCenter(0, 0)
+    assert disk._centred_bounds(nx, ny) == img.bounds
+    assert galsim.ImageD(disk._centred_bounds(nx, ny), scale=1.0).array.shape == (ny, nx)

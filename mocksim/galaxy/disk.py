@@ -323,6 +323,15 @@ def _unit_pixel_kimage(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndar
     return arr[c - h:c + h + 1, :h + 1]
 
 
+@functools.lru_cache(maxsize=16)
+def _centred_bounds(nx: int, ny: int) -> galsim.BoundsI:
+    """Bounds of an ``nx`` x ``ny`` image centred on pixel (0, 0): those of
+    ``ImageD(nx, ny)`` after ``setCenter(0, 0)`` (found once per shape)."""
+    img = galsim.ImageD(nx, ny, scale=1.0)
+    img.setCenter(0, 0)
+    return img.bounds
+
+
 def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     """Pixel-integrated image of ``prof`` on ``grid``, centred at ``offset_arcsec`` [arcsec]:
     ``prof.drawImage(image=ImageD(nx, ny, scale=pix), offset=off / pix, method="auto")``.
@@ -341,8 +350,7 @@ def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     gsp = prof.gsparams
     dx = offset_arcsec[0] / pix - (0.5 if nx % 2 == 0 else 0.0)
     dy = offset_arcsec[1] / pix - (0.5 if ny % 2 == 0 else 0.0)
-    img = galsim.ImageD(nx, ny, scale=1.0)
-    img.setCenter(0, 0)
+    img = galsim.ImageD(_centred_bounds(nx, ny), scale=1.0)
     in_pixels = _pixel_scale(pix).profileToImage(prof, offset=galsim.PositionD(dx, dy))
     conv = galsim.Convolve(in_pixels, _unit_pixel(gsp)[0], gsparams=gsp)
     kimage, wrap_size = conv.drawFFT_makeKImage(img)
