@@ -42,10 +42,14 @@ def disk_coords(x, y, pa_deg: float, axis_ratio: float, x0: float = 0.0, y0: flo
         ``v`` is the sky minor-axis offset divided by ``axis_ratio``.
     """
     pa = np.radians(pa_deg)
+    sin_pa, cos_pa = np.sin(pa), np.cos(pa)
     dx = np.asarray(x, dtype=float) - x0
     dy = np.asarray(y, dtype=float) - y0
-    u = -dx * np.sin(pa) + dy * np.cos(pa)
-    w = -dx * np.cos(pa) - dy * np.sin(pa)
+    u = -dx * sin_pa + dy * cos_pa
+    w = -dx * cos_pa - dy * sin_pa
+    if isinstance(w, np.ndarray):  # a fresh array (not a 0-d scalar): divided in place
+        w /= axis_ratio
+        return u, w
     return u, w / axis_ratio
 
 

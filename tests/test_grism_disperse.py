@@ -154,6 +154,28 @@ def test_band_fraction_is_bit_identical_to_the_cdf_difference():
                           ndtr((3.98 - inside) / s) - ndtr((3.14 - inside) / s))
 
 
+def test_band_fraction_is_one_only_when_every_pixel_is_far_inside():
+    """The bounds test implies the per-pixel shortcut of band_fraction (all exactly 1),
+    and it holds for lines well inside the band (the case it exists for)."""
+    from mocksim.instruments.grism_config import band_fraction_is_one
+    from mocksim.lines import C_KMS
+
+    rng = np.random.default_rng(7)
+    n_true = 0
+    for _ in range(400):
+        lam_sys = rng.uniform(3.0, 4.1)
+        dop = 1.0 + rng.uniform(-1, 1, 500) * rng.uniform(0, 3000) / C_KMS
+        sig = rng.uniform(0, rng.uniform(1, 3000), 500)
+        lam = lam_sys * dop
+        ok = band_fraction_is_one(lam_sys, float(dop.min()), float(dop.max()), float(sig.max()), 3.14, 3.98)
+        if ok:
+            n_true += 1
+            assert np.array_equal(band_fraction(lam, lam * sig / C_KMS, 3.14, 3.98), np.ones(500))
+    assert 50 < n_true < 350
+    assert band_fraction_is_one(3.5, 1 - 1e-3, 1 + 1e-3, 60.0, 3.14, 3.98)
+    assert not band_fraction_is_one(3.5, 0.0, 1.0, 60.0, 3.14, 3.98)
+
+
 def test_rendering_is_deterministic_and_conserves_flux():
     from mocksim.galaxy import linear_disk
     from mocksim.physics.calibrations import get_calibration

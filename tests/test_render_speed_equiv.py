@@ -66,6 +66,11 @@ def test_snr_aperture_equals_full_grid_computation(n, window):
     assert np.array_equal(ap.mask, r <= ap.radius_arcsec * (1 + 1e-9) + 1e-12)
     m50 = r <= r.ravel()[order][np.searchsorted(csum, 0.5 * m.sum())] * (1 + 1e-9) + 1e-12
     assert ap.peak_mean_re == cube[np.argmax(cube[:, m50].sum(axis=1))][m50].mean()
+    no_peak = line_snr_aperture(cube, dw, 0.1, peak_re=False, **window)  # the rest unchanged
+    assert np.isnan(no_peak.peak_mean_re)
+    assert np.array_equal(no_peak.mask, ap.mask) and np.array_equal(no_peak.profile_per_um, ap.profile_per_um)
+    assert (no_peak.flux_ap, no_peak.flux_total, no_peak.radius_arcsec, no_peak.centre_pix) == \
+        (ap.flux_ap, ap.flux_total, ap.radius_arcsec, ap.centre_pix)
 
 
 @pytest.mark.parametrize("cal", ["curti20", "sanders24"])

@@ -9,6 +9,7 @@ optional dust. Kinematics: an arctan rotation curve and a constant dispersion.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import galsim
@@ -18,6 +19,9 @@ from ..cosmology import kpc_per_arcsec, luminosity_distance_cm
 from ..errors import MocksimInputError, require_range
 from ..geometry import axis_ratio_from_inclination, disk_coords
 from ..lines import LINES
+from ..physics.calibrations import get_calibration
+from ..physics.dust import transmission
+from ..physics.emission import _line_names, _line_ratios, line_ratios_to_hbeta
 from ..scene import EmissionScene, SceneComponent, SceneGrid
 from .components import Clump, Companion
 from .profiles import LinearProfile
@@ -155,9 +159,9 @@ class DiskGalaxy:
         comps = []
 
         # main disk
-        hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, self.axis_ratio, self.pa_deg,
-                          self.total_hbeta_flux, grid, (dx0, dy0))
-        u, v = disk_coords(x, y, self.pa_deg, self.axis_ratio, dx0, dy0)  # (ny, nx)
+        q = self.axis_ratio
+        hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, q, self.pa_deg, self.total_hbeta_flux, grid, (dx0, dy0))
+        u, v = disk_coords(x, y, self.pa_deg, q, dx0, dy0)  # (ny, nx)
         r_kpc = np.hypot(u, v)
         r_kpc *= scale
         log_oh = np.asarray(self.profile(r_kpc), dtype=float)
@@ -188,7 +192,11 @@ class DiskGalaxy:
             r = np.hypot(u, v) * scale
         if v_rot == 0:
             return np.zeros_like(r)
-        cosphi = np.divide(u * scale, r, out=np.zeros_like(r), where=r > 0)
+        if r.min() > 0:  # no pixel at the centre (nor NaN): a plain division
+            cosphi = u * scale
+            cosphi /= r
+        else:
+            cosphi = np.divide(u * scale, r, out=np.zeros_like(r), where=r > 0)
         vlos = r / r_turn_kpc
         np.arctan(vlos, out=vlos)                     # in place from here on
         vlos *= v_rot * (2.0 / np.pi)                 # circular velocity
@@ -271,11 +279,84 @@ def _grid_axes(grid: SceneGrid) -> tuple[np.ndarray, np.ndarray]:
 GSPARAMS = galsim.GSParams(minimum_fft_size=64)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_scale(pixscale_arcsec: float) -> galsim.PixelScale:
+    """The WCS of a grid of ``pixscale_arcsec`` pixels (one per grid)."""
+    return galsim.PixelScale(pixscale_arcsec)
+
+
+_PIXEL_K_MAX = 1024  #: largest k grid whose pixel k image is cached (~8 MB)
+#: id(gsparams) -> (gsparams, unit pixel, {dk: read-only k image of the largest size drawn})
+_UNIT_PIXELS: dict = {}
+
+
+def _unit_pixel(gsparams: galsim.GSParams):
+    """``(Pixel(scale=1), {dk: k image})`` of ``gsparams`` (the pixel ``drawImage`` convolves
+    with, built once)."""
+    hit = _UNIT_PIXELS.get(id(gsparams))
+    if hit is None or hit[0] is not gsparams:
+        hit = _UNIT_PIXELS[id(gsparams)] = (gsparams, galsim.Pixel(scale=1.0, gsparams=gsparams), {})
+    return hit[1], hit[2]
+
+
+def _unit_pixel_kimage(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndarray:
+    """k image of the unit pixel on GalSim's ``drawFFT`` k grid of size ``nk`` (even) and
+    step ``dk``: rows ``ky = -nk/2 .. nk/2``, columns ``kx = 0 .. nk/2`` (times ``dk``).
+
+    A view into one cached larger image: the pixel's k values depend on the grid point
+    alone, so the centred sub-grid of a larger drawing holds the same numbers
+    (``tests/test_galsim_draw.py`` checks it bit for bit).
+    """
+    pixel, kimages = _unit_pixel(gsparams)
+    arr = kimages.get(dk)
+    if arr is None or arr.shape[0] < nk + 1:
+        big = max(nk, 256, 0 if arr is None else arr.shape[0] - 1)
+        if big > _PIXEL_K_MAX:
+            big = nk                                  # a rare large grid: drawn, not kept
+        kim = galsim.ImageCD(galsim.BoundsI(0, big // 2, -(big // 2), big // 2), scale=dk)
+        pixel.drawKImage(image=kim, recenter=False)
+        if big > _PIXEL_K_MAX:
+            return kim.array
+        arr = kimages[dk] = kim.array
+        arr.flags.writeable = False
+    c, h = arr.shape[0] // 2, nk // 2
+    return arr[c - h:c + h + 1, :h + 1]
+
+
+@functools.lru_cache(maxsize=16)
+def _centred_bounds(nx: int, ny: int) -> galsim.BoundsI:
+    """Bounds of an ``nx`` x ``ny`` image centred on pixel (0, 0): those of
+    ``ImageD(nx, ny)`` after ``setCenter(0, 0)`` (found once per shape)."""
+    img = galsim.ImageD(nx, ny, scale=1.0)
+    img.setCenter(0, 0)
+    return img.bounds
+
+
 def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
+    """Pixel-integrated image of ``prof`` on ``grid``, centred at ``offset_arcsec`` [arcsec]:
+    ``prof.drawImage(image=ImageD(nx, ny, scale=pix), offset=off / pix, method="auto")``.
+
+    Done as ``drawImage`` does it for that call, with the same public GalSim steps and
+    the same floating-point operations (so the same image, bit for bit), less its
+    per-call checks: the profile in pixel units (``PixelScale.profileToImage``; the
+    offset less 0.5 pixel along even axes, ``use_true_center``) convolved with the
+    unit pixel, i.e. its k image times the pixel's (cached, :func:`_unit_pixel_kimage`,
+    instead of drawn and copied for every galaxy), transformed by ``drawFFT_finish``
+    onto an image centred on pixel (0, 0). ``prof`` must be analytic only in k space
+    (true of the profiles here), so that ``drawImage`` takes the FFT path.
+    """
     ny, nx = grid.shape
-    img = galsim.ImageD(nx, ny, scale=grid.pixscale_arcsec)
-    off = (offset_arcsec[0] / grid.pixscale_arcsec, offset_arcsec[1] / grid.pixscale_arcsec)
-    prof.drawImage(image=img, offset=off, method="auto")
+    pix = grid.pixscale_arcsec
+    gsp = prof.gsparams
+    dx = offset_arcsec[0] / pix - (0.5 if nx % 2 == 0 else 0.0)
+    dy = offset_arcsec[1] / pix - (0.5 if ny % 2 == 0 else 0.0)
+    img = galsim.ImageD(_centred_bounds(nx, ny), scale=1.0)
+    in_pixels = _pixel_scale(pix).profileToImage(prof, offset=galsim.PositionD(dx, dy))
+    conv = galsim.Convolve(in_pixels, _unit_pixel(gsp)[0], gsparams=gsp)
+    kimage, wrap_size = conv.drawFFT_makeKImage(img)
+    conv.obj_list[0].drawKImage(image=kimage, recenter=False)
+    kimage.array[:, :] *= _unit_pixel_kimage(gsp, kimage.scale, kimage.array.shape[0] - 1)
+    conv.drawFFT_finish(img, kimage, wrap_size, False)
     return img.array  # the image owns a fresh (ny, nx) buffer: no copy needed
 
 
@@ -305,32 +386,50 @@ def _line_maps(hb, log_oh, av_map, calibration, dust_law, lines) -> dict[str, np
     search domain (validity +/- 0.3 dex, or +/- ``extrapolate_dex`` for a calibration
     from ``get_calibration(name, extrapolate_dex=d)``, which explicitly extrapolates
     the polynomials) the line ratios are held at the domain-edge values (the metallicity
-    truth map is untouched); the Hβ-flux fraction affected is returned under the key
-    ``"_outside_fraction"`` and warned about when above 1 %.
+    truth map is untouched); the Hβ-flux fraction affected is warned about when above 1 %.
     """
-    import warnings
-
-    from ..physics.calibrations import get_calibration
-    from ..physics.dust import transmission
-    from ..physics.emission import line_ratios_to_hbeta
-
     cal = get_calibration(calibration) if isinstance(calibration, str) else calibration
     lo, hi = cal.search_domain
-    outside = (log_oh < lo) | (log_oh > hi)
-    any_out = bool(outside.any())
-    frac = 0.0
-    if any_out:
+    ymin, ymax = float(log_oh.min()), float(log_oh.max())
+    finite = np.isfinite(ymin) and np.isfinite(ymax)
+    if finite:
+        outside, y = _held_at_domain(log_oh, ymin, ymax, lo, hi)
+    else:  # inf is clipped like any value; NaN makes line_ratios_to_hbeta raise below
+        outside = (log_oh < lo) | (log_oh > hi)
+        y = np.clip(log_oh, lo, hi) if outside.any() else log_oh
+    if outside is not None and outside.any():
         hb_sum = hb.sum()
         frac = float(hb[outside].sum() / hb_sum) if hb_sum > 0 else 0.0
-    if frac > 0.01:
-        warnings.warn(f"{frac:.1%} of the Hβ flux lies where 12+log(O/H) is outside the {cal.name} domain "
-                      f"[{lo:g}, {hi:g}]; line ratios there are held at the domain edge", stacklevel=3)
-    ratios = line_ratios_to_hbeta(np.clip(log_oh, lo, hi) if any_out else log_oh, cal,
-                                  range_policy="extrapolate", lines=lines)
+        if frac > 0.01:
+            warnings.warn(f"{frac:.1%} of the Hβ flux lies where 12+log(O/H) is outside the {cal.name} domain "
+                          f"[{lo:g}, {hi:g}]; line ratios there are held at the domain edge", stacklevel=3)
+    if finite:  # y is finite and within the search domain: no checks needed
+        ratios = _line_ratios(cal, np.asarray(y, dtype=float), _line_names(lines))
+    else:
+        ratios = line_ratios_to_hbeta(y, cal, range_policy="extrapolate", lines=lines)
     out = {}
     for name in lines:
-        fl = hb * ratios[name]
+        ratio = ratios[name]
+        if ratio.flags.writeable and ratio.shape == hb.shape:  # a fresh array of its own
+            ratio *= hb                                          # = hb * ratio
+            fl = ratio
+        else:                                                    # Balmer: read-only constant view
+            fl = hb * ratio
         if av_map is not None:
-            fl = fl * transmission(dust_law, LINES[name].wave_um, av_map)
+            fl *= transmission(dust_law, LINES[name].wave_um, av_map)
         out[name] = fl
     return out
+
+
+def _held_at_domain(log_oh, ymin, ymax, lo, hi):
+    """``(outside, y)``: the mask of ``log_oh`` values outside ``[lo, hi]`` (None if
+    there are none) and ``np.clip(log_oh, lo, hi)`` (``log_oh`` itself if nothing is
+    clipped), given the extremes ``ymin``, ``ymax`` of ``log_oh``. Clipping at one
+    side only when the other is not reached, with one comparison for the mask."""
+    if ymin < lo and ymax > hi:
+        return (log_oh < lo) | (log_oh > hi), np.clip(log_oh, lo, hi)
+    if ymin < lo:
+        return log_oh < lo, np.maximum(log_oh, lo)
+    if ymax > hi:
+        return log_oh > hi, np.minimum(log_oh, hi)
+    return None, log_oh

@@ -23,7 +23,11 @@ class LinearProfile:
     gradient_dex_per_kpc: float
 
     def __call__(self, r_kpc):
-        return self.log_oh_center + self.gradient_dex_per_kpc * np.asarray(r_kpc, dtype=float)
+        out = self.gradient_dex_per_kpc * np.asarray(r_kpc, dtype=float)
+        if isinstance(out, np.ndarray):  # a fresh array: add in place (the same sums)
+            out += self.log_oh_center
+            return out
+        return self.log_oh_center + out
 
     @property
     def kind(self) -> str:

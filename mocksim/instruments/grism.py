@@ -229,6 +229,7 @@ class SlitlessGrism(Instrument):
                              + np.ceil(vpix)) + 3
         self.wave_start_um = self.wave_range_um[0]
         self._kernels: dict = {}
+        self._obs_records: dict = {}  # n -> _observation_records(n)
         self._spectra = SpectrumCache()
 
     @staticmethod
@@ -461,20 +462,20 @@ class SlitlessGrism(Instrument):
             data = beams.copy()
             ddata = {k: v.copy() for k, v in direct.items()}
         names = self.beam_names()
+        wave, lsf_sigma, geometry, beam_records = self._observation_records(n)
         # detection image: mean of the filters' images (summed without stacking them)
         nf = len(self.filters)
         det = sum(ddata[f.name] for f in self.filters) / nf
         det_err = np.sqrt(sum(direct_err[f.name] ** 2 for f in self.filters)) / nf
         extras = {
-            "beams": [{"name": nm, "filter": f.name, "grism": g, "dispersion_axis": "x" if g == "R" else "y",
-                       "band_um": (f.lo_um, f.hi_um)} for nm, (f, g) in zip(names, self.beams)],
+            "beams": [dict(rec) for rec in beam_records],
             "dispersed": {nm: (data[b] if g == "R" else data[b].T) for b, (nm, (_, g)) in
                           enumerate(zip(names, self.beams))},
             "dispersed_error": {nm: (error[b] if g == "R" else error[b].T) for b, (nm, (_, g)) in
                                 enumerate(zip(names, self.beams))},
             "direct_image": det, "direct_error": det_err,
             "direct_images": ddata, "direct_errors": direct_err,
-            "geometry": self.geometry(n), "map_pixscale_arcsec": self.map_pixscale_arcsec,
+            "geometry": dict(geometry), "map_pixscale_arcsec": self.map_pixscale_arcsec,
         }
         meta = {"instrument": self.name, "family": self.family.name,
                 "filters": [f.name for f in self.filters], "grisms": list(self.grisms), "beams": names,
@@ -483,11 +484,25 @@ class SlitlessGrism(Instrument):
                 "dispersion_um_per_pix": self.dispersion_um, "bunit": BUNIT, "noise": spec.to_dict(),
                 "n_neighbours": len(self.neighbours)}
         meta.update(info)
-        wave = self.wave_grid(n)
         return Observation(kind="grism", data=data, error=error, wave_um=wave,
                            pixscale_arcsec=self.pixscale_arcsec, redshift=float(scene.redshift),
-                           instrument=self, lsf_sigma_um=self.lsf_sigma_um(wave), noise_correlation=1.0,
+                           instrument=self, lsf_sigma_um=lsf_sigma, noise_correlation=1.0,
                            meta=meta, extras=extras)
+
+    def _observation_records(self, n: int) -> tuple:
+        """What every observation of an ``n``-pixel field shares, made once per ``n``:
+        ``(wave_grid(n), lsf_sigma_um(wave), geometry(n), beam records)``. The arrays are
+        read-only (shared by the observations, as the IFU shares its ``wave_um``); the
+        dicts hold only immutable values, to be copied (``dict(...)``) per observation."""
+        hit = self._obs_records.get(n)
+        if hit is None:
+            wave = self.wave_grid(n)
+            lsf_sigma = self.lsf_sigma_um(wave)
+            wave.flags.writeable = lsf_sigma.flags.writeable = False
+            beams = tuple({"name": nm, "filter": f.name, "grism": g, "dispersion_axis": "x" if g == "R" else "y",
+                           "band_um": (f.lo_um, f.hi_um)} for nm, (f, g) in zip(self.beam_names(), self.beams))
+            hit = self._obs_records[n] = (wave, lsf_sigma, self.geometry(n), beams)
+        return hit
 
     def __repr__(self) -> str:
         return f"<SlitlessGrism {self.name} grisms={''.join(self.grisms)}>"

@@ -73,6 +73,7 @@ from scipy.special import erf, ndtr
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from .base import check_range
+from .noise import line_snr_aperture
 
 H_C_ERG_UM = 6.62607015e-27 * 2.99792458e14  #: Planck constant x c [erg um]
 JWST_AREA_CM2 = 25.4e4  #: JWST collecting area [cm^2]
@@ -219,6 +220,29 @@ def box_gauss_cdf(u, sigma):
 _BAND_FAR_SIGMA = 10.0
 
 
+def _far_inside(w_min: float, w_max: float, s_max: float, lo_um: float, hi_um: float) -> bool:
+    """True if lines of centres in ``[w_min, w_max]`` and (floored) widths up to ``s_max``
+    [micron] all lie more than ``_BAND_FAR_SIGMA`` sigmas inside ``[lo_um, hi_um]``."""
+    return hi_um - w_max >= _BAND_FAR_SIGMA * s_max and w_min - lo_um >= _BAND_FAR_SIGMA * s_max
+
+
+def band_fraction_is_one(lam_sys_um: float, dop_min: float, dop_max: float, sigma_max_kms: float,
+                         lo_um: float, hi_um: float) -> bool:
+    """Whether ``band_fraction(lam, lam * sigma / C_KMS, lo_um, hi_um)`` with
+    ``lam = lam_sys_um * dop`` is all ones, from bounds only (no per-pixel arithmetic).
+
+    ``dop`` [1 + v/c] lies in ``[dop_min, dop_max]`` (> 0) and ``sigma`` [km/s] is at
+    most ``sigma_max_kms``. Rounding is monotonic, so the bounds' ``lam`` and ``lam sigma
+    / C_KMS`` bound every pixel's computed values; True therefore implies the per-pixel
+    test of :func:`band_fraction` passes (False may be conservative: then evaluate it).
+    """
+    if not dop_min > 0:
+        return False
+    lam_lo, lam_hi = lam_sys_um * dop_min, lam_sys_um * dop_max
+    s_max = max(lam_hi * sigma_max_kms / C_KMS, 1e-7)
+    return _far_inside(lam_lo, lam_hi, s_max, lo_um, hi_um)
+
+
 def band_fraction(wave_um, sigma_um, lo_um: float, hi_um: float) -> np.ndarray:
     """Fraction of a Gaussian line (centre ``wave_um``, width ``sigma_um``) inside the band.
 
@@ -229,8 +253,7 @@ def band_fraction(wave_um, sigma_um, lo_um: float, hi_um: float) -> np.ndarray:
     w = np.asarray(wave_um, dtype=float)
     s, w = np.broadcast_arrays(s, w)
     if w.size:                               # every line far inside: no per-line arithmetic
-        s_max = float(s.max())
-        if hi_um - float(w.max()) >= _BAND_FAR_SIGMA * s_max and float(w.min()) - lo_um >= _BAND_FAR_SIGMA * s_max:
+        if _far_inside(float(w.min()), float(w.max()), float(s.max()), lo_um, hi_um):
             return np.ones(w.shape)
     a = (hi_um - w) / s
     b = (lo_um - w) / s
@@ -374,6 +397,12 @@ def _beam_time(inst, spec) -> float:
     return spec.exposure_s / len(inst.beams)
 
 
+def _true_span(flags: np.ndarray) -> tuple[int, int]:
+    """Indices of the first and the last True of the 1-D bool array ``flags`` (which
+    must hold one)."""
+    return int(flags.argmax()), flags.size - 1 - int(flags[::-1].argmax())
+
+
 def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, slice]:
     """Sub-image of ``img`` holding every disc the S/N aperture can use.
 
@@ -383,13 +412,13 @@ def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, s
     distance to the farthest corner of the non-zero region (+ 2 px).
     """
     nonzero = img != 0
-    rows = np.flatnonzero(nonzero.any(axis=1))
-    cols = np.flatnonzero(nonzero.any(axis=0))
-    m = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    c0, c1 = _true_span(nonzero.any(axis=0))
+    r0, r1 = _true_span(nonzero[:, c0:c1 + 1].any(axis=1))  # rows: within those columns
+    m = img[r0:r1 + 1, c0:c1 + 1]
     tot = float(m.sum())
-    yc = rows[0] + float(m.sum(axis=1) @ np.arange(m.shape[0])) / tot
-    xc = cols[0] + float(m.sum(axis=0) @ np.arange(m.shape[1])) / tot
-    reach = max(abs(rows[0] - yc), abs(rows[-1] - yc)) ** 2 + max(abs(cols[0] - xc), abs(cols[-1] - xc)) ** 2
+    yc = r0 + float(m.sum(axis=1) @ np.arange(m.shape[0])) / tot
+    xc = c0 + float(m.sum(axis=0) @ np.arange(m.shape[1])) / tot
+    reach = max(abs(r0 - yc), abs(r1 - yc)) ** 2 + max(abs(c0 - xc), abs(c1 - xc)) ** 2
     r = max(np.sqrt(reach), radius_px or 0.0) + 2.0
     ny, nx = img.shape
     return (slice(max(int(np.floor(yc - r)), 0), min(int(np.ceil(yc + r)) + 1, ny)),
@@ -401,12 +430,9 @@ def _snr_apertures(inst, kept_oiii, spec):
 
     Built on the sub-image that can hold the aperture (:func:`_aperture_window`), so the
     pixel sorts run over the line's footprint rather than the whole dispersed cutout;
-    the mask is then placed back on the full beam.
+    the mask is then placed back on the full beam. The grism S/N is the integrated one,
+    so the ``"peak_re"`` measure is not made (``peak_mean_re`` is NaN).
     """
-    from dataclasses import replace
-
-    from .noise import line_snr_aperture
-
     aps = []
     rad_px = None if spec.snr_aperture_arcsec is None else spec.snr_aperture_arcsec / inst.pixscale_arcsec
     for b in range(len(inst.beams)):
@@ -416,11 +442,12 @@ def _snr_apertures(inst, kept_oiii, spec):
         sy, sx = _aperture_window(kept_oiii[b], rad_px)
         ap = line_snr_aperture(kept_oiii[b][None, sy, sx], inst.dispersion_um, inst.pixscale_arcsec,
                                radius_arcsec=spec.snr_aperture_arcsec,
-                               enclosed_fraction=spec.snr_enclosed_fraction)
+                               enclosed_fraction=spec.snr_enclosed_fraction, peak_re=False)
         mask = np.zeros(kept_oiii[b].shape, bool)
         mask[sy, sx] = ap.mask
         yc, xc = ap.centre_pix
-        aps.append(replace(ap, mask=mask, centre_pix=(yc + sy.start, xc + sx.start)))
+        ap.mask, ap.centre_pix = mask, (yc + sy.start, xc + sx.start)  # a fresh object: set in place
+        aps.append(ap)
     if all(a is None for a in aps):
         raise MocksimInputError("noise.snr_oiii: [OIII]5007 has no flux in any beam, so the "
                                 "integrated [OIII]5007 S/N cannot be defined")

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from .fftconv import convolve_sum_block, convolve_sum_block_many
-from .grism_config import band_fraction
+from .grism_config import band_fraction, band_fraction_is_one
 from .grism_disperse import all_pixels as _all_pixels
 
 
@@ -76,7 +76,7 @@ def _prepare(inst, scene, jobs, g):
     names = []
     for c in comps:
         names += [k for k in c.line_flux if k not in names]
-    flat = {}
+    flat, bounds = {}, {}
     for name in names:
         if name not in LINES:
             raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
@@ -85,20 +85,32 @@ def _prepare(inst, scene, jobs, g):
         if px is None:
             continue
         idx, flux, dop, s = px
-        lam = lam_sys * dop
-        sig_um = lam * s / C_KMS
+        if id(dop) not in bounds:                       # lines of one component share dop, s
+            bounds[id(dop)] = (float(dop.min()), float(dop.max()), float(s.max()))
+        lam = sig_um = None                             # per-pixel values, made when needed
         for filt in inst.filters:
-            w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
+            if band_fraction_is_one(lam_sys, *bounds[id(dop)], filt.lo_um, filt.hi_um):
+                w = flux                                # flux x 1.0: the same values
+            else:
+                if lam is None:
+                    lam = lam_sys * dop
+                    sig_um = lam * s / C_KMS
+                w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
             aw = np.abs(w)
             keep_px = aw > 1e-10 * max(float(aw.sum()), 1e-300)
             if keep_px.all():
-                ii, ww, ll, ss = idx, w, lam, sig_um
+                ii, ww, sel = idx, (flux.copy() if w is flux else w), None
             elif keep_px.any():
                 sel = np.flatnonzero(keep_px)               # one mask scan, then plain gathers
                 ii = sel if idx is _all_pixels(nfine * nfine) else idx[sel]
-                ww, ll, ss = w[sel], lam[sel], sig_um[sel]
+                ww = w[sel]
             else:
                 continue
+            if lam is not None:
+                ll, ss = (lam, sig_um) if sel is None else (lam[sel], sig_um[sel])
+            else:                                       # lam, sig_um of the kept pixels only
+                ll = lam_sys * (dop if sel is None else dop[sel])
+                ss = ll * (s if sel is None else s[sel]) / C_KMS
             if ii is _all_pixels(nfine * nfine):           # the bincount's sums 0 + x, without the scatter
                 fine = np.add(ww / filt.width_um, 0.0).reshape(nfine, nfine)
             else:

@@ -204,7 +204,10 @@ class NoiseSpec:
     def to_dict(self) -> dict:
         """Plain-dict form (for metadata and FITS headers); the fields are plain scalars,
         so a shallow dict equals ``dataclasses.asdict`` (which deep-copies, ~10x slower)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _NOISE_SPEC_FIELDS}
+
+
+_NOISE_SPEC_FIELDS = tuple(f.name for f in fields(NoiseSpec))  #: in declaration order
 
 
 # --------------------------------------------------------------------- S/N
@@ -271,7 +274,7 @@ class LineSNRAperture:
 def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *,
                       radius_arcsec: float | None = None,
                       enclosed_fraction: float = 0.9, channel_offset: int = 0,
-                      nwave: int | None = None) -> LineSNRAperture:
+                      nwave: int | None = None, peak_re: bool = True) -> LineSNRAperture:
     """Build the S/N definition from the noise-free cube of one line.
 
     Parameters
@@ -293,6 +296,8 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
         Index of the first channel in ``line_cube`` (default 0).
     nwave : int, optional
         Number of channels of the full cube (default ``line_cube.shape[0]``).
+    peak_re : bool
+        Also measure ``peak_mean_re`` (the ``"peak_re"`` definition; NaN if False).
     """
     k0, n = int(channel_offset), line_cube.shape[0]
     nwave = n if nwave is None else int(nwave)
@@ -323,10 +328,11 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
     spec = np.zeros(nwave)
     spec[k0:k0 + n] = line_cube[:, mask].sum(axis=1)
     f_ap = float(np.sum(spec * dw_all))
-    # seed-001 definition: mean over spaxels within the half-light radius, brightest channel
-    r50 = float(r_sorted[min(int(np.searchsorted(csum, 0.5 * total)), order.size - 1)])
-    in50 = line_cube[:, r <= r50 * (1 + 1e-9) + 1e-12]  # (n, spaxels within r50)
-    peak_mean = float(in50[int(np.argmax(in50.sum(axis=1)))].mean())
+    peak_mean = float("nan")
+    if peak_re:  # seed-001 definition: mean over spaxels within the half-light radius, brightest channel
+        r50 = float(r_sorted[min(int(np.searchsorted(csum, 0.5 * total)), order.size - 1)])
+        in50 = line_cube[:, r <= r50 * (1 + 1e-9) + 1e-12]  # (n, spaxels within r50)
+        peak_mean = float(in50[int(np.argmax(in50.sum(axis=1)))].mean())
     return LineSNRAperture(mask=mask, profile_per_um=spec / f_ap, flux_ap=f_ap, flux_total=total,
                            radius_arcsec=radius, centre_pix=(yc, xc), peak_mean_re=peak_mean)
 

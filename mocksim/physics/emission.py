@@ -422,11 +422,26 @@ def line_ratios_to_hbeta(logoh, calibration, *, range_policy: str = "raise", te_
     cal = get_calibration(calibration)
     y0 = np.asarray(logoh, dtype=float)
     _check_range(cal, y0, range_policy)
-    y = y0.reshape(-1) if y0.ndim == 0 else y0  # 0-d arithmetic would return numpy scalars
+    return _line_ratios(cal, y0, _line_names(lines), te_K)
+
+
+def _line_names(lines) -> tuple:
+    """``lines`` (default: all of :data:`mocksim.lines.LINES`) as a tuple of known names."""
     names = tuple(LINES) if lines is None else tuple(lines)
     for n in names:
         if n not in LINES:
             raise MocksimInputError(f"lines: unknown line {n!r}; known lines are {', '.join(LINES)}")
+    return names
+
+
+def _line_ratios(cal, y0, names, te_K=None) -> dict[str, np.ndarray]:
+    """:func:`line_ratios_to_hbeta` less its input checks, for callers that made them.
+
+    ``cal`` is a :class:`Calibration`, ``y0`` a float array of finite 12+log(O/H) [dex]
+    within ``cal.search_domain``, ``names`` a tuple of :data:`mocksim.lines.LINES` keys.
+    The non-Balmer entries are fresh arrays, none sharing memory with another.
+    """
+    y = y0.reshape(-1) if y0.ndim == 0 else y0  # 0-d arithmetic would return numpy scalars
     plan = _plan_cached(cal)
     want = set(names)
     needed = {d for n in names if n in _LINE_DIAGS for d in _LINE_DIAGS[n]} - {"R3"}
@@ -444,7 +459,8 @@ def line_ratios_to_hbeta(logoh, calibration, *, range_policy: str = "raise", te_
     def put_inplace(name, src, factor):
         """Like put, but reuses ``src``'s buffer (must be its last use)."""
         if name in want:
-            src *= factor
+            if factor != 1.0:  # x * 1.0 == x: no pass
+                src *= factor
             res[name] = src
 
     for n in CASE_B_TO_HBETA:

@@ -38,7 +38,17 @@ def build_noise(scn, index: int = 0, params: dict | None = None) -> NoiseSpec:
     d = dict(scn.noise_for(index))
     if params is not None and params.get("snr_oiii") is not None:
         d["snr_oiii"] = params["snr_oiii"]
-    return NoiseSpec.from_dict(d)
+    key = tuple((k, type(v), v) for k, v in sorted(d.items()))  # types too: 50 and 50.0 stay apart
+    try:
+        return _cached_noise(key)
+    except TypeError:  # an unhashable value: built (and its error raised) uncached
+        return NoiseSpec.from_dict(d)
+
+
+@lru_cache(maxsize=256)
+def _cached_noise(items):
+    """The (frozen, so shareable) :class:`NoiseSpec` of the ``(key, type, value)`` items."""
+    return NoiseSpec.from_dict({k: v for k, _, v in items})
 
 
 def build_profile(scn, params: dict):

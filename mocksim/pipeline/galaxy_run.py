@@ -28,8 +28,10 @@ class GalaxyOutput:
 
 
 def _streams(scn, index):
-    ss = np.random.SeedSequence(scn.seed, spawn_key=(index,))
-    noise_ss, fit_ss = ss.spawn(2)
+    """Noise and fit generators of galaxy ``index``: from the two children of
+    ``SeedSequence(scn.seed, spawn_key=(index,))``, made directly (``spawn(2)`` gives the
+    sequences of spawn keys ``(index, 0)`` and ``(index, 1)``, same entropy and pool)."""
+    noise_ss, fit_ss = (np.random.SeedSequence(scn.seed, spawn_key=(index, k)) for k in (0, 1))
     return noise_generator(noise_ss), np.random.default_rng(fit_ss)
 
 

@@ -6,6 +6,7 @@ with the offending key in the message.
 """
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +164,7 @@ class Scenario:
         """Population parameters of galaxy ``index`` (deterministic given the seed)."""
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, 0)))
         out = {}
-        skip = {k for kind, keys in MODEL_KEYS.items() if kind != self.profile for k in keys}
+        skip = _model_keys_skipped(self.profile)
         over = self.cell_overrides(index)["population"]
         relations = False
         for key in POPULATION_KEYS:  # fixed order => reproducible streams
@@ -177,8 +178,11 @@ class Scenario:
                 out[key] = spec
                 relations = True
                 continue
+            if not is_distribution(spec):  # a fixed number (draws nothing)
+                out[key] = _fixed_value(key, spec)
+                continue
             val = draw(spec, rng)
-            _check_value(f"population.{key}", key, val, galaxy=index if is_distribution(spec) else None)
+            _check_value(f"population.{key}", key, val, galaxy=index)
             out[key] = float(val)
         for key in POPULATION_RELATION_KEYS:  # drawn after the others: old streams unchanged
             spec = over.get(key, self.relation_specs.get(key))
@@ -199,6 +203,19 @@ class Scenario:
 
     def draw_all(self) -> list[dict]:
         return [self.draw_galaxy(i) for i in range(self.n)]
+
+
+@functools.lru_cache(maxsize=None)
+def _model_keys_skipped(profile: str) -> frozenset:
+    """Population keys of the analytic models other than ``profile`` (not drawn)."""
+    return frozenset(k for kind, keys in MODEL_KEYS.items() if kind != profile for k in keys)
+
+
+@functools.lru_cache(maxsize=1024)
+def _fixed_value(key: str, spec) -> float:
+    """A fixed population value ``spec`` of ``key``, range-checked (once per value) as a float."""
+    _check_value(f"population.{key}", key, spec)
+    return float(spec)
 
 
 def _check_value(label, key, val, galaxy=None):

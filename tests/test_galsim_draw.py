@@ -1,0 +1,58 @@
+"""The disk draws (``mocksim.galaxy.disk._draw``) equal GalSim's ``drawImage`` bit for bit."""
+import galsim
+import numpy as np
+import pytest
+
+from mocksim.galaxy import disk
+from mocksim.scene import SceneGrid
+
+
+def _draw_image(prof, grid, off):
+    ny, nx = grid.shape
+    img = galsim.ImageD(nx, ny, scale=grid.pixscale_arcsec)
+    prof.drawImage(image=img, offset=(off[0] / grid.pixscale_arcsec, off[1] / grid.pixscale_arcsec),
+                   method="auto")
+    return img.array
+
+
+def _profiles(rng, gsparams):
+    re, q, pa = rng.uniform(0.1, 0.5), rng.uniform(0.3, 1.0), rng.uniform(-180, 180)
+    for prof in (galsim.Exponential(half_light_radius=re, flux=2e-18, gsparams=gsparams),
+                 galsim.Sersic(n=1.5, half_light_radius=re, flux=2e-18, gsparams=gsparams),
+                 galsim.Gaussian(fwhm=0.5 * re, flux=3e-19, gsparams=gsparams)):
+        yield prof.shear(q=q, beta=(90 + pa) * galsim.degrees).dilate(np.sqrt(q)) if q < 0.95 else prof
+
+
+@pytest.mark.parametrize("gsparams", [disk.GSPARAMS, galsim.GSParams()])
+@pytest.mark.parametrize("n", [45, 96, 50])
+def test_draw_equals_draw_image(gsparams, n):
+    rng = np.random.default_rng(n)
+    for _ in range(6):
+        grid = SceneGrid(float(rng.uniform(0.015, 0.04)), (n, n), 3)
+        off = tuple(rng.uniform(-0.3, 0.3, 2))
+        for prof in _profiles(rng, gsparams):
+            assert np.array_equal(disk._draw(prof, grid, off), _draw_image(prof, grid, off))
+
+
+@pytest.mark.parametrize("big_max", [disk._PIXEL_K_MAX, 300])
+def test_pixel_kimage_slices_equal_direct_drawings(monkeypatch, big_max):
+    """Sub-grids of the cached unit-pixel k image hold the numbers GalSim draws on each
+    k grid itself (growing cache, and grids above the cache limit drawn afresh)."""
+    monkeypatch.setattr(disk, "_UNIT_PIXELS", {})
+    monkeypatch.setattr(disk, "_PIXEL_K_MAX", big_max)
+    gsp = disk.GSPARAMS
+    pixel = galsim.Pixel(scale=1.0, gsparams=gsp)
+    for n_fft in (64, 96):
+        dk = 2 * np.pi / n_fft
+        for nk in list(range(n_fft, 500, 14)) + [260, 120]:
+            kim = galsim.ImageCD(galsim.BoundsI(0, nk // 2, -(nk // 2), nk // 2), scale=dk)
+            pixel.drawKImage(image=kim, recenter=False)
+            assert np.array_equal(disk._unit_pixel_kimage(gsp, dk, nk), kim.array)
+
+
+@pytest.mark.parametrize("nx, ny", [(96, 96), (45, 45), (50, 31)])
+def test_centred_bounds_are_those_of_set_center(nx, ny):
+    img = galsim.ImageD(nx, ny, scale=1.0)
+    img.setCenter(0, 0)
+    assert disk._centred_bounds(nx, ny) == img.bounds
+    assert galsim.ImageD(disk._centred_bounds(nx, ny), scale=1.0).array.shape == (ny, nx)
