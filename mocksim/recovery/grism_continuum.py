@@ -22,7 +22,8 @@ import numpy as np
 
 from ..instruments.grism_config import box_band_weights
 
-__all__ = ["fit_continuum", "continuum_coefficients", "continuum_coefficients_many", "continuum_at"]
+__all__ = ["fit_continuum", "continuum_coefficients", "continuum_coefficients_many", "continuum_at",
+           "continuum_at_many"]
 
 _ROUNDOFF = 1e-12     # profile values this close to 0 or 1 are round-off of exactly 0 or 1
 
@@ -299,13 +300,39 @@ def continuum_at(fits, flat, n, n_disp):
     ``fits``: per beam ``(coef, wct)`` of :func:`continuum_coefficients`, or None (no
     continuum). Evaluates only the requested pixels.
     """
+    return continuum_at_many([fits], np.zeros(flat.size, np.int64), flat, n, n_disp)
+
+
+def continuum_at_many(fits, job, flat, n, n_disp):
+    """:func:`continuum_at` of several observations ("jobs") at once.
+
+    ``fits``: per job, its :func:`continuum_at` ``fits`` (or None: no continuum);
+    ``job``, ``flat``: job and flat index into its ``(n_beams, n, n_disp)`` data of each
+    pixel. Each pixel's value is the same dot product as in its job's own call.
+    """
+    out = np.zeros(flat.size)
+    wcts = {id(f[1]): f[1] for fj in fits for f in (fj or ()) if f is not None}
+    if not wcts:
+        return out
     r, x = np.divmod(flat, n_disp)
     b, r = np.divmod(r, n)
-    out = np.zeros(flat.size)
-    for beam, fit in enumerate(fits):
-        if fit is None:
-            continue
-        sel = slice(None) if len(fits) == 1 else (b == beam).nonzero()[0]
-        coef, wct = fit
-        out[sel] = np.einsum("ua,ua->u", coef[r[sel]], wct[x[sel]])
+    if len(wcts) > 1:                                  # bands differ: job by job, beam by beam
+        for q, fj in enumerate(fits):
+            for beam, fit in enumerate(fj or ()):
+                if fit is not None:
+                    sel = ((job == q) & (b == beam)).nonzero()[0]
+                    out[sel] = np.einsum("ua,ua->u", fit[0][r[sel]], fit[1][x[sel]])
+        return out
+    nb = max(len(fj or ()) for fj in fits)
+    coef = np.zeros((len(fits) * nb, n, n))
+    has = np.zeros(len(fits) * nb, bool)
+    for q, fj in enumerate(fits):
+        for beam, fit in enumerate(fj or ()):
+            if fit is not None:
+                coef[q * nb + beam], has[q * nb + beam] = fit[0], True
+    cb = job * nb + b
+    sel = has[cb].nonzero()[0]
+    # (take: a faster gather of whole rows than fancy indexing)
+    out[sel] = np.einsum("ua,ua->u", coef.reshape(-1, n).take((cb * n + r)[sel], axis=0),
+                         next(iter(wcts.values())).take(x[sel], axis=0))
     return out

@@ -87,7 +87,7 @@ from ..observation import Observation
 from .grism_continuum import continuum_coefficients_many
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
 from .grism_solve import STENCIL_ORDER, _shift_stencil  # noqa: F401
-from .grism_solve import STENCIL_REACH, _drizzle_matrix, _drizzle_operators, _overlapping, _solve_filter
+from .grism_solve import STENCIL_REACH, _drizzle_matrix, _drizzle_operators, _overlapping, _solve_filter_many
 from .linefit import TIED_LINES, LineMaps
 
 __all__ = ["extract_line_maps", "extract_line_maps_many", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
@@ -296,7 +296,13 @@ def extract_line_maps_many(observations, lines=None, *, footprints=None, **optio
     for key, group in jobs.items():
         for (k, b, _), fit in zip(group, continuum_coefficients_many([g[2] for g in group], *key[1:])):
             preps[k]["cont"][b] = fit
-    return [_finish(st, opts) for st in preps]
+    # 3. the line fits of every observation and filter, in one call
+    fits, solves = [], []
+    for st in preps:
+        solves.append(_plan_fits(st, opts["blend_mode"], fits))
+    results = _solve_filter_many(fits, opts["regularization"], opts["checker_regularization"])
+    return [_finish(st, {f: (mode, [(par, results[q]) for par, q in idx]) for f, (mode, idx) in sv.items()})
+            for st, sv in zip(preps, solves)]
 
 
 #: Keyword options of :func:`extract_line_maps` (besides ``footprint``) and their defaults,
@@ -383,12 +389,36 @@ def _prepare(obs, lines, footprint, opts):
                 cont=[None] * len(jobs) if continuum == "pixel" else None)
 
 
-def _finish(st, opts):
-    """Line maps of one prepared observation (steps 3-4), its continuum fits in ``st["cont"]``."""
-    n, disp, data, err, beams, tgt, cont = (st[k] for k in ("n", "disp", "data", "err", "beams", "tgt", "cont"))
-    p_det, p_map, filters, setup, ex = st["p_det"], st["p_map"], st["filters"], st["setup"], st["obs"].extras
-    blend_mode, regularization = opts["blend_mode"], opts["regularization"]
-    checker_regularization = opts["checker_regularization"]
+def _plan_fits(st, blend_mode, fits):
+    """The line fits of one prepared observation (step 3), appended to ``fits`` as
+    :func:`~.grism_solve._solve_filter_many` jobs; returns per filter with line models
+    ``(mode, [(parent line or None, index in fits), ...])`` (per-line mode: one fit per map)."""
+    beams, tgt, ex = st["beams"], st["tgt"], st["obs"].extras
+    plan = {}
+    for f, _ in st["filters"]:
+        models = st["setup"][f][0]
+        if not models:
+            continue
+        bsel = [b for b, bm in enumerate(beams) if bm["filter"] == f]
+        prior_img = np.maximum(np.asarray(ex["direct_images"][f], float), 0.0)
+        mode = blend_mode
+        if mode == "auto":
+            single = len({beams[b]["grism"] for b in bsel}) == 1
+            mode = "per-line" if single and _overlapping(models, tgt, beams[bsel[0]]["grism"]) else "joint"
+        if mode == "joint":
+            one_by_one = [(None, models)]
+        else:  # grizli-like: one free map at a time, the other lines as direct-image templates
+            one_by_one = [(par, {p: {**m, "kind": "map" if p == par else "template"} for p, m in models.items()})
+                          for par in [p for p, m in models.items() if m["kind"] == "map"]]
+        plan[f] = (mode, [(par, len(fits) + k) for k, (par, _) in enumerate(one_by_one)])
+        fits += [(st["data"], st["err"], st["cont"], beams, bsel, m, tgt, prior_img) for _, m in one_by_one]
+    return plan
+
+
+def _finish(st, solved):
+    """Line maps of one prepared observation (steps 3-4), from its line fits ``solved`` (:func:`_plan_fits`)."""
+    n, disp, tgt = st["n"], st["disp"], st["tgt"]
+    p_det, p_map, filters, setup = st["p_det"], st["p_map"], st["filters"], st["setup"]
     # 3. line maps per filter, 4. drizzle
     n_out = max(int(round(n * p_det / p_map)), 1)
     sidx = np.flatnonzero(tgt.ravel())
@@ -403,21 +433,12 @@ def _finish(st, opts):
         blends_all.update({h: list(v) for h, v in blends.items()})
         if not models:
             continue
-        bsel = [b for b, bm in enumerate(beams) if bm["filter"] == f]
-        prior_img = np.maximum(np.asarray(ex["direct_images"][f], float), 0.0)
-        mode = blend_mode
-        if mode == "auto":
-            single = len({beams[b]["grism"] for b in bsel}) == 1
-            mode = "per-line" if single and _overlapping(models, tgt, beams[bsel[0]]["grism"]) else "joint"
+        mode, fits = solved[f]
         if mode == "joint":
-            values, variances, sky, chi2, true_var = _solve_filter(
-                data, err, cont, beams, bsel, models, tgt, prior_img, regularization, checker_regularization)
-        else:  # grizli-like: one free map at a time, the other lines as direct-image templates
+            values, variances, sky, chi2, true_var = fits[0][1]
+        else:
             values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
-            for par in [p for p, m in models.items() if m["kind"] == "map"]:
-                one = {p: {**m, "kind": "map" if p == par else "template"} for p, m in models.items()}
-                v1, var1, sky1, c1, t1 = _solve_filter(data, err, cont, beams, bsel, one, tgt, prior_img,
-                                                        regularization, checker_regularization)
+            for par, (v1, var1, sky1, c1, t1) in fits:
                 values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
                 chi2s.append(c1)
             chi2 = float(np.mean(chi2s)) if chi2s else np.nan
