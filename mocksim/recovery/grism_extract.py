@@ -87,7 +87,7 @@ from ..observation import Observation
 from .grism_continuum import continuum_coefficients_many
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
 from .grism_solve import STENCIL_ORDER, _shift_stencil  # noqa: F401
-from .grism_solve import STENCIL_REACH, _drizzle_matrix, _drizzle_operators, _overlapping, _solve_filter_many
+from .grism_solve import STENCIL_REACH, _drizzle_many, _drizzle_matrix, _overlapping, _solve_filter_many
 from .linefit import TIED_LINES, LineMaps
 
 __all__ = ["extract_line_maps", "extract_line_maps_many", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
@@ -301,8 +301,8 @@ def extract_line_maps_many(observations, lines=None, *, footprints=None, **optio
     for st in preps:
         solves.append(_plan_fits(st, opts["blend_mode"], fits))
     results = _solve_filter_many(fits, opts["regularization"], opts["checker_regularization"])
-    return [_finish(st, {f: (mode, [(par, results[q]) for par, q in idx]) for f, (mode, idx) in sv.items()})
-            for st, sv in zip(preps, solves)]
+    return _finish_many(preps, [{f: (mode, [(par, results[q]) for par, q in idx]) for f, (mode, idx) in sv.items()}
+                                for sv in solves])
 
 
 #: Keyword options of :func:`extract_line_maps` (besides ``footprint``) and their defaults,
@@ -415,75 +415,106 @@ def _plan_fits(st, blend_mode, fits):
     return plan
 
 
-def _finish(st, solved):
-    """Line maps of one prepared observation (steps 3-4), from its line fits ``solved`` (:func:`_plan_fits`)."""
-    n, disp, tgt = st["n"], st["disp"], st["tgt"]
-    p_det, p_map, filters, setup = st["p_det"], st["p_map"], st["filters"], st["setup"]
+def _filter_maps(st, f, solved_f):
+    """The solved maps of filter ``f`` of a prepared observation (``solved_f``: its entry of
+    :func:`_finish_many`'s ``solved``): a dict of ``mode``, ``pars`` (mapped lines) and per
+    line ``values``, ``variances``, ``sky`` (grid offsets), ``true_var``; and ``chi2``."""
+    mode, fits = solved_f
+    if mode == "joint":
+        values, variances, sky, chi2, true_var = fits[0][1]
+    else:
+        values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
+        for par, (v1, var1, sky1, c1, t1) in fits:
+            values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
+            chi2s.append(c1)
+        chi2 = float(np.mean(chi2s)) if chi2s else np.nan
+    return dict(mode=mode, pars=list(values), values=values, variances=variances, sky=sky,
+                true_var=true_var, chi2=chi2)
+
+
+def _finish_many(preps, solved):
+    """Line maps of prepared observations (steps 3-4) from their line fits.
+
+    ``solved``: per observation, :func:`_plan_fits`'s plan with each fit's result in place
+    of its index. The maps of all observations and filters with the same grids, map
+    offsets and line models are drizzled together (:func:`~.grism_solve._drizzle_many`:
+    the same arithmetic per map as alone), and so are their footprints.
+    """
+    geo = [(st["n"], st["p_det"], max(int(round(st["n"] * st["p_det"] / st["p_map"])), 1), st["p_map"])
+           for st in preps]
+    # the drizzled footprint of each observation (from the common detector grid, offset 0)
+    bad = [None] * len(preps)
+    by_geo = {}
+    for q, key in enumerate(geo):
+        by_geo.setdefault(key, []).append(q)
+    for key, idx in by_geo.items():
+        wd = _drizzle_matrix(*key)
+        for q, b in zip(idx, (wd @ np.stack([preps[q]["tgt"] for q in idx]).astype(float) @ wd.T) <= 1e-9):
+            bad[q] = b
     # 3. line maps per filter, 4. drizzle
-    n_out = max(int(round(n * p_det / p_map)), 1)
-    sidx = np.flatnonzero(tgt.ravel())
-    # drizzle from the common detector grid (offset 0: the direct image's and the footprint's)
-    wd = _drizzle_matrix(n, p_det, n_out, p_map)
-    bad = (wd @ tgt.astype(float) @ wd.T) <= 1e-9
-    nan_bad = np.where(bad, np.nan, 0.0)                     # added: NaN outside the drizzled footprint
+    maps = [{f: _filter_maps(st, f, sv[f]) for f, _ in st["filters"] if f in sv} for st, sv in zip(preps, solved)]
+    jobs = {}
+    for q, mq in enumerate(maps):
+        for f, m in mq.items():
+            if m["pars"]:
+                models = preps[q]["setup"][f][0]
+                key = (geo[q], tuple(m["sky"][p] for p in m["pars"]), tuple(models[p]["parts"] for p in m["pars"]))
+                jobs.setdefault(key, []).append((q, m))
+    for (g, offsets, parts), members in jobs.items():
+        holes = np.stack([bad[q] for q, _ in members])
+        out, eout, naive = _drizzle_many([preps[q]["tgt"] for q, _ in members], [m["values"] for _, m in members],
+                                         [m["variances"] for _, m in members], members[0][1]["pars"],
+                                         [preps[q]["disp"] for q, _ in members], g, offsets, holes)
+        fin = np.isfinite(out)
+        cmap = np.where(fin, np.array([m["chi2"] for _, m in members], float).reshape(-1, 1, 1, 1), np.nan)
+        agree = (fin == ~holes[:, None]).reshape(len(members), -1).all(axis=1)
+        flux, flux_err = {}, {}
+        for k, pp in enumerate(parts):
+            for ln, ratio, _ in pp:
+                flux[ln], flux_err[ln] = out[:, k] * ratio, eout[:, k] * ratio
+        for i, (_, m) in enumerate(members):
+            m.update(naive=naive[i], fin=fin[i], cmap=cmap[i], agree=bool(agree[i]),
+                     flux={ln: v[i] for ln, v in flux.items()}, flux_err={ln: v[i] for ln, v in flux_err.items()})
+    return [_line_maps(st, mq, g[2], b) for st, mq, g, b in zip(preps, maps, geo, bad)]
+
+
+def _line_maps(st, maps, n_out, bad):
+    """:class:`LineMaps` of one prepared observation from its drizzled filter maps
+    (:func:`_finish_many`; ``bad``: the holes of its drizzled footprint)."""
+    filters, setup, tgt, p_map = st["filters"], st["setup"], st["tgt"], st["p_map"]
     flux, flux_err, chi2_group, offsets, blends_all, corr = {}, {}, {}, {}, {}, {}
-    modes, finite, chi2_maps = {}, [], []
+    modes, finite, chi2_maps, agree = {}, [], [], True
     for f, _ in filters:
         models, blends, _, _, groups_of = setup[f]
         blends_all.update({h: list(v) for h, v in blends.items()})
-        if not models:
+        if f not in maps:
             continue
-        mode, fits = solved[f]
-        if mode == "joint":
-            values, variances, sky, chi2, true_var = fits[0][1]
-        else:
-            values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
-            for par, (v1, var1, sky1, c1, t1) in fits:
-                values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
-                chi2s.append(c1)
-            chi2 = float(np.mean(chi2s)) if chi2s else np.nan
-        modes[f] = mode
-        if not values:
+        m = maps[f]
+        modes[f] = m["mode"]
+        if not m["pars"]:
             continue
-        pars = list(values)
-        # resample each map from its own grid (offset ox, oy) to the common grid, then
-        # drizzle: every line ends up with the same pixel response (step 4); data are
-        # flux / D per pixel: map values x D are fluxes per pixel
-        wy, wxt, wy2, wxt2 = _drizzle_operators(n, p_det, n_out, p_map, tuple(sky[p] for p in pars))
-        img = np.zeros((2, len(pars), n * n))
-        img[0][:, sidx] = [values[p] for p in pars]
-        img[1][:, sidx] = [variances[p] for p in pars]
-        img[0] *= disp
-        img[1] *= disp ** 2
-        img = img.reshape(2, len(pars), n, n)
-        out = wy @ img[0] @ wxt
-        vout = wy2 @ img[1] @ wxt2
-        out += nan_bad
-        eout = np.sqrt(vout) + nan_bad
-        naive = vout.sum(axis=(1, 2))
-        if np.isnan(naive).any():
-            naive = np.nansum(vout, axis=(1, 2))
-        naive /= disp ** 2
-        fin = np.isfinite(out)
-        for k, par in enumerate(pars):
-            offsets[par] = sky[par]
-            corr[par] = float(np.sqrt(true_var[par] / naive[k])) if naive[k] > 0 and true_var[par] > 0 else 1.0
-            for ln, ratio, _ in models[par]["parts"]:
-                flux[ln] = out[k] * ratio
-                flux_err[ln] = eout[k] * ratio
-            cmap = np.where(fin[k], chi2, np.nan)
+        naive = m["naive"]
+        for k, par in enumerate(m["pars"]):
+            offsets[par] = m["sky"][par]
+            true_var = m["true_var"][par]
+            corr[par] = float(np.sqrt(true_var / naive[k])) if naive[k] > 0 and true_var > 0 else 1.0
+            for ln, _, _ in models[par]["parts"]:
+                flux[ln], flux_err[ln] = m["flux"][ln], m["flux_err"][ln]
             for gname in groups_of[par]:
-                chi2_group[gname] = cmap
-        finite.append(fin)
-        chi2_maps += [chi2] * len(pars)
+                chi2_group[gname] = m["cmap"][k]
+        finite.append(m["fin"])
+        agree = agree and m["agree"]
+        chi2_maps += [m["chi2"]] * len(m["pars"])
     fitted = [ln for ln in LINES if ln in flux]
-    chi2_nu = np.full((n_out, n_out), np.nan)
-    if finite:
-        finite, chi2_maps = np.concatenate(finite), np.array(chi2_maps, float)
-        if np.isfinite(chi2_maps).all() and (finite == ~bad).all():
+    if not finite:
+        chi2_nu = np.full((n_out, n_out), np.nan)
+    else:
+        chi2_maps = np.array(chi2_maps, float)
+        if np.isfinite(chi2_maps).all() and agree:
             # every map is finite exactly where drizzled: footprints agree, chi2 is a plain mean
             chi2_nu = np.where(bad, np.nan, chi2_maps.sum() / chi2_maps.size)
         else:
+            finite = np.concatenate(finite)
             # one footprint for all maps (their grids differ by sub-pixel offsets)
             common = np.all(finite, axis=0)
             for ln in fitted:
@@ -495,10 +526,11 @@ def _finish(st, solved):
             chi2_nu = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
     fitted_set = set(fitted)
     groups = [g for g, gl in LINE_GROUPS.items() if not fitted_set.isdisjoint(gl)]
-    lm = LineMaps(flux=flux, flux_err=flux_err, velocity_kms={g: np.zeros((n_out, n_out)) for g in groups},
-                  sigma_kms={g: np.zeros((n_out, n_out)) for g in groups}, chi2_nu=chi2_nu, lines=fitted,
-                  groups=groups, velocity_err_kms={g: np.zeros((n_out, n_out)) for g in groups},
-                  sigma_err_kms={g: np.zeros((n_out, n_out)) for g in groups}, chi2_nu_group=chi2_group)
+    zeros = iter(np.zeros((4 * len(groups), n_out, n_out)))       # kinematic maps: not measured
+    lm = LineMaps(flux=flux, flux_err=flux_err, velocity_kms={g: next(zeros) for g in groups},
+                  sigma_kms={g: next(zeros) for g in groups}, chi2_nu=chi2_nu, lines=fitted,
+                  groups=groups, velocity_err_kms={g: next(zeros) for g in groups},
+                  sigma_err_kms={g: next(zeros) for g in groups}, chi2_nu_group=chi2_group)
     lm.pixscale_arcsec = p_map
     lm.shape = (n_out, n_out)
     lm.center_xy = ((n_out - 1) / 2.0, (n_out - 1) / 2.0)
