@@ -189,3 +189,31 @@ def test_cached_annuli_equal_the_direct_computation(shape, center, pix, width, r
     b = annular_bins(shape, center, pix, width_arcsec=width, r_max_arcsec=r_max, axis_ratio=q, pa_deg=pa)
     assert np.array_equal(b.radius_arcsec, 0.5 * (ref[1] + ref[2]))
     assert not b.bin_map.flags.writeable                  # shared by the galaxies of a run: read-only
+
+
+def test_sum_in_bins_of_many_maps_equals_each_map_alone():
+    """The maps summed in one bincount (bins offset per map) against the per-map sums
+    written out, with NaN pixels, maps without errors and per-map noise (two excesses,
+    one correlation kernel)."""
+    from mocksim.recovery.noise_cov import MapNoise, bin_sum_errors
+    rng = np.random.default_rng(8)
+    b = annular_bins((17, 17), (8.0, 8.0), 0.1, width_arcsec=0.2)
+    maps = {k: rng.normal(size=(17, 17)) for k in "abcd"}
+    maps["b"][3:5, 6:9] = np.nan
+    errs = {k: rng.uniform(0.5, 1.0, (17, 17)) for k in "abd"}
+    errs["d"][8, 8] = np.inf
+    kern = np.array([[0.0, 0.2, 0.0], [0.2, 1.0, 0.2], [0.0, 0.2, 0.0]])
+    noise = {"a": MapNoise(None, 1.3), "b": MapNoise(None, 1.1), "d": MapNoise(kern, 1.2)}
+    sums, es = sum_in_bins(maps, errs, b, noise=noise)
+    assert list(sums) == list(maps) and list(es) == list(errs)
+    bm = b.bin_map
+    sel = bm >= 0
+    for k, v in maps.items():
+        assert np.array_equal(sums[k], np.bincount(bm[sel], np.where(np.isfinite(v[sel]), v[sel], 0.0), b.n_bins))
+        if k in errs:
+            e = np.where(np.isfinite(v), errs[k], np.nan)
+            assert np.array_equal(es[k], bin_sum_errors(e, bm, b.n_bins, noise[k]))
+            if noise[k].kernel is None:
+                e2 = np.where(np.isfinite(e[sel]), e[sel] ** 2, 0.0)
+                fac = np.where(np.bincount(bm[sel], minlength=b.n_bins) > 1, noise[k].excess, 1.0)
+                assert np.array_equal(es[k], np.sqrt(np.bincount(bm[sel], e2, b.n_bins)) * fac)
