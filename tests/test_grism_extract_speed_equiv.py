@@ -325,6 +325,16 @@ def test_segmentation_matches_ndimage():
         for args in ((2.0, 1e-3, 2), (3.0, 0.2, 0), (1.0, 1e-3, 3)):
             for got, ref in zip(gext._segment(det, err, *args), _segment_ref(det, err, *args)):
                 assert np.array_equal(got, ref)
+    # a stack: each image as alone (labels and dilations do not cross images), with an
+    # image without finite pixels, one with a NaN and an infinite pixel, one without a candidate
+    dets = np.stack([det, np.full_like(det, np.nan), det, np.zeros_like(det), det[::-1]])
+    dets[2, 0, 0], dets[2, 0, 1] = np.nan, np.inf
+    errs = np.stack([err] * 5)
+    for args in ((2.0, 1e-3, 2), (3.0, 0.2, 0)):
+        tgt, neigh = gext._segment_many(dets, errs, *args)
+        for d, e, t, nb in zip(dets, errs, tgt, neigh):
+            ref = _segment_ref(d, e, *args)
+            assert np.array_equal(t, ref[0]) and np.array_equal(nb, ref[1])
 
 
 def test_continuum_at_matches_dense_model():
@@ -393,6 +403,11 @@ def test_extract_line_maps_matches_reference_implementation(monkeypatch, name, z
         return _fit_continuum_ref(y, e, wc, *rest, fit_rows=fit_rows), wc.T
 
     monkeypatch.setattr(gext, "_segment", _segment_ref)
+
+    def segment_ref_many(dets, errs, *args):
+        return tuple(np.stack(v) for v in zip(*(_segment_ref(d, e, *args) for d, e in zip(dets, errs))))
+
+    monkeypatch.setattr(gext, "_segment_many", segment_ref_many)
     def cont_ref_many(beams, lo, hi, mask_offsets, pad, reg=1e-3):
         return [cont_ref(y, e, lo, hi, c, t, p, mask_offsets, pad, reg, fit_rows=fr) for y, e, c, t, p, fr in beams]
 

@@ -12,6 +12,7 @@ has ``x = i`` (column, +x towards West) and ``y = j`` (row, +y towards North);
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,12 +72,13 @@ class Bins:
 
 
 def _check_geom(pixscale_arcsec, axis_ratio, center_xy):
-    if not (np.isfinite(pixscale_arcsec) and pixscale_arcsec > 0):
+    # (math.isfinite: scalars, without numpy's per-call overhead)
+    if not (math.isfinite(pixscale_arcsec) and pixscale_arcsec > 0):
         raise MocksimInputError(f"pixscale_arcsec: must be > 0, got {pixscale_arcsec!r}")
-    if not (np.isfinite(axis_ratio) and 0 < axis_ratio <= 1):
+    if not (math.isfinite(axis_ratio) and 0 < axis_ratio <= 1):
         raise MocksimInputError(f"axis_ratio: must be in (0, 1], got {axis_ratio!r}")
     c = tuple(float(v) for v in center_xy)
-    if len(c) != 2 or not np.all(np.isfinite(c)):
+    if len(c) != 2 or not all(map(math.isfinite, c)):
         raise MocksimInputError(f"center_xy: must be two finite numbers (x=column, y=row), got {center_xy!r}")
     return c
 

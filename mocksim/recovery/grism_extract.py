@@ -115,14 +115,15 @@ def _centre_distance(n: int) -> np.ndarray:
     return r
 
 
-def _dilate(mask, iterations):
+def _dilate(mask, iterations, axes=None):
     """``ndimage.binary_dilation`` with the cross structure (nearest neighbours), ``iterations`` times.
 
-    Outside the array counts as False, as in ndimage (``border_value=0``).
+    ``axes``: the axes along which to dilate (default: all; e.g. ``(1, 2)`` for a stack of
+    images). Outside the array counts as False, as in ndimage (``border_value=0``).
     """
     for _ in range(iterations):
         out = mask.copy()
-        for ax in range(mask.ndim):
+        for ax in range(mask.ndim) if axes is None else axes:
             pre = (slice(None),) * ax
             out[pre + (slice(1, None),)] |= mask[pre + (slice(None, -1),)]
             out[pre + (slice(None, -1),)] |= mask[pre + (slice(1, None),)]
@@ -130,21 +131,45 @@ def _dilate(mask, iterations):
     return mask
 
 
+#: 4-connectivity within each image of a stack (none between the images)
+_CROSS_STACK = np.stack([np.zeros_like(_CROSS), _CROSS, np.zeros_like(_CROSS)])
+
+
 def _segment(det, det_err, nsigma, rel, grow):
-    n = det.shape[0]
+    """Target footprint and neighbour pixels of one ``(n, n)`` detection image (step 1)."""
+    tgt, neigh = _segment_many(det[None], det_err[None], nsigma, rel, grow)
+    return tgt[0], neigh[0]
+
+
+def _segment_many(det, det_err, nsigma, rel, grow):
+    """:func:`_segment` of a stack of ``(G, n, n)`` detection images: ``(tgt, neigh)``, each ``(G, n, n)``.
+
+    Labels, dilations and the other steps act on each image alone (connectivity within
+    an image only; a region is kept whatever its label number), so each image's result
+    is that of its own call.
+    """
+    g, n = det.shape[:2]
     fin = np.isfinite(det)
-    peak = float(det.max() if fin.all() else np.nanmax(det)) if fin.any() else 0.0
-    thr = np.maximum(nsigma * det_err, rel * max(peak, 0.0))
+    peak = np.zeros(g)                                   # peak of the finite pixels (0: none)
+    ok = fin.reshape(g, -1)
+    some = ok.any(axis=1)
+    if ok[some].all():
+        peak[some] = det[some].reshape(-1, n * n).max(axis=1)
+    else:
+        for i in some.nonzero()[0]:
+            peak[i] = np.nanmax(det[i])
+    thr = np.maximum(nsigma * det_err, (rel * np.maximum(peak, 0.0)).reshape(g, 1, 1))
     mask = fin & (det > thr)
     lab = np.empty(mask.shape, np.int32)
-    ndimage.label(mask, _CROSS, output=lab)
+    ndimage.label(mask, _CROSS_STACK, output=lab)
     r = _centre_distance(n)
     cand = mask & (r <= max(n / 4.0, 3.0))
-    if cand.any():
-        tgt = lab == lab.reshape(-1)[np.where(cand, det, -np.inf).argmax()]
-    else:
-        tgt = r <= 2.0
-    tgt = _dilate(tgt, int(grow))
+    has = cand.reshape(g, -1).any(axis=1)
+    pick = np.where(cand, det, -np.inf).reshape(g, -1).argmax(axis=1)
+    tgt = lab == lab.reshape(g, -1)[np.arange(g), pick].reshape(g, 1, 1)
+    if not has.all():
+        tgt[~has] = r <= 2.0
+    tgt = _dilate(tgt, int(grow), axes=(1, 2))
     neigh = mask & ~tgt
     return tgt, neigh
 
@@ -287,7 +312,9 @@ def extract_line_maps_many(observations, lines=None, *, footprints=None, **optio
     if set(opts) != set(_DEFAULTS):
         raise TypeError(f"extract_line_maps_many: unknown option(s) {sorted(set(opts) - set(_DEFAULTS))}")
     footprints = [None] * len(observations) if footprints is None else list(footprints)
-    preps = [_prepare(obs, lines, fp, opts) for obs, fp in zip(observations, footprints)]
+    preps = [_prepare(obs, lines, opts) for obs in observations]
+    segs = _segment_prepared(preps, footprints, opts)          # 1. segmentation, batched
+    preps = [_prepare_fits(st, fp, sg, opts) for st, fp, sg in zip(preps, footprints, segs)]
     # 2. continuum: the beams of all observations, grouped by band and line windows
     jobs = {}
     for k, st in enumerate(preps):
@@ -311,13 +338,10 @@ _DEFAULTS = {k: p.default for k, p in inspect.signature(extract_line_maps).param
              if p.kind is inspect.Parameter.KEYWORD_ONLY and k != "footprint"}
 
 
-def _prepare(obs, lines, footprint, opts):
-    """Checks, line set-up, segmentation (step 1) and the continuum jobs of one observation (a dict)."""
+def _prepare(obs, lines, opts):
+    """Checks and line set-up of one observation (a dict; then :func:`_prepare_fits`)."""
     continuum, blend_mode = opts["continuum"], opts["blend_mode"]
     map_pixscale_arcsec, min_separation_px = opts["map_pixscale_arcsec"], opts["min_separation_px"]
-    footprint_nsigma, footprint_rel = opts["footprint_nsigma"], opts["footprint_rel"]
-    footprint_grow_px, max_unknowns = opts["footprint_grow_px"], opts["max_unknowns"]
-    v_max_kms = opts["v_max_kms"]
     if getattr(obs, "kind", None) != "grism":
         raise MocksimInputError(f"obs.kind: extract_line_maps needs a grism observation, got {obs.kind!r}")
     ex = obs.extras
@@ -352,17 +376,44 @@ def _prepare(obs, lines, footprint, opts):
     setup = {f: _line_setup(band, z, (w0, disp, marg), primary, min_separation_px) for f, band in filters}
     kmax = max([sum(m["kind"] == "map" for m in s[0].values()) for s in setup.values()] + [1])
 
-    # 1. segmentation
     det, det_err = np.asarray(ex["direct_image"], float), np.asarray(ex["direct_error"], float)
+    return dict(obs=obs, n=n, disp=disp, data=data, err=err, beams=beams, p_det=p_det, p_map=p_map,
+                filters=filters, setup=setup, kmax=kmax, det=det, det_err=det_err, col_off=col_off)
+
+
+def _segment_prepared(preps, footprints, opts):
+    """Step 1 of prepared observations without a given footprint, those with the same
+    image size in one :func:`_segment_many` call: ``[(tgt, neigh) or None]``."""
+    by_n = {}
+    for q, (st, fp) in enumerate(zip(preps, footprints)):
+        if fp is None:
+            by_n.setdefault(st["det"].shape, []).append(q)
+    out = [None] * len(preps)
+    for idx in by_n.values():
+        tgt, neigh = _segment_many(np.stack([preps[q]["det"] for q in idx]), np.stack([preps[q]["det_err"] for q in idx]),
+                                   opts["footprint_nsigma"], opts["footprint_rel"], opts["footprint_grow_px"])
+        for q, t, nb in zip(idx, tgt, neigh):
+            out[q] = (t, nb)
+    return out
+
+
+def _prepare_fits(st, footprint, seg, opts):
+    """The footprint (step 1; ``seg``: its :func:`_segment_prepared` segmentation) and the
+    continuum jobs (step 2) of an observation prepared by :func:`_prepare`."""
+    continuum, v_max_kms = opts["continuum"], opts["v_max_kms"]
+    n, disp, data, err, beams, ex = st["n"], st["disp"], st["data"], st["err"], st["beams"], st["obs"].extras
+    setup, col_off = st["setup"], st.pop("col_off")
+    det, det_err = st.pop("det"), st.pop("det_err")
+    # 1. segmentation
     if footprint is not None:
         tgt = np.asarray(footprint, bool)
         neigh = np.zeros_like(tgt)
     else:
-        rel = footprint_rel
-        tgt, neigh = _segment(det, det_err, footprint_nsigma, rel, footprint_grow_px)
-        while tgt.sum() * kmax > max_unknowns and rel < 0.5:
+        rel = opts["footprint_rel"]
+        tgt, neigh = seg
+        while tgt.sum() * st["kmax"] > opts["max_unknowns"] and rel < 0.5:
             rel *= 1.5
-            tgt, neigh = _segment(det, det_err, footprint_nsigma, rel, footprint_grow_px)
+            tgt, neigh = _segment(det, det_err, opts["footprint_nsigma"], rel, opts["footprint_grow_px"])
     if tgt.shape != (n, n) or not tgt.any():
         raise MocksimInputError("footprint: empty or of the wrong shape")
 
@@ -384,9 +435,8 @@ def _prepare(obs, lines, footprint, opts):
             jobs.append((key, (data[b], err[b], cont_mask.T if tr else cont_mask, tgt.T if tr else tgt,
                                prior.T if tr else prior, need)))
 
-    return dict(obs=obs, n=n, disp=disp, data=data, err=err, beams=beams, p_det=p_det, p_map=p_map,
-                filters=filters, setup=setup, tgt=tgt, cont_jobs=jobs,
-                cont=[None] * len(jobs) if continuum == "pixel" else None)
+    st.update(tgt=tgt, cont_jobs=jobs, cont=[None] * len(jobs) if continuum == "pixel" else None)
+    return st
 
 
 def _plan_fits(st, blend_mode, fits):
