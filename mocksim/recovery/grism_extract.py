@@ -9,9 +9,10 @@ systemic redshift.
 
 Algorithm
 ---------
-1. **Segmentation** of the detection image: pixels above ``max(footprint_nsigma x error,
-   footprint_rel x peak)``; the region nearest the field centre, grown by
-   ``footprint_grow_px``, is the target footprint ``S``; other regions are neighbours.
+1. **Segmentation** of the detection image (:mod:`.grism_segment`): pixels above
+   ``max(footprint_nsigma x error, footprint_rel x peak)``; the region nearest the field
+   centre, grown by ``footprint_grow_px``, is the target footprint ``S``; other regions
+   are neighbours.
 2. **Continuum** (``continuum="pixel"``): each footprint or neighbour pixel has a flat
    f_lambda spectrum dispersed across its filter's top-hat band (the simulator's exact
    weights). It is fitted per cross-dispersion row of each beam to the columns not
@@ -79,12 +80,12 @@ import functools
 import inspect
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINE_GROUPS, LINES
 from ..observation import Observation
 from .grism_continuum import continuum_coefficients_many
+from .grism_segment import _dilate, _segment, _segment_many
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
 from .grism_solve import STENCIL_ORDER, _shift_stencil  # noqa: F401
 from .grism_solve import STENCIL_REACH, _drizzle_many, _drizzle_matrix, _overlapping, _solve_filter_many
@@ -99,79 +100,6 @@ LINE_PRIORITY = ("Halpha", "OIII5007", "Hbeta", "OII3727", "NII6584", "SII6731",
 
 def _priority(name):
     return LINE_PRIORITY.index(name) if name in LINE_PRIORITY else len(LINE_PRIORITY) + list(LINES).index(name)
-
-
-#: 4-connectivity (ndimage's default structure for labels and dilation)
-_CROSS = ndimage.generate_binary_structure(2, 1)
-
-
-@functools.lru_cache(maxsize=16)
-def _centre_distance(n: int) -> np.ndarray:
-    """``(n, n)`` distance of each pixel from the field centre [pixels] (cached, read-only)."""
-    yy, xx = np.mgrid[0:n, 0:n]
-    c = (n - 1) / 2.0
-    r = np.hypot(yy - c, xx - c)
-    r.flags.writeable = False
-    return r
-
-
-def _dilate(mask, iterations, axes=None):
-    """``ndimage.binary_dilation`` with the cross structure (nearest neighbours), ``iterations`` times.
-
-    ``axes``: the axes along which to dilate (default: all; e.g. ``(1, 2)`` for a stack of
-    images). Outside the array counts as False, as in ndimage (``border_value=0``).
-    """
-    for _ in range(iterations):
-        out = mask.copy()
-        for ax in range(mask.ndim) if axes is None else axes:
-            pre = (slice(None),) * ax
-            out[pre + (slice(1, None),)] |= mask[pre + (slice(None, -1),)]
-            out[pre + (slice(None, -1),)] |= mask[pre + (slice(1, None),)]
-        mask = out
-    return mask
-
-
-#: 4-connectivity within each image of a stack (none between the images)
-_CROSS_STACK = np.stack([np.zeros_like(_CROSS), _CROSS, np.zeros_like(_CROSS)])
-
-
-def _segment(det, det_err, nsigma, rel, grow):
-    """Target footprint and neighbour pixels of one ``(n, n)`` detection image (step 1)."""
-    tgt, neigh = _segment_many(det[None], det_err[None], nsigma, rel, grow)
-    return tgt[0], neigh[0]
-
-
-def _segment_many(det, det_err, nsigma, rel, grow):
-    """:func:`_segment` of a stack of ``(G, n, n)`` detection images: ``(tgt, neigh)``, each ``(G, n, n)``.
-
-    Labels, dilations and the other steps act on each image alone (connectivity within
-    an image only; a region is kept whatever its label number), so each image's result
-    is that of its own call.
-    """
-    g, n = det.shape[:2]
-    fin = np.isfinite(det)
-    peak = np.zeros(g)                                   # peak of the finite pixels (0: none)
-    ok = fin.reshape(g, -1)
-    some = ok.any(axis=1)
-    if ok[some].all():
-        peak[some] = det[some].reshape(-1, n * n).max(axis=1)
-    else:
-        for i in some.nonzero()[0]:
-            peak[i] = np.nanmax(det[i])
-    thr = np.maximum(nsigma * det_err, (rel * np.maximum(peak, 0.0)).reshape(g, 1, 1))
-    mask = fin & (det > thr)
-    lab = np.empty(mask.shape, np.int32)
-    ndimage.label(mask, _CROSS_STACK, output=lab)
-    r = _centre_distance(n)
-    cand = mask & (r <= max(n / 4.0, 3.0))
-    has = cand.reshape(g, -1).any(axis=1)
-    pick = np.where(cand, det, -np.inf).reshape(g, -1).argmax(axis=1)
-    tgt = lab == lab.reshape(g, -1)[np.arange(g), pick].reshape(g, 1, 1)
-    if not has.all():
-        tgt[~has] = r <= 2.0
-    tgt = _dilate(tgt, int(grow), axes=(1, 2))
-    neigh = mask & ~tgt
-    return tgt, neigh
 
 
 def _column(lam, dispersion):
@@ -390,8 +318,9 @@ def _segment_prepared(preps, footprints, opts):
             by_n.setdefault(st["det"].shape, []).append(q)
     out = [None] * len(preps)
     for idx in by_n.values():
-        tgt, neigh = _segment_many(np.stack([preps[q]["det"] for q in idx]), np.stack([preps[q]["det_err"] for q in idx]),
-                                   opts["footprint_nsigma"], opts["footprint_rel"], opts["footprint_grow_px"])
+        det, det_err = (np.stack([preps[q][k] for q in idx]) for k in ("det", "det_err"))
+        tgt, neigh = _segment_many(det, det_err, opts["footprint_nsigma"], opts["footprint_rel"],
+                                   opts["footprint_grow_px"])
         for q, t, nb in zip(idx, tgt, neigh):
             out[q] = (t, nb)
     return out
