@@ -535,8 +535,8 @@ def map_observation(obs, line_maps) -> Observation:
     names = list(line_maps.lines)
     if not names:
         raise MocksimInputError("line_maps: no line was mapped (no line inside a filter band)")
-    data = np.stack([line_maps.flux[ln] for ln in names])
-    error = np.stack([line_maps.flux_err[ln] for ln in names])
+    data = np.array([line_maps.flux[ln] for ln in names])          # (np.stack, with less overhead)
+    error = np.array([line_maps.flux_err[ln] for ln in names])
     wave = np.array([LINES[ln].observed_um(obs.redshift) for ln in names])
     return Observation(kind="linemaps", data=data, error=error, wave_um=wave,
                        pixscale_arcsec=float(line_maps.pixscale_arcsec), redshift=float(obs.redshift),
