@@ -8,7 +8,9 @@
 :func:`~mocksim.recovery.grism_continuum.continuum_at` per observation (``np.array_equal``).
 """
 import numpy as np
+import pytest
 
+from mocksim.recovery import grism_continuum as gcont
 from mocksim.recovery import grism_rows as grows
 from mocksim.recovery.grism_continuum import continuum_at, continuum_at_many
 
@@ -75,7 +77,11 @@ def _continuum_at_ref(fits, flat, n, n_disp):
     return out
 
 
-def test_continuum_at_many_equals_one_by_one():
+@pytest.mark.parametrize("block", [None, 7, 1])
+def test_continuum_at_many_equals_one_by_one(monkeypatch, block):
+    """Also with the pixels' dot products in small blocks (7: a remainder; 1: single pixels)."""
+    if block is not None:
+        monkeypatch.setattr(gcont, "_AT_BLOCK", block)
     rng = np.random.default_rng(4)
     n, nd, nb = 6, 40, 2
     wct = rng.normal(size=(nd, n))

@@ -245,17 +245,17 @@ def continuum_coefficients_many(beams, e_lo, e_hi, mask_offsets, pad, reg=1e-3):
     cm, count = cont[bk, rr], count[bk, rr]
     prior = np.stack([b[4] for b in beams])[bk, rr]
     a_all = (~cm).argsort(axis=1, kind="stable")             # each row's continuum unknowns first
-    ms = m_beam[order]
-    for g in np.flatnonzero(np.diff(ms, prepend=-1)).tolist():   # first beam of each row size
-        # the rows of one row size: weighted and summed together (a block small enough for the cache)
-        m = int(ms[g])
-        gb = slice(g, int(np.searchsorted(ms, m, side="right")))
-        r0 = int(starts[g])
-        rs = slice(r0, r0 + int(nrow[gb].sum()))
+    # the rows of the beams of one row size: weighted, summed and solved together
+    ms, nrl, starts = m_beam[order].tolist(), nrow.tolist(), starts.tolist()
+    first = [q for q in range(len(ms)) if not q or ms[q] != ms[q - 1]]
+    for g, g1 in zip(first, first[1:] + [len(ms)]):
+        m, gb, r0 = ms[g], slice(g, g1), starts[g]
+        sizes = nrl[gb]
+        rs = slice(r0, r0 + sum(sizes))
+        loc = [s - r0 for s in starts[gb]]
         both = np.empty((2, rs.stop - r0, n_disp))              # errors, data of the rows
         np.concatenate([p[1][p[2]] for p in parts[gb]], out=both[0])
         np.concatenate([p[0][p[2]] for p in parts[gb]], out=both[1])
-        sizes, loc = nrow[gb].tolist(), (starts[gb] - r0).tolist()
         sums = _row_sums(_data_weights(both, tgt[rs], mask_offsets, pad), t,
                          [s for s, k in zip(loc, sizes) if k == 1])
         try:
@@ -367,7 +367,17 @@ def continuum_at_many(fits, job, flat, n, n_disp):
                 coef[q * nb + beam], has[q * nb + beam] = fit[0], True
     cb = job * nb + b
     sel = has[cb].nonzero()[0]
-    # (take: a faster gather of whole rows than fancy indexing)
-    out[sel] = np.einsum("ua,ua->u", coef.reshape(-1, n).take((cb * n + r)[sel], axis=0),
-                         next(iter(wcts.values())).take(x[sel], axis=0))
+    rows, cols = (cb * n + r)[sel], x[sel]
+    coef, wct = coef.reshape(-1, n), next(iter(wcts.values()))
+    val = np.empty(sel.size)
+    # in blocks of pixels: the gathered rows stay small (large temporaries cost page faults);
+    # each pixel's dot product is the same in any block (take: a faster gather of whole rows)
+    for s in range(0, sel.size, _AT_BLOCK):
+        val[s:s + _AT_BLOCK] = np.einsum("ua,ua->u", coef.take(rows[s:s + _AT_BLOCK], axis=0),
+                                         wct.take(cols[s:s + _AT_BLOCK], axis=0))
+    out[sel] = val
     return out
+
+
+#: Pixels per block of :func:`continuum_at_many`'s dot products.
+_AT_BLOCK = 2048
