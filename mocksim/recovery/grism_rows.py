@@ -201,7 +201,9 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
     eblk = lut[drow][grp]
     i, j = _pairs(starts, grp.size)
     gidx = goff[eblk] + eloc * size_b[eblk]
-    buf = np.bincount(gidx[i] + eloc[j], weights=bv[i] * bv[j], minlength=int(goff[-1]))
+    # normal matrices: per group of jobs below (their blocks' bins are theirs alone, so each
+    # bin sums the same products in the same order as one bincount of all jobs would)
+    pbound = np.searchsorted(i, np.searchsorted(drow[grp] // n, np.arange(J + 1)))   # each job's pairs
     rbuf = np.bincount(roff[eblk] + eloc, weights=bv * wy[grp], minlength=int(roff[-1]))
     sol, var = np.empty((K, npx)), np.empty((K, npx))
     temps, true_var = np.empty((J, T)), np.empty((J, K))
@@ -213,7 +215,10 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         p0, p1 = pstart[j0], pstart[j1 - 1] + npix[j1 - 1]
         G, kb = b1 - b0, K * int(m)
         size = kb + T + K
-        gram = buf[goff[b0]:goff[b1]].reshape(G, size, size)
+        q0, q1 = pbound[j0], pbound[j1]
+        iq, jq = i[q0:q1], j[q0:q1]
+        gram = np.bincount(gidx[iq] + eloc[jq] - goff[b0], weights=bv[iq] * bv[jq],
+                           minlength=int(goff[b1] - goff[b0])).reshape(G, size, size)
         rhs = rbuf[roff[b0]:roff[b1]].reshape(G, size)
         jb = bounds[j0:j1 + 1] - b0                               # first block of each job
         sys_of = bjob[b0:b1] - j0
