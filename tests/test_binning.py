@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from mocksim.errors import MocksimInputError
-from mocksim.recovery.binning import (annular_bins, bin_spectra, measure_geometry, sn_mask,
-                                      sum_in_bins, voronoi_bins)
+from mocksim.recovery.binning import annular_bins, bin_spectra, measure_geometry, sn_mask, sum_in_bins
+from mocksim.recovery.voronoi import voronoi_bins
 
 
 def _disk_radius(x, y, x0, y0, q, pa_deg):
@@ -144,3 +144,76 @@ def test_measure_geometry_exponential_disk(q, pa):
     assert abs(q_m - q) < 0.05
     assert abs((pa_m - pa + 90) % 180 - 90) < 3.0
     assert 0 <= pa_m < 180
+
+
+def _annuli_reference(shape, center, pix, width, r_max, q, pa, weights):
+    """annular_bins as written before its geometry was cached (weights as ``np.clip(np.nan_to_num(w), 0, None)``)."""
+    from mocksim.recovery.binning import pixel_mean_radius, elliptical_radius_map
+    r = elliptical_radius_map(shape, center, pix, q, pa)
+    n = max(int(np.floor(r_max / width + 1e-9)), 1)
+    edges = width * np.arange(n + 1)
+    idx = np.floor(r / width).astype(int)
+    idx[(idx >= n) | (r >= edges[-1])] = -1
+    counts = np.bincount(idx[idx >= 0], minlength=n)
+    keep = np.flatnonzero(counts > 0)
+    lut = np.full(n, -1)
+    lut[keep] = np.arange(keep.size)
+    bin_map = np.where(idx >= 0, lut[np.clip(idx, 0, None)], -1)
+    rm = pixel_mean_radius(shape, center, pix, q, pa)
+    sel = bin_map >= 0
+    i = bin_map[sel]
+    w = np.clip(np.nan_to_num(np.asarray(weights, float)[sel]), 0, None)
+    sw, swr = np.bincount(i, w, keep.size), np.bincount(i, w * rm[sel], keep.size)
+    mean_r = np.bincount(i, rm[sel], keep.size) / np.maximum(np.bincount(i, None, keep.size), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        radius = np.where(sw > 0, swr / np.where(sw > 0, sw, 1), mean_r)
+    return bin_map, edges[:-1][keep], edges[1:][keep], counts[keep], radius
+
+
+@pytest.mark.parametrize("shape, center, pix, width, r_max, q, pa", [
+    ((34, 34), (16.5, 16.5), 0.06, 0.084, 0.42, 1.0, 0.0), ((15, 21), (7.2, 9.9), 0.1, 0.15, 0.9, 0.43, 37.0)])
+def test_cached_annuli_equal_the_direct_computation(shape, center, pix, width, r_max, q, pa):
+    """The cached geometry of annular_bins (no mask) and the masked path (all pixels) give
+    the bins of the direct computation, also with non-finite and negative weights."""
+    rng = np.random.default_rng(4)
+    w = rng.normal(1.0, 1.0, shape)
+    w[0, :3] = [np.nan, np.inf, -np.inf]
+    w[shape[0] // 2, shape[1] // 2] = np.inf
+    ref = _annuli_reference(shape, center, pix, width, r_max, q, pa, w)
+    for mask in (None, np.ones(shape, bool)):
+        for rep in range(2):                           # the second call: from the cache
+            b = annular_bins(shape, center, pix, width_arcsec=width, r_max_arcsec=r_max, axis_ratio=q,
+                             pa_deg=pa, weights=w, mask=mask)
+            for got, want in zip((b.bin_map, b.r_inner, b.r_outer, b.n_pix, b.radius_arcsec), ref):
+                assert np.array_equal(got, want)
+    b = annular_bins(shape, center, pix, width_arcsec=width, r_max_arcsec=r_max, axis_ratio=q, pa_deg=pa)
+    assert np.array_equal(b.radius_arcsec, 0.5 * (ref[1] + ref[2]))
+    assert not b.bin_map.flags.writeable                  # shared by the galaxies of a run: read-only
+
+
+def test_sum_in_bins_of_many_maps_equals_each_map_alone():
+    """The maps summed in one bincount (bins offset per map) against the per-map sums
+    written out, with NaN pixels, maps without errors and per-map noise (two excesses,
+    one correlation kernel)."""
+    from mocksim.recovery.noise_cov import MapNoise, bin_sum_errors
+    rng = np.random.default_rng(8)
+    b = annular_bins((17, 17), (8.0, 8.0), 0.1, width_arcsec=0.2)
+    maps = {k: rng.normal(size=(17, 17)) for k in "abcd"}
+    maps["b"][3:5, 6:9] = np.nan
+    errs = {k: rng.uniform(0.5, 1.0, (17, 17)) for k in "abd"}
+    errs["d"][8, 8] = np.inf
+    kern = np.array([[0.0, 0.2, 0.0], [0.2, 1.0, 0.2], [0.0, 0.2, 0.0]])
+    noise = {"a": MapNoise(None, 1.3), "b": MapNoise(None, 1.1), "d": MapNoise(kern, 1.2)}
+    sums, es = sum_in_bins(maps, errs, b, noise=noise)
+    assert list(sums) == list(maps) and list(es) == list(errs)
+    bm = b.bin_map
+    sel = bm >= 0
+    for k, v in maps.items():
+        assert np.array_equal(sums[k], np.bincount(bm[sel], np.where(np.isfinite(v[sel]), v[sel], 0.0), b.n_bins))
+        if k in errs:
+            e = np.where(np.isfinite(v), errs[k], np.nan)
+            assert np.array_equal(es[k], bin_sum_errors(e, bm, b.n_bins, noise[k]))
+            if noise[k].kernel is None:
+                e2 = np.where(np.isfinite(e[sel]), e[sel] ** 2, 0.0)
+                fac = np.where(np.bincount(bm[sel], minlength=b.n_bins) > 1, noise[k].excess, 1.0)
+                assert np.array_equal(es[k], np.sqrt(np.bincount(bm[sel], e2, b.n_bins)) * fac)

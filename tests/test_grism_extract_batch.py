@@ -20,6 +20,7 @@ from mocksim.pipeline.scenario import scenario_from_dict
 from mocksim.recovery import grism_continuum as gcont
 from mocksim.recovery.grism_continuum import continuum_coefficients, continuum_coefficients_many
 from mocksim.recovery.grism_extract import extract_line_maps, extract_line_maps_many
+from mocksim.recovery.grism_solve import _drizzle_many, _drizzle_operators
 from mocksim.scene import EmissionScene, SceneComponent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,17 +75,19 @@ def test_extract_line_maps_many_equals_one_by_one(monkeypatch):
     calls = []
     fit_rows = gcont._fit_rows
 
-    def spy(y, e, cm, count, m, *args, **kw):
-        calls.append((m, len(args[-1])))        # row size, beams stacked
-        return fit_rows(y, e, cm, count, m, *args, **kw)
+    def spy(sums, rows, order, count, m, *args, **kw):
+        calls.append((m, rows.stop - rows.start))        # row size, rows solved together
+        return fit_rows(sums, rows, order, count, m, *args, **kw)
 
     monkeypatch.setattr(gcont, "_fit_rows", spy)
     one = [extract_line_maps(o) for o in obs]
-    assert all(k == 1 for _, k in calls)
+    alone = {}                                  # most rows of one beam, per row size
+    for m, r in calls:
+        alone[m] = max(alone.get(m, 0), r)
     calls.clear()
     many = extract_line_maps_many(obs)
     # the batch is not trivial: beams of one row size stacked, several row sizes
-    assert max(k for _, k in calls) >= 2 and len({m for m, _ in calls}) >= 3
+    assert any(r > alone[m] for m, r in calls) and len({m for m, _ in calls}) >= 3
     for a, b in zip(one, many):
         _assert_same_maps(a, b)
     for a, b in zip(one, extract_line_maps_many(obs[::-1])[::-1]):
@@ -112,6 +115,75 @@ def test_continuum_many_with_a_singular_row_equals_one_by_one():
         one, wct1 = continuum_coefficients(yy, ee, args[0], args[1], c, t, p, args[2], args[3], fit_rows=fr)
         assert np.array_equal(coef, one) and wct is wct1
     assert np.isfinite(many[1][0]).all() and not np.array_equal(many[0][0], many[1][0])
+
+
+def test_continuum_many_with_single_row_beams_equals_one_by_one():
+    """Beams with one fitted row (their edge products take another BLAS path than
+    stacked rows, :func:`~mocksim.recovery.grism_continuum._row_sums`) stacked with beams
+    of several rows and row sizes: each beam as in its own call."""
+    obs = _w2_observations([3, 5])
+    rng = np.random.default_rng(7)
+    beams = []
+    for o in obs:
+        lm = extract_line_maps(o)
+        tgt = lm.footprint
+        prior = np.asarray(o.extras["direct_image"], float)
+        rid = tgt.any(axis=1).nonzero()[0]
+        err = o.error[0] * rng.uniform(0.7, 1.3, o.error[0].shape)     # weights of many digits
+        for pick in (rid, rid[:1], rid[-1:], rid[::2]):
+            rows = np.zeros(tgt.shape[0], bool)
+            rows[pick] = True
+            beams.append((o.data[0], err, tgt, tgt, prior, rows))
+    args = (10.0, 850.0, (300.0, 340.0), 5.0)
+    many = continuum_coefficients_many(beams, *args)
+    for (yy, ee, c, t, p, fr), (coef, wct) in zip(beams, many):
+        one, wct1 = continuum_coefficients(yy, ee, args[0], args[1], c, t, p, args[2], args[3], fit_rows=fr)
+        assert np.array_equal(coef, one) and wct is wct1
+        assert coef[fr].any() and not coef[~fr].any()
+
+
+def test_row_sums_of_stacked_rows_equal_each_beam_alone():
+    """:func:`~mocksim.recovery.grism_continuum._row_sums` of the rows of several beams
+    (some with a single row) equals, bit for bit, each beam's rows summed alone, also
+    with edge profiles of many digits (where a one-row matrix product differs)."""
+    rng = np.random.default_rng(3)
+    t = dict(gcont._profile_tables(32, 956, 10.0, 850.0))
+    t["fhe"] = rng.normal(size=t["fhe"].shape)
+    sizes = [3, 1, 5, 1, 2, 7]
+    both = rng.uniform(0.0, 2.0, (2, sum(sizes), 956))
+    starts = np.cumsum(sizes) - sizes
+    whole = gcont._row_sums(both, t, [s for s, k in zip(starts, sizes) if k == 1])
+    fh = whole["fh"].reshape(32, sum(sizes), 64)
+    cum = whole["cum"].reshape(2, sum(sizes), -1)
+    for s, k in zip(starts, sizes):
+        alone = gcont._row_sums(both[:, s:s + k], t)
+        assert np.array_equal(alone["fh"].reshape(32, k, 64), fh[:, s:s + k])
+        assert np.array_equal(alone["cum"].reshape(2, k, -1), cum[:, s:s + k])
+        assert np.array_equal(alone["erhs"], whole["erhs"][s:s + k])
+
+
+def test_drizzle_many_equals_each_map_alone():
+    """Stacked drizzles (:func:`~mocksim.recovery.grism_solve._drizzle_many`) against the
+    resample-then-drizzle of each map alone, written out: ``wy @ (D x map) @ wxt``, the
+    variances with the squared operators, NaN outside the drizzled footprint."""
+    rng = np.random.default_rng(11)
+    n, geo, offsets, pars = 12, (12, 0.063, 13, 0.06), ((0.3, -0.2), (-0.45, 0.1)), ("a", "b")
+    tgts = [rng.random((n, n)) < f for f in (0.3, 0.6, 0.5)]
+    values = [{p: rng.normal(size=t.sum()) for p in pars} for t in tgts]
+    variances = [{p: rng.uniform(0.5, 2.0, t.sum()) for p in pars} for t in tgts]
+    disps = [0.001, 0.002, 0.0015]
+    holes = rng.random((3, 13, 13)) < 0.3
+    out, eout, naive = _drizzle_many(tgts, values, variances, pars, disps, geo, offsets, holes)
+    wy, wxt, wy2, wxt2 = _drizzle_operators(*geo, offsets)
+    for i, (t, v, var, d) in enumerate(zip(tgts, values, variances, disps)):
+        for k, p in enumerate(pars):
+            img, vimg = np.zeros((n, n)), np.zeros((n, n))
+            img[t], vimg[t] = v[p], var[p]
+            ref = wy[k] @ (img * d) @ wxt[k]
+            vref = wy2[k] @ (vimg * d ** 2) @ wxt2[k]
+            assert np.array_equal(out[i, k], np.where(holes[i], np.nan, ref), equal_nan=True)
+            assert np.array_equal(eout[i, k], np.where(holes[i], np.nan, np.sqrt(vref)), equal_nan=True)
+            assert naive[i, k] == vref.sum() / d ** 2
 
 
 def test_many_rejects_unknown_options():

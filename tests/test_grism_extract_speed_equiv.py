@@ -162,6 +162,21 @@ def _solve_rows_ref(grp, starts, cols, bv, wy, drow, tgt, axis, n_maps, n_temps,
     return sol[:U], var[:K * npix].reshape(K, npix), np.einsum("uk,uk->k", ones, z1)
 
 
+def _solve_rows_many_ref(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk, reg):
+    """:func:`_solve_rows_ref` of the one job of a single observation."""
+    assert tg.shape[0] == 1
+    sol, var, true_var = _solve_rows_ref(grp, starts, cols, bv, wy, drow, tg[0], axis, pk.shape[0], n_temps, pk, reg)
+    return sol[:var.size].reshape(var.shape), var, sol[None, var.size:], true_var[None]
+
+
+def _design_many_ref(models, sky, prior, beams, bsel, n, n_disp, n_data, pix):
+    """:func:`_design_ref` of the one job of a single observation."""
+    assert not pix[0].any()
+    tgt = np.zeros((n, n), bool)
+    tgt[pix[1], pix[2]] = True
+    return _design_ref(models, sky, dict(zip(models, prior)), beams, bsel, tgt, n_disp)
+
+
 def _segment_ref(det, det_err, nsigma, rel, grow):
     """Threshold, ndimage labels, the central region grown with ndimage.binary_dilation."""
     n = det.shape[0]
@@ -310,6 +325,16 @@ def test_segmentation_matches_ndimage():
         for args in ((2.0, 1e-3, 2), (3.0, 0.2, 0), (1.0, 1e-3, 3)):
             for got, ref in zip(gext._segment(det, err, *args), _segment_ref(det, err, *args)):
                 assert np.array_equal(got, ref)
+    # a stack: each image as alone (labels and dilations do not cross images), with an
+    # image without finite pixels, one with a NaN and an infinite pixel, one without a candidate
+    dets = np.stack([det, np.full_like(det, np.nan), det, np.zeros_like(det), det[::-1]])
+    dets[2, 0, 0], dets[2, 0, 1] = np.nan, np.inf
+    errs = np.stack([err] * 5)
+    for args in ((2.0, 1e-3, 2), (3.0, 0.2, 0)):
+        tgt, neigh = gext._segment_many(dets, errs, *args)
+        for d, e, t, nb in zip(dets, errs, tgt, neigh):
+            ref = _segment_ref(d, e, *args)
+            assert np.array_equal(t, ref[0]) and np.array_equal(nb, ref[1])
 
 
 def test_continuum_at_matches_dense_model():
@@ -377,17 +402,19 @@ def test_extract_line_maps_matches_reference_implementation(monkeypatch, name, z
         wc = continuum_matrix(y.shape[0], y.shape[1], lo, hi)
         return _fit_continuum_ref(y, e, wc, *rest, fit_rows=fit_rows), wc.T
 
-    def design_ref(*args):                   # without the optional footprint pixels
-        return _design_ref(*args[:7])
-
     monkeypatch.setattr(gext, "_segment", _segment_ref)
+
+    def segment_ref_many(dets, errs, *args):
+        return tuple(np.stack(v) for v in zip(*(_segment_ref(d, e, *args) for d, e in zip(dets, errs))))
+
+    monkeypatch.setattr(gext, "_segment_many", segment_ref_many)
     def cont_ref_many(beams, lo, hi, mask_offsets, pad, reg=1e-3):
         return [cont_ref(y, e, lo, hi, c, t, p, mask_offsets, pad, reg, fit_rows=fr) for y, e, c, t, p, fr in beams]
 
     monkeypatch.setattr(gext, "continuum_coefficients_many", cont_ref_many)
     monkeypatch.setattr(gsol, "_spd_solve", _spd_solve_ref)
-    monkeypatch.setattr(gsol, "_solve_rows", _solve_rows_ref)
-    monkeypatch.setattr(gsol, "_design", design_ref)
+    monkeypatch.setattr(gsol, "_solve_rows_many", _solve_rows_many_ref)
+    monkeypatch.setattr(gsol, "_design_many", _design_many_ref)
     monkeypatch.setattr(gsol, "_gram", _gram_ref)
     ref = gext.extract_line_maps(obs)
     assert got.lines == ref.lines and got.solve_mode == ref.solve_mode

@@ -12,13 +12,14 @@ import numpy as np
 
 from ..cosmology import kpc_per_arcsec
 from ..lines import LINES
-from .binning import annular_bins, measure_geometry, sn_mask, sum_in_bins, voronoi_bins
+from .binning import annular_bins, measure_geometry, sn_mask, sum_in_bins
 from .gradient import GradientFit, fit_linear_gradient
 from .bin_extraction import bin_line_fluxes, narrowband_map, truncate_at_snr
 from .linefit import LineMaps, fit_cube, lines_in_coverage
 from .metallicity import infer_metallicity
 from .noise_cov import map_noise
 from .psf_match import match_line_maps
+from .voronoi import voronoi_bins
 
 #: status codes of a galaxy's recovery
 STATUS_OK = 0
@@ -337,6 +338,7 @@ def _usable_bins(flux, err, prof, config):
             ok &= flux[ln] / err[ln] >= min_snr
     # status 1 (posterior piles up at the calibration's validity edge: biased) only on
     # request; 2 (too few lines) and 3 (two branches, no prior) never
-    ok &= np.isin(prof.status, (0, 1) if config.get("keep_edge_bins") else (0,))
+    status = np.asarray(prof.status)
+    ok &= ((status == 0) | (status == 1)) if config.get("keep_edge_bins") else status == 0   # (np.isin: ~10x slower)
     ok &= np.isfinite(prof.log_oh)
     return ok

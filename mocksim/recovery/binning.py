@@ -1,4 +1,5 @@
-"""Spatial binning of spaxels: elliptical annuli, Voronoi bins, bin sums, geometry.
+"""Spatial binning of spaxels: elliptical annuli, bin sums, geometry (Voronoi bins:
+:mod:`mocksim.recovery.voronoi`).
 
 Pixel convention (as in :mod:`mocksim.scene`): pixel ``(j, i)`` (row, column)
 has ``x = i`` (column, +x towards West) and ``y = j`` (row, +y towards North);
@@ -11,7 +12,7 @@ has ``x = i`` (column, +x towards West) and ``y = j`` (row, +y towards North);
 from __future__ import annotations
 
 import functools
-import warnings
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from mocksim.errors import MocksimInputError
 from mocksim.geometry import deprojected_radius
 from mocksim.recovery.noise_cov import BinPairs, MapNoise, bin_sum_errors
 
-__all__ = ["Bins", "annular_bins", "voronoi_bins", "sum_in_bins", "bin_spectra",
+__all__ = ["Bins", "annular_bins", "sum_in_bins", "bin_spectra",
            "measure_geometry", "sn_mask", "elliptical_radius_map"]
 
 
@@ -71,12 +72,13 @@ class Bins:
 
 
 def _check_geom(pixscale_arcsec, axis_ratio, center_xy):
-    if not (np.isfinite(pixscale_arcsec) and pixscale_arcsec > 0):
+    # (math.isfinite: scalars, without numpy's per-call overhead)
+    if not (math.isfinite(pixscale_arcsec) and pixscale_arcsec > 0):
         raise MocksimInputError(f"pixscale_arcsec: must be > 0, got {pixscale_arcsec!r}")
-    if not (np.isfinite(axis_ratio) and 0 < axis_ratio <= 1):
+    if not (math.isfinite(axis_ratio) and 0 < axis_ratio <= 1):
         raise MocksimInputError(f"axis_ratio: must be in (0, 1], got {axis_ratio!r}")
     c = tuple(float(v) for v in center_xy)
-    if len(c) != 2 or not np.all(np.isfinite(c)):
+    if len(c) != 2 or not all(map(math.isfinite, c)):
         raise MocksimInputError(f"center_xy: must be two finite numbers (x=column, y=row), got {center_xy!r}")
     return c
 
@@ -133,24 +135,29 @@ def _mean_radius_map(shape, cx, cy, pixscale, axis_ratio, pa_deg, nsub):
 
 def _weighted_radius(r, bin_map, n_bins, weights):
     """Weighted (negative weights -> 0) mean radius per bin; unweighted fallback."""
+    return _weighted_mean(_radius_terms(r, bin_map, n_bins), weights)
+
+
+def _radius_terms(r, bin_map, n_bins):
+    """Weight-independent terms of :func:`_weighted_radius`: ``(sel, idx, r[sel], mean_r)``."""
     sel = bin_map >= 0
     idx = bin_map[sel]
-    w = np.clip(np.nan_to_num(np.asarray(weights, float)[sel]), 0, None)
-    sw = np.bincount(idx, w, n_bins)
-    swr = np.bincount(idx, w * r[sel], n_bins)
+    r_sel = r[sel]
     cnt = np.bincount(idx, None, n_bins)
-    mean_r = np.bincount(idx, r[sel], n_bins) / np.maximum(cnt, 1)
+    return sel, idx, r_sel, np.bincount(idx, r_sel, n_bins) / np.maximum(cnt, 1)
+
+
+def _weighted_mean(terms, weights):
+    """:func:`_weighted_radius` from its :func:`_radius_terms`."""
+    sel, idx, r_sel, mean_r = terms
+    n_bins = mean_r.size
+    # np.clip(np.nan_to_num(w), 0, None) without their overhead: NaN -> 0, inf -> the largest
+    # float, negative -> 0 (fmax drops the NaN)
+    w = np.fmax(np.minimum(np.asarray(weights, float)[sel], np.finfo(float).max), 0.0)
+    sw = np.bincount(idx, w, n_bins)
+    swr = np.bincount(idx, w * r_sel, n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sw > 0, swr / np.where(sw > 0, sw, 1), mean_r)
-
-
-def _renumber(bin_map, radius):
-    """Drop empty bins and renumber by increasing radius; returns (map, order)."""
-    order = np.argsort(radius, kind="stable")
-    lut = np.full(radius.size, -1)
-    lut[order] = np.arange(radius.size)
-    out = np.where(bin_map >= 0, lut[np.clip(bin_map, 0, None)], -1)
-    return out, order
 
 
 def annular_bins(shape, center_xy, pixscale_arcsec, *, width_arcsec=None, n_annuli=None,
@@ -204,24 +211,55 @@ def annular_bins(shape, center_xy, pixscale_arcsec, *, width_arcsec=None, n_annu
     if not (np.isfinite(width_arcsec) and width_arcsec > 0 and r_max_arcsec > 0):
         raise MocksimInputError(f"annular_bins: need width_arcsec > 0 and r_max_arcsec > 0, got "
                                 f"{width_arcsec!r}, {r_max_arcsec!r}")
+    if mask is None:                        # the geometry alone: shared by the galaxies of a run
+        ann = _annuli(shape, geom, width_arcsec, r_max_arcsec)
+    else:
+        ann = _annuli_of(r, width_arcsec, r_max_arcsec, np.asarray(mask, bool))
+    bin_map, r_in, r_out, n_pix = ann
+    if weights is None:
+        radius = 0.5 * (r_in + r_out)
+    else:
+        terms = _annuli_radius_terms(shape, geom, width_arcsec, r_max_arcsec) if mask is None \
+            else _radius_terms(_mean_radius_map(shape, *geom, 5), bin_map, n_pix.size)
+        radius = _weighted_mean(terms, weights)
+    return Bins(bin_map, int(n_pix.size), radius, "annular", r_in, r_out, n_pix, None,
+                c, float(axis_ratio), float(pa_deg), float(pixscale_arcsec))
+
+
+def _annuli_of(r, width_arcsec, r_max_arcsec, mask=None):
+    """Annuli of :func:`annular_bins` on the radius map ``r``: ``(bin_map, r_in, r_out, n_pix)``."""
     n = max(int(np.floor(r_max_arcsec / width_arcsec + 1e-9)), 1)
     edges = width_arcsec * np.arange(n + 1)
     idx = np.floor(r / width_arcsec).astype(int)
     idx[(idx >= n) | (r >= edges[-1])] = -1
     if mask is not None:
-        idx[~np.asarray(mask, bool)] = -1
+        idx[~mask] = -1
     counts = np.bincount(idx[idx >= 0], minlength=n)
     keep = np.flatnonzero(counts > 0)
     lut = np.full(n, -1)
     lut[keep] = np.arange(keep.size)
     bin_map = np.where(idx >= 0, lut[np.clip(idx, 0, None)], -1)
-    r_in, r_out = edges[:-1][keep], edges[1:][keep]
-    if weights is None:
-        radius = 0.5 * (r_in + r_out)
-    else:
-        radius = _weighted_radius(_mean_radius_map(shape, *geom, 5), bin_map, keep.size, weights)
-    return Bins(bin_map, int(keep.size), radius, "annular", r_in, r_out, counts[keep], None,
-                c, float(axis_ratio), float(pa_deg), float(pixscale_arcsec))
+    return bin_map, edges[:-1][keep], edges[1:][keep], counts[keep]
+
+
+@functools.lru_cache(maxsize=16, typed=True)
+def _annuli(shape, geom, width_arcsec, r_max_arcsec):
+    """:func:`_annuli_of` without a mask on the radius map of ``geom`` = ``(cx, cy,
+    pixscale, axis_ratio, pa_deg)`` (cached, read-only; typed: an int width keeps int edges)."""
+    out = _annuli_of(_radius_map(shape, *geom), width_arcsec, r_max_arcsec)
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=16, typed=True)
+def _annuli_radius_terms(shape, geom, width_arcsec, r_max_arcsec):
+    """:func:`_radius_terms` of :func:`_annuli` on the pixel-mean radius map (cached, read-only)."""
+    bin_map, _, _, n_pix = _annuli(shape, geom, width_arcsec, r_max_arcsec)
+    out = _radius_terms(_mean_radius_map(shape, *geom, 5), bin_map, n_pix.size)
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def sn_mask(signal, noise, min_sn: float, mask=None) -> np.ndarray:
@@ -230,191 +268,6 @@ def sn_mask(signal, noise, min_sn: float, mask=None) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         ok = np.isfinite(s) & np.isfinite(n) & (n > 0) & (s / np.where(n > 0, n, 1) >= min_sn)
     return ok if mask is None else ok & np.asarray(mask, bool)
-
-
-def _bin_sn(signal, noise, corr):
-    """S/N of a bin: sum(signal) / (sqrt(sum noise^2) * corr) (corr only if > 1 pixel)."""
-    def sn(index, signal=signal, noise=noise):
-        index = np.atleast_1d(index)
-        f = corr if index.size > 1 else 1.0
-        return np.sum(signal[index]) / (np.sqrt(np.sum(noise[index] ** 2)) * f)
-    return sn
-
-
-def _accretion(x, y, signal, noise, target_sn, sn_func):
-    """Bin accretion (Cappellari & Copin 2003, sec. 5.1) + reassignment; deterministic.
-
-    Unlike CC03 a bin below target keeps accreting when a (noisy) pixel lowers its
-    S/N; it stops at the target, or when the next pixel is not adjacent or would
-    make the bin too elongated (roundness > 0.3). ``x, y`` in pixel units.
-    Returns a bin label per pixel (0..nbin-1).
-    """
-    n = x.size
-    label = np.full(n, -1)
-    good = []
-    sn_pix = signal / noise
-    unbinned = np.ones(n, bool)
-    current = int(np.argmax(sn_pix))
-    b = 0
-    while True:
-        members = [current]
-        unbinned[current] = False
-        sn = sn_func(np.array(members))
-        xb, yb = x[current], y[current]
-        while sn < target_sn and unbinned.any():
-            cand = np.flatnonzero(unbinned)
-            d2 = (x[cand] - xb) ** 2 + (y[cand] - yb) ** 2
-            k = cand[np.argmin(d2)]
-            mx, my = x[members], y[members]
-            if np.min((mx - x[k]) ** 2 + (my - y[k]) ** 2) > 1.2 ** 2:
-                break                                           # not adjacent
-            new = members + [k]
-            xn, yn = np.mean(x[new]), np.mean(y[new])
-            req = np.sqrt(len(new) / np.pi)
-            if np.sqrt(np.max((x[new] - xn) ** 2 + (y[new] - yn) ** 2)) / req - 1 > 0.3:
-                break                                           # not round enough
-            sn_new = sn_func(np.array(new))
-            if sn_new > target_sn and sn_new - target_sn > target_sn - sn:
-                break                                           # overshoots: stop short
-            members, sn, xb, yb = new, sn_new, xn, yn
-            unbinned[k] = False
-        label[members] = b
-        if sn >= 0.8 * target_sn:
-            good.append(b)
-        b += 1
-        if not unbinned.any():
-            break
-        binned = ~unbinned
-        cx, cy = np.mean(x[binned]), np.mean(y[binned])
-        cand = np.flatnonzero(unbinned)
-        current = int(cand[np.argmin((x[cand] - cx) ** 2 + (y[cand] - cy) ** 2)])
-    good = np.array(good, int)
-    if good.size == 0:
-        return np.zeros(n, int)
-    ok = np.isin(label, good)
-    gx = np.array([np.mean(x[label == g]) for g in good])
-    gy = np.array([np.mean(y[label == g]) for g in good])
-    bad = np.flatnonzero(~ok)
-    if bad.size:
-        near = np.argmin((x[bad, None] - gx[None]) ** 2 + (y[bad, None] - gy[None]) ** 2, axis=1)
-        label[bad] = good[near]
-    return np.unique(label, return_inverse=True)[1]
-
-
-def _merge_low_sn(lab, ii, jj, sig, noi, corr, min_sn):
-    """Merge the lowest-S/N bin into its closest adjacent bin until all reach ``min_sn``."""
-    shape = (int(jj.max()) + 3, int(ii.max()) + 3)
-    while True:
-        nb = int(lab.max()) + 1
-        npix = np.bincount(lab, minlength=nb)
-        sn = np.bincount(lab, sig, nb) / (np.sqrt(np.bincount(lab, noi ** 2, nb))
-                                         * np.where(npix > 1, corr, 1.0))
-        low = np.flatnonzero(sn < min_sn)
-        if low.size == 0 or nb == 1:
-            return lab
-        k = low[np.argmin(sn[low])]
-        m = np.full(shape, -1)
-        m[jj + 1, ii + 1] = lab
-        pj, pi = jj[lab == k] + 1, ii[lab == k] + 1
-        nbrs = np.unique(np.concatenate([m[pj + 1, pi], m[pj - 1, pi], m[pj, pi + 1], m[pj, pi - 1]]))
-        nbrs = nbrs[(nbrs >= 0) & (nbrs != k)]
-        if nbrs.size == 0:
-            nbrs = np.setdiff1d(np.arange(nb), [k])
-        cx, cy = np.bincount(lab, ii, nb) / npix, np.bincount(lab, jj, nb) / npix
-        t = nbrs[np.argmin((cx[nbrs] - cx[k]) ** 2 + (cy[nbrs] - cy[k]) ** 2)]
-        lab = np.unique(np.where(lab == k, t, lab), return_inverse=True)[1]
-
-
-def voronoi_bins(signal, noise, target_sn: float, *, mask=None, pixscale_arcsec: float,
-                 center_xy, axis_ratio: float = 1.0, pa_deg: float = 0.0,
-                 noise_correlation: float = 1.0, method: str = "auto",
-                 min_sn_frac: float | None = 0.8) -> Bins:
-    """Adaptive bins reaching a target S/N (Cappellari & Copin 2003).
-
-    Parameters
-    ----------
-    signal, noise : ndarray
-        ``(ny, nx)`` signal and 1-sigma noise (e.g. a line-flux map and its error).
-    target_sn : float
-        Target S/N per bin.
-    mask : ndarray of bool, optional
-        True = pixel to bin. Pixels with non-finite values or ``noise <= 0`` are
-        always excluded. Exclude pixels without signal (e.g. via :func:`sn_mask`
-        at a low threshold): they only add noise.
-    pixscale_arcsec : float
-        Pixel size [arcsec].
-    center_xy, axis_ratio, pa_deg
-        Geometry for the bins' elliptical radii (see :class:`Bins`).
-    noise_correlation : float
-        Multiplies the naive noise of multi-pixel bins in the S/N.
-    method : {"auto", "vorbin", "accretion"}
-        ``"vorbin"`` uses the optional VorBin package (CVT/WVT-regularised);
-        ``"accretion"`` the in-house bin accretion + reassignment; ``"auto"``
-        prefers VorBin when importable. Both are deterministic.
-    min_sn_frac : float or None
-        After binning, the bin with the lowest S/N is merged into its closest
-        adjacent bin (centroid distance) until every bin has
-        ``S/N >= min_sn_frac * target_sn`` (VorBin's CVT and the reassignment of
-        failed pixels can leave bins below target). ``None`` disables this.
-
-    Returns
-    -------
-    Bins
-        ``kind="voronoi"``; if the whole set cannot reach ``target_sn`` it is one
-        bin; if every pixel already exceeds it each pixel is its own bin.
-    """
-    c = _check_geom(pixscale_arcsec, axis_ratio, center_xy)
-    s, nz = np.asarray(signal, float), np.asarray(noise, float)
-    if s.ndim != 2 or nz.shape != s.shape:
-        raise MocksimInputError(f"signal/noise: need matching 2D maps, got {s.shape} and {nz.shape}")
-    if not (np.isfinite(target_sn) and target_sn > 0):
-        raise MocksimInputError(f"target_sn: must be > 0, got {target_sn!r}")
-    if method not in ("auto", "vorbin", "accretion"):
-        raise MocksimInputError(f"method: must be 'auto', 'vorbin' or 'accretion', got {method!r}")
-    use = np.isfinite(s) & np.isfinite(nz) & (nz > 0)
-    if mask is not None:
-        use &= np.asarray(mask, bool)
-    jj, ii = np.nonzero(use)
-    sig, noi = s[use], nz[use]
-    bin_map = np.full(s.shape, -1)
-    sn_func = _bin_sn(sig, noi, float(noise_correlation))
-    if sig.size == 0:
-        lab = np.zeros(0, int)
-    elif sig.size == 1 or sn_func(np.arange(sig.size)) < target_sn:
-        lab = np.zeros(sig.size, int)
-    elif np.min(sig / noi) >= target_sn:
-        lab = np.arange(sig.size)
-    else:
-        lab = None
-        if method in ("auto", "vorbin"):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")         # VorBin's deprecation notice
-                    from vorbin.voronoi_2d_binning import voronoi_2d_binning
-                    lab = voronoi_2d_binning(ii.astype(float), jj.astype(float), sig, noi,
-                                             target_sn, pixelsize=1.0, plot=False, quiet=True,
-                                             sn_func=lambda idx, a, b: sn_func(idx))[0]
-                lab = np.unique(lab, return_inverse=True)[1]
-            except (ImportError, ValueError) as exc:      # not installed / refused the data
-                if method == "vorbin":
-                    raise MocksimInputError(f"voronoi_bins: VorBin failed: {exc}") from exc
-                lab = None
-        if lab is None:
-            lab = _accretion(ii.astype(float), jj.astype(float), sig, noi, target_sn, sn_func)
-        if min_sn_frac is not None:
-            lab = _merge_low_sn(lab, ii, jj, sig, noi, float(noise_correlation),
-                                min_sn_frac * target_sn)
-    bin_map[use] = lab
-    nb = int(lab.max()) + 1 if lab.size else 0
-    r = elliptical_radius_map(s.shape, c, pixscale_arcsec, axis_ratio, pa_deg)
-    radius = _weighted_radius(r, bin_map, nb, np.where(use, s, 0.0))
-    bin_map, order = _renumber(bin_map, radius)
-    radius = radius[order]
-    lab = bin_map[use]
-    n_pix = np.bincount(lab, minlength=nb)
-    sn = np.array([sn_func(np.flatnonzero(lab == k)) for k in range(nb)])
-    return Bins(bin_map, nb, radius, "voronoi", None, None, n_pix, sn, c, float(axis_ratio),
-                float(pa_deg), float(pixscale_arcsec))
 
 
 def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float = 1.0, noise=None):
@@ -443,22 +296,34 @@ def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float
     bm = np.asarray(bins.bin_map)
     sel = bm >= 0
     idx = bm[sel]
+    nb, keys = bins.n_bins, list(maps)
+    if not keys:
+        return {}, {}
     default = MapNoise(None, float(noise_correlation))
-    pairs = {}  # one BinPairs per distinct kernel
-    sums, errs = {}, {}
-    for key, m in maps.items():
-        v = np.asarray(m, float)
-        sums[key] = np.bincount(idx, np.where(np.isfinite(v[sel]), v[sel], 0.0), bins.n_bins)
+    # every map at once: one bincount, the bins of map k offset by k * n_bins (each bin's
+    # pixels still summed in their order)
+    v = np.array([maps[k] for k in keys], float)
+    vs = v.reshape(len(keys), -1).take(np.flatnonzero(sel), axis=1)      # (v[:, sel], faster)
+    fin = np.isfinite(vs)
+    lab = (idx + nb * np.arange(len(keys))[:, None]).reshape(-1)
+    sums = dict(zip(keys, np.bincount(lab, np.where(fin, vs, 0.0).reshape(-1), len(keys) * nb).reshape(-1, nb)))
+    errs, pairs, plain = {}, {}, {}      # one BinPairs per distinct kernel; maps without a kernel by excess
+    for i, key in enumerate(keys):
         if key in err_maps:
             nz = (noise.get(key) if isinstance(noise, dict) else noise) or default
-            pk = None
-            if nz.kernel is not None:
-                pk = pairs.get(id(nz.kernel))
-                if pk is None:
-                    pk = pairs[id(nz.kernel)] = BinPairs(bm, bins.n_bins, nz.kernel)
-            e = np.where(np.isfinite(v), np.asarray(err_maps[key], float), np.nan)
-            errs[key] = bin_sum_errors(e, bm, bins.n_bins, nz, pk)
-    return sums, errs
+            if nz.kernel is None:
+                plain.setdefault(float(nz.excess), []).append(i)
+                continue
+            pk = pairs.get(id(nz.kernel))
+            if pk is None:
+                pk = pairs[id(nz.kernel)] = BinPairs(bm, nb, nz.kernel)
+            e = np.where(np.isfinite(v[i]), np.asarray(err_maps[key], float), np.nan)
+            errs[key] = bin_sum_errors(e, bm, nb, nz, pk)
+    for excess, rows in plain.items():
+        e = np.array([err_maps[keys[i]] for i in rows], float)
+        e = np.where(np.isfinite(v if len(rows) == len(keys) else v[rows]), e, np.nan)
+        errs.update(zip([keys[i] for i in rows], bin_sum_errors(e, bm, nb, MapNoise(None, excess))))
+    return sums, {k: errs[k] for k in keys if k in errs}
 
 
 def bin_spectra(data, error, bins: Bins, noise_correlation: float = 1.0, noise=None):

@@ -128,19 +128,20 @@ def fit_linear_gradient(r_kpc, log_oh, log_oh_err, mask=None, *,
         return GradientFit(nan, nan, nan, nan, nan, n, STATUS_TOO_FEW,
                            message=f"need >= 2 usable points, got {n}")
     r, y, w = r[use], y[use], 1.0 / e[use] ** 2
+    # (array methods: the sums of np.sum without its dispatch overhead)
     sw = w.sum()
-    rbar = np.sum(w * r) / sw
-    ybar = np.sum(w * y) / sw
-    sxx = np.sum(w * (r - rbar) ** 2)
-    if not sxx > 1e-300 or np.ptp(r) == 0:
+    rbar = (w * r).sum() / sw
+    ybar = (w * y).sum() / sw
+    sxx = (w * (r - rbar) ** 2).sum()
+    if not sxx > 1e-300 or r.max() == r.min():          # (finite r: max - min == 0 iff max == min)
         return GradientFit(nan, nan, nan, nan, nan, n, STATUS_DEGENERATE,
                            message="all usable points are at the same radius")
-    slope = np.sum(w * (r - rbar) * (y - ybar)) / sxx
+    slope = (w * (r - rbar) * (y - ybar)).sum() / sxx
     intercept = ybar - slope * rbar
     var_s = 1.0 / sxx
     cov = np.array([[1.0 / sw + rbar ** 2 * var_s, -rbar * var_s],
                     [-rbar * var_s, var_s]])
-    chi2 = float(np.sum(w * (y - intercept - slope * r) ** 2))
+    chi2 = float((w * (y - intercept - slope * r) ** 2).sum())
     chi2_nu = chi2 / (n - 2) if n > 2 else nan
     if scale_errors and n > 2 and chi2_nu > 1:
         cov = cov * chi2_nu

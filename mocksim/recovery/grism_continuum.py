@@ -22,7 +22,8 @@ import numpy as np
 
 from ..instruments.grism_config import box_band_weights
 
-__all__ = ["fit_continuum", "continuum_coefficients", "continuum_coefficients_many", "continuum_at"]
+__all__ = ["fit_continuum", "continuum_coefficients", "continuum_coefficients_many", "continuum_at",
+           "continuum_at_many"]
 
 _ROUNDOFF = 1e-12     # profile values this close to 0 or 1 are round-off of exactly 0 or 1
 
@@ -70,59 +71,84 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
     return t
 
 
-def _normal_equations(a, both, t, sizes=None):
-    """Normal matrices ``(R, m, m)`` and right-hand sides ``(R, m)`` of the rows.
+def _row_sums(both, t, single=()):
+    """Row-wise sums behind the normal equations of stacked rows (:func:`_normal_equations`).
 
-    ``a`` ``(R, m)``: along-dispersion pixel of each unknown; ``both`` ``(2, R, n_disp)``:
-    column weights and weighted data (0 where not used); ``t``: :func:`_profile_tables`;
-    ``sizes``: rows of each beam (default: one beam), whose edge-term matrix products
-    are made beam by beam (the same BLAS calls as for each beam alone).
-    Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``, with ``f = h + g``:
-    ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
+    ``both`` ``(2, R, n_disp)``: column weights and weighted data of the rows (0 where not
+    used, :func:`_data_weights`); ``t``: :func:`_profile_tables`; ``single``: the rows that
+    are a beam's only fitted row, whose edge products are made alone (as in that beam's
+    own call: a one-row matrix product takes another BLAS path; products of two or more
+    rows give each row the same bits however many rows are stacked). Returns a dict:
+    ``cum`` (flat ``(2R, nc)``: cumulative sums of weights, then of weighted data, over
+    the columns ``[0, starts + [n_disp])``), ``nc``, ``nr`` (= R), and with edge columns
+    ``fh`` (flat ``(n, R, 2n)``, :func:`_normal_equations`) and ``erhs`` ``(R, n)``
+    (edge terms of the right-hand sides), else None.
     """
-    nr, n = a.shape[0], t["wc"].shape[0]
+    nr, n = both.shape[1], t["wc"].shape[0]
     both = both.reshape(2 * nr, -1)
     red = np.add.reduceat(both, t["starts"], axis=1)
     nc = red.shape[1] + 1
-    cum = np.zeros((2 * nr, nc))                               # sums over columns [0, starts + [n_disp])
+    cum = np.zeros((2 * nr, nc))
     red.cumsum(axis=1, out=cum[:, 1:])
-    cum = cum.reshape(-1)
-    row = np.arange(nr)[:, None] * nc
-    pair = (a[:, :, None] * n + a[:, None, :]).reshape(nr, -1)    # (a_i, a_j) on the n x n grid
-    nmat = cum.take(row + t["hi"].take(pair)) - cum.take(row + t["lo"].take(pair))
-    row = row + nr * nc
-    rhs = cum.take(row + t["hi1"].take(a)) - cum.take(row + t["lo1"].take(a))
+    fh = erhs = None
     if t["ge"].size:
         edge = both[:, t["xe"]] * t["ge"]                          # (2R, n, n_edge)
         # fh[a, r, b] = sum_e g(e) w(a + e) f(a + e - b) for b < n, h(a + e - (b - n)) above
         fh = np.empty((n, nr, 2 * n))
-        for r in _slices([nr] if sizes is None else sizes):
-            np.matmul(edge[r].transpose(1, 0, 2), t["fhe"], out=fh[:, r])
+        np.matmul(edge[:nr].transpose(1, 0, 2), t["fhe"], out=fh)
+        for r in single:
+            np.matmul(edge[r:r + 1].transpose(1, 0, 2), t["fhe"], out=fh[:, r:r + 1])
         fh = fh.reshape(-1)
-        base = a * (nr * 2 * n) + np.arange(nr)[:, None] * (2 * n)   # flat index of fh[a_i, r, 0]
+        erhs = edge[nr:].sum(axis=2)
+    return dict(cum=cum.reshape(-1), nc=nc, nr=nr, fh=fh, erhs=erhs)
+
+
+def _normal_equations(a, sums, rows, t):
+    """Normal matrices ``(R_g, m, m)`` and right-hand sides ``(R_g, m)`` of rows ``rows``.
+
+    ``a`` ``(R_g, m)``: along-dispersion pixel of each unknown of the rows ``rows`` (a
+    slice) of the stacked :func:`_row_sums` ``sums``; ``t``: :func:`_profile_tables`.
+    Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``, with ``f = h + g``:
+    ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
+    """
+    n, nc, nr_all, cum = t["wc"].shape[0], sums["nc"], sums["nr"], sums["cum"]
+    rid = np.arange(rows.start, rows.stop)[:, None]
+    nr = rid.shape[0]
+    row = rid * nc
+    pair = (a[:, :, None] * n + a[:, None, :]).reshape(nr, -1)    # (a_i, a_j) on the n x n grid
+    nmat = cum.take(row + t["hi"].take(pair)) - cum.take(row + t["lo"].take(pair))
+    row = row + nr_all * nc
+    rhs = cum.take(row + t["hi1"].take(a)) - cum.take(row + t["lo1"].take(a))
+    if sums["fh"] is not None:
+        fh = sums["fh"]
+        base = a * (nr_all * 2 * n) + rid * (2 * n)                 # flat index of fh[a_i, r, 0]
         # g_j f_i + g_i h_j
         gf = fh.take(base[:, None, :] + a[:, :, None]) + fh.take(base[:, :, None] + (a + n)[:, None, :])
         nmat += gf.reshape(nr, -1)
-        rhs += edge[nr:].sum(axis=2).reshape(-1).take(np.arange(nr)[:, None] * n + a)
+        rhs += sums["erhs"].reshape(-1).take(rid * n + a)
     return nmat.reshape(nr, a.shape[1], a.shape[1]), rhs
 
 
-def _data_weights(y, e, tgt_df, mask_offsets, pad):
-    """``(2, R, n_disp)``: weights ``1/e^2`` and weighted data ``y/e^2`` of the rows, 0 where not used.
+def _data_weights(both, tgt_df, mask_offsets, pad):
+    """Weights ``1/e^2`` and weighted data ``y/e^2`` of rows, 0 where not used, in place.
 
-    Not used: non-finite data, errors that are not positive, and the target's line
-    windows (columns ``[t0 + off - pad, t1 + off + pad]`` of each row holding target
-    pixels ``t0..t1``).
+    ``both`` ``(2, R, n_disp)``: the errors ``e`` and data ``y`` of the rows on input,
+    ``(1/e^2, y/e^2)`` on output (returned). Not used: non-finite data, errors that are
+    not positive, and the target's line windows (columns ``[t0 + off - pad, t1 + off +
+    pad]`` of each row holding target pixels ``t0..t1``).
     """
-    nr, n_disp = y.shape
-    both = np.empty((2, nr, n_disp))
+    nr, n_disp = both.shape[1:]
+    w = both[0]
+    # y/e^2 is finite exactly where y is finite and 0 < e (e = inf: weight 0) ... or e < 0
+    pos = None if w.min() > 0 else w > 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        np.divide(1.0, e * e, out=both[0])
-        np.multiply(both[0], y, out=both[1])
-    # y/e^2 is finite exactly where y is finite and 0 < e (e = inf: weight 0) ...
-    ok = np.isfinite(both[1])
-    ok &= e > 0                                               # ... or e < 0
-    if not ok.all():
+        np.multiply(w, w, out=w)
+        np.divide(1.0, w, out=w)
+        both[1] *= w
+    if pos is not None or not np.isfinite(both[1].sum()):   # a finite sum: every term is
+        ok = np.isfinite(both[1])
+        if pos is not None:
+            ok &= pos
         both[:, ~ok] = 0.0
     has_t = tgt_df.any(axis=1).nonzero()[0]
     if has_t.size and len(mask_offsets):
@@ -186,73 +212,83 @@ def continuum_coefficients_many(beams, e_lo, e_hi, mask_offsets, pad, reg=1e-3):
 
     ``beams``: sequence of ``(y, e, cont_df, tgt_df, prior_df, fit_rows)`` (arguments as
     in :func:`continuum_coefficients`, one ``(n, n_disp)`` shape); ``e_lo``, ``e_hi``,
-    ``mask_offsets``, ``pad``, ``reg`` are shared. The rows of all beams whose longest
-    fitted row has the same number of unknowns ``m`` are solved together: every row is
-    an independent fit of size ``m + 1`` either way, so each beam's result is
-    bit-identical to its own call (the only operation coupling a beam's rows, its
-    matrix product of edge terms, runs beam by beam). Returns a list of ``(coef, wct)``.
+    ``mask_offsets``, ``pad``, ``reg`` are shared. The fitted rows of the beams whose
+    longest fitted row has the same number of unknowns ``m`` are weighted, summed and
+    solved together: every row is an independent fit of size ``m + 1`` either way, and
+    its sums are the same whatever rows are stacked with it (:func:`_row_sums`), so each
+    beam's result is bit-identical to its own call. Returns a list of ``(coef, wct)``.
     """
     n, n_disp = beams[0][0].shape
     t = _profile_tables(n, n_disp, float(e_lo), float(e_hi))
-    out, by_m = [], {}
-    for k, (y, e, cont_df, tgt_df, prior_df, fit_rows) in enumerate(beams):
-        coef = np.zeros((n, n + 1))                            # last column: scratch for padded unknowns
-        out.append((coef, t["wct"]))
-        rows = cont_df.any(axis=1)
-        if fit_rows is not None:
-            rows &= fit_rows
-        rid = rows.nonzero()[0]
-        if rid.size == 0:
-            continue
-        rows = slice(rid[0], rid[-1] + 1) if rid[-1] - rid[0] + 1 == rid.size else rid   # contiguous: views
-        cm = cont_df[rows]
-        count = cm.sum(axis=1)
-        by_m.setdefault(int(count.max()), []).append((k, rid, rows, cm, count))
-    for m, group in by_m.items():
-        parts = [(beams[k], rows) for k, _, rows, _, _ in group]
-        if len(group) == 1:
-            (y, e, _, tgt_df, prior_df, _), rows = parts[0]
-            y, e, tgt_df, prior_df = y[rows], e[rows], tgt_df[rows], prior_df[rows]
-        else:
-            y, e, tgt_df, prior_df = (np.concatenate([b[i][rows] for b, rows in parts]) for i in (0, 1, 3, 4))
-        cm = group[0][3] if len(group) == 1 else np.concatenate([g[3] for g in group])
-        count = group[0][4] if len(group) == 1 else np.concatenate([g[4] for g in group])
-        sizes = [g[1].size for g in group]
+    coef = np.zeros((len(beams), n, n + 1))                 # last column: scratch for padded unknowns
+    out = [(c[:, :n], t["wct"]) for c in coef]
+    cont = np.stack([b[2] for b in beams])
+    count = cont.sum(axis=2)                                 # unknowns per row
+    rows = count > 0
+    if any(b[5] is not None for b in beams):
+        rows &= np.stack([np.ones(n, bool) if b[5] is None else b[5] for b in beams])
+    m_beam = np.where(rows, count, 0).max(axis=1)            # longest fitted row of each beam
+    order = np.argsort(m_beam, kind="stable")
+    order = order[m_beam[order] > 0]                         # beams by row size (no fitted row: no fit)
+    if order.size == 0:
+        return out
+    # the fitted rows of every beam, beams in that order
+    bk, rr = rows[order].nonzero()
+    bk = order[bk]
+    nrow = rows.sum(axis=1)[order]
+    first = rows.argmax(axis=1)[order]
+    last = n - 1 - rows[:, ::-1].argmax(axis=1)[order]
+    parts = [(beams[k][0], beams[k][1], slice(f, f + c) if l - f + 1 == c else rows[k])
+             for k, f, l, c in zip(order.tolist(), first.tolist(), last.tolist(), nrow.tolist())]
+    starts = np.cumsum(nrow) - nrow
+    tgt = np.stack([b[3] for b in beams])[bk, rr]
+    cm, count = cont[bk, rr], count[bk, rr]
+    prior = np.stack([b[4] for b in beams])[bk, rr]
+    a_all = (~cm).argsort(axis=1, kind="stable")             # each row's continuum unknowns first
+    # the rows of the beams of one row size: weighted, summed and solved together
+    ms, nrl, starts = m_beam[order].tolist(), nrow.tolist(), starts.tolist()
+    first = [q for q in range(len(ms)) if not q or ms[q] != ms[q - 1]]
+    for g, g1 in zip(first, first[1:] + [len(ms)]):
+        m, gb, r0 = ms[g], slice(g, g1), starts[g]
+        sizes = nrl[gb]
+        rs = slice(r0, r0 + sum(sizes))
+        loc = [s - r0 for s in starts[gb]]
+        both = np.empty((2, rs.stop - r0, n_disp))              # errors, data of the rows
+        np.concatenate([p[1][p[2]] for p in parts[gb]], out=both[0])
+        np.concatenate([p[0][p[2]] for p in parts[gb]], out=both[1])
+        sums = _row_sums(_data_weights(both, tgt[rs], mask_offsets, pad), t,
+                         [s for s, k in zip(loc, sizes) if k == 1])
         try:
-            sol, a, valid = _fit_rows(y, e, cm, count, m, tgt_df, prior_df, mask_offsets, pad, reg, t, sizes)
+            sol, a, valid = _fit_rows(sums, slice(0, rs.stop - r0), a_all[rs, :m], count[rs], m, prior[rs], reg, t)
         except np.linalg.LinAlgError:       # a singular row: the beams one by one (only its beam falls back)
-            fits = [_fit_rows(*(x[r] for x in (y, e, cm, count)), m, tgt_df[r], prior_df[r], mask_offsets,
-                              pad, reg, t, [s], solve_failed=None)
-                    for s, r in zip(sizes, _slices(sizes))]
+            fits = []
+            for s, k in zip(loc, sizes):
+                r = slice(r0 + s, r0 + s + k)
+                fits.append(_fit_rows(sums, slice(s, s + k), a_all[r, :m], count[r], m, prior[r], reg, t,
+                                      solve_failed=None))
             sol, a, valid = (np.concatenate(v) for v in zip(*fits))
-        for (k, rid, _, _, _), r in zip(group, _slices(sizes)):
-            out[k][0][rid[:, None], np.where(valid[r], a[r], n)] = sol[r, :m]
-    return [(coef[:, :n], wct) for coef, wct in out]
+        coef[bk[rs, None], rr[rs, None], np.where(valid, a, n)] = sol[:, :m]
+    return out
 
 
-def _slices(sizes):
-    """Consecutive slices of the given sizes."""
-    ends = np.cumsum(sizes)
-    return [slice(int(b - s), int(b)) for s, b in zip(sizes, ends)]
+def _fit_rows(sums, rows, order, count, m, prior, reg, t, solve_failed="raise"):
+    """Continuum fits of rows ``rows`` (a slice of :func:`_row_sums` ``sums``), ``m`` unknowns each (padded).
 
-
-def _fit_rows(y, e, cm, count, m, tgt_df, prior_df, mask_offsets, pad, reg, t, sizes, solve_failed="raise"):
-    """Continuum fits of stacked rows, ``m`` unknowns each (padded), beams of ``sizes`` rows.
-
-    Returns ``(sol, a, valid)``: the ``(R, m + 1)`` solutions (continua, then the prior
+    ``order`` ``(R, >= m)``: each row's along-dispersion pixels, those with an unknown
+    first (``count`` of them); ``prior`` ``(R, n)``: the rows of the prior image. Returns
+    ``(sol, a, valid)``: the ``(R, m + 1)`` solutions (continua, then the prior
     amplitude), the along-dispersion pixel of each unknown and which are real. A
     singular system raises LinAlgError unless ``solve_failed`` is None (then every row
     is solved by least squares).
     """
     valid = np.arange(m) < count[:, None]
-    a = (~cm).argsort(axis=1, kind="stable")[:, :m] * valid   # (R, m) continuum unknowns per row, padded: 0
+    a = order[:, :m] * valid                                  # (R, m) continuum unknowns per row, padded: 0
     nr = a.shape[0]
     ridx = np.arange(nr)[:, None]
-    both = _data_weights(y, e, tgt_df, mask_offsets, pad)
-    nmat, rhs = _normal_equations(a, both, t, sizes)
+    nmat, rhs = _normal_equations(a, sums, rows, t)
     nmat *= valid[:, :, None] & valid[:, None, :]
     rhs *= valid
-    p = np.where(valid, np.maximum(prior_df[ridx, a], 0.0), 0.0)
+    p = np.where(valid, np.maximum(prior[ridx, a], 0.0), 0.0)
     psum = p.sum(axis=1, keepdims=True)
     if (psum > 0).all():
         p /= psum
@@ -299,13 +335,49 @@ def continuum_at(fits, flat, n, n_disp):
     ``fits``: per beam ``(coef, wct)`` of :func:`continuum_coefficients`, or None (no
     continuum). Evaluates only the requested pixels.
     """
+    return continuum_at_many([fits], np.zeros(flat.size, np.int64), flat, n, n_disp)
+
+
+def continuum_at_many(fits, job, flat, n, n_disp):
+    """:func:`continuum_at` of several observations ("jobs") at once.
+
+    ``fits``: per job, its :func:`continuum_at` ``fits`` (or None: no continuum);
+    ``job``, ``flat``: job and flat index into its ``(n_beams, n, n_disp)`` data of each
+    pixel. Each pixel's value is the same dot product as in its job's own call.
+    """
+    out = np.zeros(flat.size)
+    wcts = {id(f[1]): f[1] for fj in fits for f in (fj or ()) if f is not None}
+    if not wcts:
+        return out
     r, x = np.divmod(flat, n_disp)
     b, r = np.divmod(r, n)
-    out = np.zeros(flat.size)
-    for beam, fit in enumerate(fits):
-        if fit is None:
-            continue
-        sel = slice(None) if len(fits) == 1 else (b == beam).nonzero()[0]
-        coef, wct = fit
-        out[sel] = np.einsum("ua,ua->u", coef[r[sel]], wct[x[sel]])
+    if len(wcts) > 1:                                  # bands differ: job by job, beam by beam
+        for q, fj in enumerate(fits):
+            for beam, fit in enumerate(fj or ()):
+                if fit is not None:
+                    sel = ((job == q) & (b == beam)).nonzero()[0]
+                    out[sel] = np.einsum("ua,ua->u", fit[0][r[sel]], fit[1][x[sel]])
+        return out
+    nb = max(len(fj or ()) for fj in fits)
+    coef = np.zeros((len(fits) * nb, n, n))
+    has = np.zeros(len(fits) * nb, bool)
+    for q, fj in enumerate(fits):
+        for beam, fit in enumerate(fj or ()):
+            if fit is not None:
+                coef[q * nb + beam], has[q * nb + beam] = fit[0], True
+    cb = job * nb + b
+    sel = has[cb].nonzero()[0]
+    rows, cols = (cb * n + r)[sel], x[sel]
+    coef, wct = coef.reshape(-1, n), next(iter(wcts.values()))
+    val = np.empty(sel.size)
+    # in blocks of pixels: the gathered rows stay small (large temporaries cost page faults);
+    # each pixel's dot product is the same in any block (take: a faster gather of whole rows)
+    for s in range(0, sel.size, _AT_BLOCK):
+        val[s:s + _AT_BLOCK] = np.einsum("ua,ua->u", coef.take(rows[s:s + _AT_BLOCK], axis=0),
+                                         wct.take(cols[s:s + _AT_BLOCK], axis=0))
+    out[sel] = val
     return out
+
+
+#: Pixels per block of :func:`continuum_at_many`'s dot products.
+_AT_BLOCK = 2048

@@ -9,9 +9,10 @@ systemic redshift.
 
 Algorithm
 ---------
-1. **Segmentation** of the detection image: pixels above ``max(footprint_nsigma x error,
-   footprint_rel x peak)``; the region nearest the field centre, grown by
-   ``footprint_grow_px``, is the target footprint ``S``; other regions are neighbours.
+1. **Segmentation** of the detection image (:mod:`.grism_segment`): pixels above
+   ``max(footprint_nsigma x error, footprint_rel x peak)``; the region nearest the field
+   centre, grown by ``footprint_grow_px``, is the target footprint ``S``; other regions
+   are neighbours.
 2. **Continuum** (``continuum="pixel"``): each footprint or neighbour pixel has a flat
    f_lambda spectrum dispersed across its filter's top-hat band (the simulator's exact
    weights). It is fitted per cross-dispersion row of each beam to the columns not
@@ -79,15 +80,15 @@ import functools
 import inspect
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINE_GROUPS, LINES
 from ..observation import Observation
 from .grism_continuum import continuum_coefficients_many
+from .grism_segment import _dilate, _segment, _segment_many
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
 from .grism_solve import STENCIL_ORDER, _shift_stencil  # noqa: F401
-from .grism_solve import STENCIL_REACH, _drizzle_matrix, _drizzle_operators, _overlapping, _solve_filter
+from .grism_solve import STENCIL_REACH, _drizzle_many, _drizzle_matrix, _overlapping, _solve_filter_many
 from .linefit import TIED_LINES, LineMaps
 
 __all__ = ["extract_line_maps", "extract_line_maps_many", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
@@ -99,54 +100,6 @@ LINE_PRIORITY = ("Halpha", "OIII5007", "Hbeta", "OII3727", "NII6584", "SII6731",
 
 def _priority(name):
     return LINE_PRIORITY.index(name) if name in LINE_PRIORITY else len(LINE_PRIORITY) + list(LINES).index(name)
-
-
-#: 4-connectivity (ndimage's default structure for labels and dilation)
-_CROSS = ndimage.generate_binary_structure(2, 1)
-
-
-@functools.lru_cache(maxsize=16)
-def _centre_distance(n: int) -> np.ndarray:
-    """``(n, n)`` distance of each pixel from the field centre [pixels] (cached, read-only)."""
-    yy, xx = np.mgrid[0:n, 0:n]
-    c = (n - 1) / 2.0
-    r = np.hypot(yy - c, xx - c)
-    r.flags.writeable = False
-    return r
-
-
-def _dilate(mask, iterations):
-    """``ndimage.binary_dilation`` with the cross structure (nearest neighbours), ``iterations`` times.
-
-    Outside the array counts as False, as in ndimage (``border_value=0``).
-    """
-    for _ in range(iterations):
-        out = mask.copy()
-        for ax in range(mask.ndim):
-            pre = (slice(None),) * ax
-            out[pre + (slice(1, None),)] |= mask[pre + (slice(None, -1),)]
-            out[pre + (slice(None, -1),)] |= mask[pre + (slice(1, None),)]
-        mask = out
-    return mask
-
-
-def _segment(det, det_err, nsigma, rel, grow):
-    n = det.shape[0]
-    fin = np.isfinite(det)
-    peak = float(det.max() if fin.all() else np.nanmax(det)) if fin.any() else 0.0
-    thr = np.maximum(nsigma * det_err, rel * max(peak, 0.0))
-    mask = fin & (det > thr)
-    lab = np.empty(mask.shape, np.int32)
-    ndimage.label(mask, _CROSS, output=lab)
-    r = _centre_distance(n)
-    cand = mask & (r <= max(n / 4.0, 3.0))
-    if cand.any():
-        tgt = lab == lab.reshape(-1)[np.where(cand, det, -np.inf).argmax()]
-    else:
-        tgt = r <= 2.0
-    tgt = _dilate(tgt, int(grow))
-    neigh = mask & ~tgt
-    return tgt, neigh
 
 
 def _column(lam, dispersion):
@@ -287,7 +240,9 @@ def extract_line_maps_many(observations, lines=None, *, footprints=None, **optio
     if set(opts) != set(_DEFAULTS):
         raise TypeError(f"extract_line_maps_many: unknown option(s) {sorted(set(opts) - set(_DEFAULTS))}")
     footprints = [None] * len(observations) if footprints is None else list(footprints)
-    preps = [_prepare(obs, lines, fp, opts) for obs, fp in zip(observations, footprints)]
+    preps = [_prepare(obs, lines, opts) for obs in observations]
+    segs = _segment_prepared(preps, footprints, opts)          # 1. segmentation, batched
+    preps = [_prepare_fits(st, fp, sg, opts) for st, fp, sg in zip(preps, footprints, segs)]
     # 2. continuum: the beams of all observations, grouped by band and line windows
     jobs = {}
     for k, st in enumerate(preps):
@@ -296,7 +251,13 @@ def extract_line_maps_many(observations, lines=None, *, footprints=None, **optio
     for key, group in jobs.items():
         for (k, b, _), fit in zip(group, continuum_coefficients_many([g[2] for g in group], *key[1:])):
             preps[k]["cont"][b] = fit
-    return [_finish(st, opts) for st in preps]
+    # 3. the line fits of every observation and filter, in one call
+    fits, solves = [], []
+    for st in preps:
+        solves.append(_plan_fits(st, opts["blend_mode"], fits))
+    results = _solve_filter_many(fits, opts["regularization"], opts["checker_regularization"])
+    return _finish_many(preps, [{f: (mode, [(par, results[q]) for par, q in idx]) for f, (mode, idx) in sv.items()}
+                                for sv in solves])
 
 
 #: Keyword options of :func:`extract_line_maps` (besides ``footprint``) and their defaults,
@@ -305,13 +266,10 @@ _DEFAULTS = {k: p.default for k, p in inspect.signature(extract_line_maps).param
              if p.kind is inspect.Parameter.KEYWORD_ONLY and k != "footprint"}
 
 
-def _prepare(obs, lines, footprint, opts):
-    """Checks, line set-up, segmentation (step 1) and the continuum jobs of one observation (a dict)."""
+def _prepare(obs, lines, opts):
+    """Checks and line set-up of one observation (a dict; then :func:`_prepare_fits`)."""
     continuum, blend_mode = opts["continuum"], opts["blend_mode"]
     map_pixscale_arcsec, min_separation_px = opts["map_pixscale_arcsec"], opts["min_separation_px"]
-    footprint_nsigma, footprint_rel = opts["footprint_nsigma"], opts["footprint_rel"]
-    footprint_grow_px, max_unknowns = opts["footprint_grow_px"], opts["max_unknowns"]
-    v_max_kms = opts["v_max_kms"]
     if getattr(obs, "kind", None) != "grism":
         raise MocksimInputError(f"obs.kind: extract_line_maps needs a grism observation, got {obs.kind!r}")
     ex = obs.extras
@@ -346,17 +304,45 @@ def _prepare(obs, lines, footprint, opts):
     setup = {f: _line_setup(band, z, (w0, disp, marg), primary, min_separation_px) for f, band in filters}
     kmax = max([sum(m["kind"] == "map" for m in s[0].values()) for s in setup.values()] + [1])
 
-    # 1. segmentation
     det, det_err = np.asarray(ex["direct_image"], float), np.asarray(ex["direct_error"], float)
+    return dict(obs=obs, n=n, disp=disp, data=data, err=err, beams=beams, p_det=p_det, p_map=p_map,
+                filters=filters, setup=setup, kmax=kmax, det=det, det_err=det_err, col_off=col_off)
+
+
+def _segment_prepared(preps, footprints, opts):
+    """Step 1 of prepared observations without a given footprint, those with the same
+    image size in one :func:`_segment_many` call: ``[(tgt, neigh) or None]``."""
+    by_n = {}
+    for q, (st, fp) in enumerate(zip(preps, footprints)):
+        if fp is None:
+            by_n.setdefault(st["det"].shape, []).append(q)
+    out = [None] * len(preps)
+    for idx in by_n.values():
+        det, det_err = (np.stack([preps[q][k] for q in idx]) for k in ("det", "det_err"))
+        tgt, neigh = _segment_many(det, det_err, opts["footprint_nsigma"], opts["footprint_rel"],
+                                   opts["footprint_grow_px"])
+        for q, t, nb in zip(idx, tgt, neigh):
+            out[q] = (t, nb)
+    return out
+
+
+def _prepare_fits(st, footprint, seg, opts):
+    """The footprint (step 1; ``seg``: its :func:`_segment_prepared` segmentation) and the
+    continuum jobs (step 2) of an observation prepared by :func:`_prepare`."""
+    continuum, v_max_kms = opts["continuum"], opts["v_max_kms"]
+    n, disp, data, err, beams, ex = st["n"], st["disp"], st["data"], st["err"], st["beams"], st["obs"].extras
+    setup, col_off = st["setup"], st.pop("col_off")
+    det, det_err = st.pop("det"), st.pop("det_err")
+    # 1. segmentation
     if footprint is not None:
         tgt = np.asarray(footprint, bool)
         neigh = np.zeros_like(tgt)
     else:
-        rel = footprint_rel
-        tgt, neigh = _segment(det, det_err, footprint_nsigma, rel, footprint_grow_px)
-        while tgt.sum() * kmax > max_unknowns and rel < 0.5:
+        rel = opts["footprint_rel"]
+        tgt, neigh = seg
+        while tgt.sum() * st["kmax"] > opts["max_unknowns"] and rel < 0.5:
             rel *= 1.5
-            tgt, neigh = _segment(det, det_err, footprint_nsigma, rel, footprint_grow_px)
+            tgt, neigh = _segment(det, det_err, opts["footprint_nsigma"], rel, opts["footprint_grow_px"])
     if tgt.shape != (n, n) or not tgt.any():
         raise MocksimInputError("footprint: empty or of the wrong shape")
 
@@ -378,29 +364,18 @@ def _prepare(obs, lines, footprint, opts):
             jobs.append((key, (data[b], err[b], cont_mask.T if tr else cont_mask, tgt.T if tr else tgt,
                                prior.T if tr else prior, need)))
 
-    return dict(obs=obs, n=n, disp=disp, data=data, err=err, beams=beams, p_det=p_det, p_map=p_map,
-                filters=filters, setup=setup, tgt=tgt, cont_jobs=jobs,
-                cont=[None] * len(jobs) if continuum == "pixel" else None)
+    st.update(tgt=tgt, cont_jobs=jobs, cont=[None] * len(jobs) if continuum == "pixel" else None)
+    return st
 
 
-def _finish(st, opts):
-    """Line maps of one prepared observation (steps 3-4), its continuum fits in ``st["cont"]``."""
-    n, disp, data, err, beams, tgt, cont = (st[k] for k in ("n", "disp", "data", "err", "beams", "tgt", "cont"))
-    p_det, p_map, filters, setup, ex = st["p_det"], st["p_map"], st["filters"], st["setup"], st["obs"].extras
-    blend_mode, regularization = opts["blend_mode"], opts["regularization"]
-    checker_regularization = opts["checker_regularization"]
-    # 3. line maps per filter, 4. drizzle
-    n_out = max(int(round(n * p_det / p_map)), 1)
-    sidx = np.flatnonzero(tgt.ravel())
-    # drizzle from the common detector grid (offset 0: the direct image's and the footprint's)
-    wd = _drizzle_matrix(n, p_det, n_out, p_map)
-    bad = (wd @ tgt.astype(float) @ wd.T) <= 1e-9
-    nan_bad = np.where(bad, np.nan, 0.0)                     # added: NaN outside the drizzled footprint
-    flux, flux_err, chi2_group, offsets, blends_all, corr = {}, {}, {}, {}, {}, {}
-    modes, finite, chi2_maps = {}, [], []
-    for f, _ in filters:
-        models, blends, _, _, groups_of = setup[f]
-        blends_all.update({h: list(v) for h, v in blends.items()})
+def _plan_fits(st, blend_mode, fits):
+    """The line fits of one prepared observation (step 3), appended to ``fits`` as
+    :func:`~.grism_solve._solve_filter_many` jobs; returns per filter with line models
+    ``(mode, [(parent line or None, index in fits), ...])`` (per-line mode: one fit per map)."""
+    beams, tgt, ex = st["beams"], st["tgt"], st["obs"].extras
+    plan = {}
+    for f, _ in st["filters"]:
+        models = st["setup"][f][0]
         if not models:
             continue
         bsel = [b for b, bm in enumerate(beams) if bm["filter"] == f]
@@ -410,59 +385,115 @@ def _finish(st, opts):
             single = len({beams[b]["grism"] for b in bsel}) == 1
             mode = "per-line" if single and _overlapping(models, tgt, beams[bsel[0]]["grism"]) else "joint"
         if mode == "joint":
-            values, variances, sky, chi2, true_var = _solve_filter(
-                data, err, cont, beams, bsel, models, tgt, prior_img, regularization, checker_regularization)
+            one_by_one = [(None, models)]
         else:  # grizli-like: one free map at a time, the other lines as direct-image templates
-            values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
-            for par in [p for p, m in models.items() if m["kind"] == "map"]:
-                one = {p: {**m, "kind": "map" if p == par else "template"} for p, m in models.items()}
-                v1, var1, sky1, c1, t1 = _solve_filter(data, err, cont, beams, bsel, one, tgt, prior_img,
-                                                        regularization, checker_regularization)
-                values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
-                chi2s.append(c1)
-            chi2 = float(np.mean(chi2s)) if chi2s else np.nan
-        modes[f] = mode
-        if not values:
-            continue
-        pars = list(values)
-        # resample each map from its own grid (offset ox, oy) to the common grid, then
-        # drizzle: every line ends up with the same pixel response (step 4); data are
-        # flux / D per pixel: map values x D are fluxes per pixel
-        wy, wxt, wy2, wxt2 = _drizzle_operators(n, p_det, n_out, p_map, tuple(sky[p] for p in pars))
-        img = np.zeros((2, len(pars), n * n))
-        img[0][:, sidx] = [values[p] for p in pars]
-        img[1][:, sidx] = [variances[p] for p in pars]
-        img[0] *= disp
-        img[1] *= disp ** 2
-        img = img.reshape(2, len(pars), n, n)
-        out = wy @ img[0] @ wxt
-        vout = wy2 @ img[1] @ wxt2
-        out += nan_bad
-        eout = np.sqrt(vout) + nan_bad
-        naive = vout.sum(axis=(1, 2))
-        if np.isnan(naive).any():
-            naive = np.nansum(vout, axis=(1, 2))
-        naive /= disp ** 2
+            one_by_one = [(par, {p: {**m, "kind": "map" if p == par else "template"} for p, m in models.items()})
+                          for par in [p for p, m in models.items() if m["kind"] == "map"]]
+        plan[f] = (mode, [(par, len(fits) + k) for k, (par, _) in enumerate(one_by_one)])
+        fits += [(st["data"], st["err"], st["cont"], beams, bsel, m, tgt, prior_img) for _, m in one_by_one]
+    return plan
+
+
+def _filter_maps(st, f, solved_f):
+    """The solved maps of filter ``f`` of a prepared observation (``solved_f``: its entry of
+    :func:`_finish_many`'s ``solved``): a dict of ``mode``, ``pars`` (mapped lines) and per
+    line ``values``, ``variances``, ``sky`` (grid offsets), ``true_var``; and ``chi2``."""
+    mode, fits = solved_f
+    if mode == "joint":
+        values, variances, sky, chi2, true_var = fits[0][1]
+    else:
+        values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
+        for par, (v1, var1, sky1, c1, t1) in fits:
+            values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
+            chi2s.append(c1)
+        chi2 = float(np.mean(chi2s)) if chi2s else np.nan
+    return dict(mode=mode, pars=list(values), values=values, variances=variances, sky=sky,
+                true_var=true_var, chi2=chi2)
+
+
+def _finish_many(preps, solved):
+    """Line maps of prepared observations (steps 3-4) from their line fits.
+
+    ``solved``: per observation, :func:`_plan_fits`'s plan with each fit's result in place
+    of its index. The maps of all observations and filters with the same grids, map
+    offsets and line models are drizzled together (:func:`~.grism_solve._drizzle_many`:
+    the same arithmetic per map as alone), and so are their footprints.
+    """
+    geo = [(st["n"], st["p_det"], max(int(round(st["n"] * st["p_det"] / st["p_map"])), 1), st["p_map"])
+           for st in preps]
+    # the drizzled footprint of each observation (from the common detector grid, offset 0)
+    bad = [None] * len(preps)
+    by_geo = {}
+    for q, key in enumerate(geo):
+        by_geo.setdefault(key, []).append(q)
+    for key, idx in by_geo.items():
+        wd = _drizzle_matrix(*key)
+        for q, b in zip(idx, (wd @ np.stack([preps[q]["tgt"] for q in idx]).astype(float) @ wd.T) <= 1e-9):
+            bad[q] = b
+    # 3. line maps per filter, 4. drizzle
+    maps = [{f: _filter_maps(st, f, sv[f]) for f, _ in st["filters"] if f in sv} for st, sv in zip(preps, solved)]
+    jobs = {}
+    for q, mq in enumerate(maps):
+        for f, m in mq.items():
+            if m["pars"]:
+                models = preps[q]["setup"][f][0]
+                key = (geo[q], tuple(m["sky"][p] for p in m["pars"]), tuple(models[p]["parts"] for p in m["pars"]))
+                jobs.setdefault(key, []).append((q, m))
+    for (g, offsets, parts), members in jobs.items():
+        holes = np.stack([bad[q] for q, _ in members])
+        out, eout, naive = _drizzle_many([preps[q]["tgt"] for q, _ in members], [m["values"] for _, m in members],
+                                         [m["variances"] for _, m in members], members[0][1]["pars"],
+                                         [preps[q]["disp"] for q, _ in members], g, offsets, holes)
         fin = np.isfinite(out)
-        for k, par in enumerate(pars):
-            offsets[par] = sky[par]
-            corr[par] = float(np.sqrt(true_var[par] / naive[k])) if naive[k] > 0 and true_var[par] > 0 else 1.0
-            for ln, ratio, _ in models[par]["parts"]:
-                flux[ln] = out[k] * ratio
-                flux_err[ln] = eout[k] * ratio
-            cmap = np.where(fin[k], chi2, np.nan)
+        cmap = np.where(fin, np.array([m["chi2"] for _, m in members], float).reshape(-1, 1, 1, 1), np.nan)
+        agree = (fin == ~holes[:, None]).reshape(len(members), -1).all(axis=1)
+        flux, flux_err = {}, {}
+        for k, pp in enumerate(parts):
+            for ln, ratio, _ in pp:
+                flux[ln], flux_err[ln] = out[:, k] * ratio, eout[:, k] * ratio
+        for i, (_, m) in enumerate(members):
+            m.update(naive=naive[i], fin=fin[i], cmap=cmap[i], agree=bool(agree[i]),
+                     flux={ln: v[i] for ln, v in flux.items()}, flux_err={ln: v[i] for ln, v in flux_err.items()})
+    return [_line_maps(st, mq, g[2], b) for st, mq, g, b in zip(preps, maps, geo, bad)]
+
+
+def _line_maps(st, maps, n_out, bad):
+    """:class:`LineMaps` of one prepared observation from its drizzled filter maps
+    (:func:`_finish_many`; ``bad``: the holes of its drizzled footprint)."""
+    filters, setup, tgt, p_map = st["filters"], st["setup"], st["tgt"], st["p_map"]
+    flux, flux_err, chi2_group, offsets, blends_all, corr = {}, {}, {}, {}, {}, {}
+    modes, finite, chi2_maps, agree = {}, [], [], True
+    for f, _ in filters:
+        models, blends, _, _, groups_of = setup[f]
+        blends_all.update({h: list(v) for h, v in blends.items()})
+        if f not in maps:
+            continue
+        m = maps[f]
+        modes[f] = m["mode"]
+        if not m["pars"]:
+            continue
+        naive = m["naive"]
+        for k, par in enumerate(m["pars"]):
+            offsets[par] = m["sky"][par]
+            true_var = m["true_var"][par]
+            corr[par] = float(np.sqrt(true_var / naive[k])) if naive[k] > 0 and true_var > 0 else 1.0
+            for ln, _, _ in models[par]["parts"]:
+                flux[ln], flux_err[ln] = m["flux"][ln], m["flux_err"][ln]
             for gname in groups_of[par]:
-                chi2_group[gname] = cmap
-        finite.append(fin)
-        chi2_maps += [chi2] * len(pars)
+                chi2_group[gname] = m["cmap"][k]
+        finite.append(m["fin"])
+        agree = agree and m["agree"]
+        chi2_maps += [m["chi2"]] * len(m["pars"])
     fitted = [ln for ln in LINES if ln in flux]
-    chi2_nu = np.full((n_out, n_out), np.nan)
-    if finite:
-        finite, chi2_maps = np.concatenate(finite), np.array(chi2_maps, float)
-        if np.isfinite(chi2_maps).all() and (finite == ~bad).all():
+    if not finite:
+        chi2_nu = np.full((n_out, n_out), np.nan)
+    else:
+        chi2_maps = np.array(chi2_maps, float)
+        if np.isfinite(chi2_maps).all() and agree:
             # every map is finite exactly where drizzled: footprints agree, chi2 is a plain mean
             chi2_nu = np.where(bad, np.nan, chi2_maps.sum() / chi2_maps.size)
         else:
+            finite = np.concatenate(finite)
             # one footprint for all maps (their grids differ by sub-pixel offsets)
             common = np.all(finite, axis=0)
             for ln in fitted:
@@ -474,10 +505,11 @@ def _finish(st, opts):
             chi2_nu = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
     fitted_set = set(fitted)
     groups = [g for g, gl in LINE_GROUPS.items() if not fitted_set.isdisjoint(gl)]
-    lm = LineMaps(flux=flux, flux_err=flux_err, velocity_kms={g: np.zeros((n_out, n_out)) for g in groups},
-                  sigma_kms={g: np.zeros((n_out, n_out)) for g in groups}, chi2_nu=chi2_nu, lines=fitted,
-                  groups=groups, velocity_err_kms={g: np.zeros((n_out, n_out)) for g in groups},
-                  sigma_err_kms={g: np.zeros((n_out, n_out)) for g in groups}, chi2_nu_group=chi2_group)
+    zeros = iter(np.zeros((4 * len(groups), n_out, n_out)))       # kinematic maps: not measured
+    lm = LineMaps(flux=flux, flux_err=flux_err, velocity_kms={g: next(zeros) for g in groups},
+                  sigma_kms={g: next(zeros) for g in groups}, chi2_nu=chi2_nu, lines=fitted,
+                  groups=groups, velocity_err_kms={g: next(zeros) for g in groups},
+                  sigma_err_kms={g: next(zeros) for g in groups}, chi2_nu_group=chi2_group)
     lm.pixscale_arcsec = p_map
     lm.shape = (n_out, n_out)
     lm.center_xy = ((n_out - 1) / 2.0, (n_out - 1) / 2.0)
@@ -503,8 +535,8 @@ def map_observation(obs, line_maps) -> Observation:
     names = list(line_maps.lines)
     if not names:
         raise MocksimInputError("line_maps: no line was mapped (no line inside a filter band)")
-    data = np.stack([line_maps.flux[ln] for ln in names])
-    error = np.stack([line_maps.flux_err[ln] for ln in names])
+    data = np.array([line_maps.flux[ln] for ln in names])          # (np.stack, with less overhead)
+    error = np.array([line_maps.flux_err[ln] for ln in names])
     wave = np.array([LINES[ln].observed_um(obs.redshift) for ln in names])
     return Observation(kind="linemaps", data=data, error=error, wave_um=wave,
                        pixscale_arcsec=float(line_maps.pixscale_arcsec), redshift=float(obs.redshift),

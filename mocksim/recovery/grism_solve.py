@@ -3,9 +3,10 @@
 Flux-conserving sub-pixel shift stencils, resampling and drizzle operators, the design matrix
 (from cached stencil-tap tables) and the joint weighted least-squares fit of one
 filter's line maps: with two grism orientations a dense normal matrix and Cholesky
-solve; with one, the normal matrix is assembled directly per cross-dispersion row
-(block-diagonal, with the template fluxes and prior amplitudes as a dense border) and
-solved through the Schur complement of the border, the rows' blocks factored at once.
+solve; with one, per cross-dispersion row (:mod:`.grism_rows`). The fits of several
+observations with the same grids and line models (the galaxies of a chunk) are set up,
+and with one orientation solved, together (:func:`_solve_filter_many`), each with the
+arithmetic of its own fit.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from scipy import ndimage, sparse
 from scipy.linalg import lapack
 
 from ..instruments.grism_config import overlap_matrix
-from .grism_continuum import continuum_at
+from .grism_continuum import continuum_at_many
+from .grism_rows import _bordered_solve, _cho_solve, _cholesky, _median_positive, _pairs, _solve_rows_many  # noqa: F401
 
 __all__ = ["STENCIL_ORDER"]
 
@@ -109,23 +111,45 @@ def _drizzle_operators(n: int, p_det: float, n_out: int, p_map: float, offsets: 
     return ops
 
 
-def _cholesky(mat):
-    """Lower Cholesky factor of an SPD matrix (Fortran order, upper triangle zero).
+def _drizzle_many(tgts, values, variances, pars, disps, geo, offsets, holes):
+    """Resample and drizzle (step 4) the maps of several observations with the same grids,
+    map offsets and lines.
 
-    If ``mat`` is not numerically positive definite, a growing jitter (relative to its
-    mean diagonal) is added to the diagonal.
+    Per observation: ``tgts`` its ``(n, n)`` footprint, ``values`` / ``variances`` its maps
+    (dicts, ``pars`` -> values on the footprint pixels in flat order), ``disps`` its
+    dispersion [um per pixel]; ``geo``: ``(n, p_det, n_out, p_map)``; ``offsets``: each
+    map's grid offset ``(ox, oy)`` [pixels]; ``holes``: ``(G, n_out, n_out)`` outside the
+    drizzled footprints. Returns ``(out, eout, naive)``: ``(G, n_maps, n_out, n_out)``
+    fluxes and errors per map pixel [erg s^-1 cm^-2] (NaN in the holes) and
+    ``(G, n_maps)`` naive variances of the maps' sums [(flux / D)^2]. The matrix products
+    of a stack are one BLAS call per map, as for one observation, and the other steps
+    element-wise or per map: each observation's maps are those of its own call.
     """
-    for jitter in (0.0, 1e-12, 1e-10, 1e-8, 1e-6):
-        m = mat if jitter == 0.0 else mat + jitter * (float(np.mean(np.diag(mat))) or 1.0) * np.eye(mat.shape[0])
-        cf, info = lapack.dpotrf(m, lower=1, clean=1)
-        if info == 0:
-            return cf
-    raise np.linalg.LinAlgError("grism line-map normal matrix is not positive definite")  # pragma: no cover
-
-
-def _cho_solve(cf, rhs):
-    """Solve ``L L^T x = rhs`` for the factor ``L`` of :func:`_cholesky`."""
-    return lapack.dpotrs(cf, rhs, lower=1)[0]
+    n, p_det, n_out, p_map = geo
+    g, k = len(tgts), len(pars)
+    # resample each map from its own grid (offset ox, oy) to the common grid, then
+    # drizzle: every line ends up with the same pixel response (step 4); data are
+    # flux / D per pixel: map values x D are fluxes per pixel
+    wy, wxt, wy2, wxt2 = _drizzle_operators(n, p_det, n_out, p_map, offsets)
+    img = np.zeros((2, g, k, n * n))
+    on = np.stack([t.reshape(-1) for t in tgts])
+    on = np.broadcast_to(on[:, None, :], img.shape[1:])          # each map's footprint pixels, flat order
+    img[0][on] = np.concatenate([v[p] for v in values for p in pars])
+    img[1][on] = np.concatenate([v[p] for v in variances for p in pars])
+    disp2 = np.array([d ** 2 for d in disps]).reshape(g, 1, 1)
+    img[0] *= np.array(disps, float).reshape(g, 1, 1)
+    img[1] *= disp2
+    img = img.reshape(2, g, k, n, n)
+    out = wy @ img[0] @ wxt
+    vout = wy2 @ img[1] @ wxt2
+    nan_bad = np.where(holes, np.nan, 0.0)[:, None]                 # added: NaN outside the drizzled footprint
+    out += nan_bad
+    eout = np.sqrt(vout) + nan_bad
+    naive = vout.sum(axis=(2, 3))
+    if np.isnan(naive).any():
+        naive = np.nansum(vout, axis=(2, 3))
+    naive /= disp2[:, :, 0]
+    return out, eout, naive
 
 
 def _spd_solve(full, rhs_list):
@@ -133,62 +157,6 @@ def _spd_solve(full, rhs_list):
     cf = _cholesky(full)
     linv = lapack.dtrtri(cf, lower=1)[0]
     return [_cho_solve(cf, r) for r in rhs_list], np.einsum("ij,ij->j", linv, linv)
-
-
-def _block_inverse_factors(blocks):
-    """``L^-1`` ``(G, m, m)`` of the Cholesky factors of SPD blocks, all at once.
-
-    If a block is not numerically positive definite, block by block with
-    :func:`_cholesky`'s jitter.
-    """
-    try:
-        chol = np.linalg.cholesky(blocks)
-    except np.linalg.LinAlgError:
-        chol = [_cholesky(b) for b in blocks]
-        return np.stack([lapack.dtrtri(f, lower=1)[0] for f in chol])
-    # L^-1 from (L^T)^-1, upper triangular in Fortran order (no copy)
-    linv = np.empty_like(chol)
-    for g, f in enumerate(chol):
-        linv[g] = lapack.dtrtri(f.T, 0)[0].T
-    return linv
-
-
-def _bordered_solve(gram, kb, rhs_a, rhs_d):
-    """Solve ``[[A, C], [C^T, D]] x = r`` for block-diagonal ``A``, by the Schur complement of ``D``.
-
-    ``gram`` ``(G, kb + nb, kb + nb)``: per block, ``A``'s SPD diagonal block (first
-    ``kb`` unknowns), its coupling ``C`` to the ``nb`` border unknowns and a share of
-    ``D`` (``D`` is the sum over the blocks); ``rhs_a`` ``(G, kb, q)``, ``rhs_d``
-    ``(nb, q)``: ``q`` right-hand sides. Returns ``(x_a, x_d, dinv)``: the solutions
-    ``(G, kb, q)`` and ``(nb, q)`` and the diagonal of the inverse at the block unknowns
-    ``(G, kb)``. Exact (no approximation of the coupling).
-    """
-    c = gram[:, :kb, kb:]
-    nb = c.shape[2]
-    linv = _block_inverse_factors(gram[:, :kb, :kb])
-    # A^-1 [C, r] = L^-T L^-1 [C, r], and C^T A^-1 [C, r] summed over the blocks
-    x = np.concatenate([c, rhs_a], axis=2)
-    ainv = linv.transpose(0, 2, 1) @ (linv @ x)
-    cx = (c.transpose(0, 2, 1) @ ainv).sum(axis=0)
-    sinv = _cho_solve(_cholesky(gram[:, kb:, kb:].sum(axis=0) - cx[:, :nb]), np.eye(nb))
-    x_d = sinv @ (rhs_d - cx[:, nb:])
-    ainv_c = ainv[:, :, :nb]
-    x_a = ainv[:, :, nb:] - ainv_c @ x_d
-    dinv = np.einsum("gij,gij->gj", linv, linv) + np.einsum("gik,gik->gi", ainv_c @ sinv, ainv_c)
-    return x_a, x_d, dinv
-
-
-def _pairs(starts, size):
-    """Every ordered pair ``(i, j)`` of entries within the same run of a sorted sequence.
-
-    ``starts``: index of the first entry of each run; ``size``: number of entries.
-    """
-    sizes = np.diff(starts, append=size)
-    rep = sizes.repeat(sizes)                          # partners of each entry: its run's size
-    skip = rep.cumsum() - rep
-    i = np.arange(size).repeat(rep)
-    j = (starts.repeat(sizes) - skip).repeat(rep) + np.arange(i.size)
-    return i, j
 
 
 #: Above this many pairs of design entries sharing a data pixel (two grisms), :func:`_gram`
@@ -241,26 +209,38 @@ def _taps(spec):
 def _design(models, sky, prior, beams, bsel, tgt, n_disp, pix=None):
     """Entries of the design matrix of one filter's line models (module docstring, step 3).
 
-    Unknowns: the map-kind models' footprint pixels (model after model, in the order
-    of ``models``), then one flux per template model. ``sky``: each model's grid offset
-    ``(ox, oy)`` [pixels]; ``prior``: each model's normalised direct image on the
-    footprint (the template shape); ``pix``: the footprint's ``(rows, columns)``, if
-    known. Returns ``(rows, cols, vals)``: flat index into the ``(n_beams, n, n_disp)``
-    data, unknown and weight of each entry (duplicates add up).
+    ``prior``: each model's normalised direct image on the footprint (dict of ``(npix,)``);
+    ``pix``: the footprint's ``(rows, columns)``, if known. Otherwise as :func:`_design_many`
+    for one job.
     """
-    n = tgt.shape[0]
-    jj, ii = np.divmod(tgt.reshape(-1).nonzero()[0], n) if pix is None else pix
-    npix = ii.size
+    jj, ii = np.divmod(tgt.reshape(-1).nonzero()[0], tgt.shape[0]) if pix is None else pix
+    return _design_many(models, sky, np.array([prior[p] for p in models]).reshape(len(models), ii.size), beams,
+                        bsel, tgt.shape[0], n_disp, 0, (np.zeros(ii.size, np.int64), jj, ii))
+
+
+def _design_many(models, sky, prior, beams, bsel, n, n_disp, n_data, pix):
+    """Entries of the design matrices of one filter's line models for several footprints ("jobs").
+
+    Per job, the unknowns are the map-kind models' footprint pixels (model after model,
+    in the order of ``models``), then one flux per template model; the jobs' unknowns
+    are concatenated. ``sky``: each model's grid offset ``(ox, oy)`` [pixels];
+    ``prior`` ``(n_models, n_pix)``: each model's normalised direct image on the
+    footprint (the template shape); ``pix``: ``(job, rows, columns)`` of every footprint
+    pixel, job after job; ``n_data``: size of one job's ``(n_beams, n, n_disp)`` data.
+    Returns ``(rows, cols, vals)``: flat index into the jobs' stacked data, unknown and
+    weight of each entry (duplicates add up); each job's entries in the order of its own call.
+    """
+    pj, jj, ii = pix
+    npix = np.bincount(pj)
     names = list(models)
-    # first unknown of each model (maps: npix each, then one per template) and its step per pixel
-    step = [int(models[p]["kind"] == "map") for p in names]
-    col0, k_map, k_tmp = [], 0, sum(step) * npix
-    for st in step:
-        col0.append(k_map * npix if st else k_tmp)
-        k_map, k_tmp = k_map + st, k_tmp + 1 - st
-    amp = np.array([np.ones(npix) if st else prior[p] for p, st in zip(names, step)])
-    spec = tuple((k, b, beams[b]["grism"], *sky[p], tuple((r, o) for _, r, o in models[p]["parts"]))
-                 for k, p in enumerate(names) for b in bsel)
+    # first unknown of each model, a * npix + b (maps: npix each, then one per template), and its step per pixel
+    step = np.array([models[p]["kind"] == "map" for p in names], np.int64)
+    a = np.where(step, np.cumsum(step) - step, step.sum())
+    b = np.where(step, 0, np.cumsum(1 - step) - (1 - step))
+    ucount = step.sum() * npix + (1 - step).sum()
+    amp = np.where(step[:, None] == 1, 1.0, prior)
+    spec = tuple((k, bm, beams[bm]["grism"], *sky[p], tuple((r, o) for _, r, o in models[p]["parts"]))
+                 for k, p in enumerate(names) for bm in bsel)
     mi, bi, is_r, d_al, d_cr, w = _taps(spec)
     # (tap, pixel) entries, pixel-fastest
     along = np.where(is_r[:, None], ii, jj) + d_al[:, None]
@@ -269,66 +249,12 @@ def _design(models, sky, prior, beams, bsel, tgt, n_disp, pix=None):
     # (unsigned views: negative indices fail the upper bound too)
     ok = (np.abs(vals) > 1e-12) & (cross.view(np.uint64) < n) & (along.view(np.uint64) < n_disp)
     sel = ok.reshape(-1).nonzero()[0]
-    rows = ((bi[:, None] * n + cross) * n_disp + along).reshape(-1)[sel]
-    cols = (np.array(col0)[mi][:, None] + np.array(step)[mi][:, None] * np.arange(npix)).reshape(-1)[sel]
+    tap, p = np.divmod(sel, ii.size)
+    job, mt = pj[p], mi[tap]
+    rows = ((bi[tap] * n + cross.reshape(-1)[sel]) * n_disp + along.reshape(-1)[sel]) + job * n_data
+    first_unknown, first_pixel = np.cumsum(ucount) - ucount, np.cumsum(npix) - npix
+    cols = first_unknown[job] + a[mt] * npix[job] + b[mt] + step[mt] * (p - first_pixel[job])
     return rows, cols, vals.reshape(-1)[sel]
-
-
-def _solve_rows(grp, starts, cols, bv, wy, drow, tgt, axis, n_maps, n_temps, pk, reg):
-    """Least squares of a single grism orientation, per cross-dispersion row (as :func:`_solve_filter`).
-
-    Only unknowns on the same cross-dispersion row share data, so the map unknowns'
-    normal matrix is block-diagonal; the template fluxes and the prior amplitudes
-    are a dense border. ``grp``, ``starts``: data pixel (``0..``, non-decreasing) of each
-    design entry and the first entry of each data pixel; ``cols``, ``bv``: unknown and
-    weighted value of each entry; ``wy``, ``drow``: weighted data and cross-dispersion
-    row of each data pixel; ``tgt``: the footprint, dispersed along ``axis`` (1: R,
-    0: C); ``pk`` ``(n_maps, npix)``: the normalised prior shapes; ``reg``: the prior's
-    relative weight. Returns ``(sol, var, true_var)``: the solution ``(U,)`` (maps,
-    then templates), the variances of the map unknowns ``(n_maps, npix)`` and the
-    variance of each map's sum.
-    """
-    K, T = n_maps, n_temps
-    sidx = tgt.reshape(-1).nonzero()[0]
-    # block (cross-dispersion row) of each pixel and its position along the row
-    count = tgt.sum(axis=axis)
-    lut = (count > 0).cumsum() - 1
-    count = count[count > 0]
-    nblk, m = count.size, int(count.max())
-    blk = lut[sidx // tgt.shape[1] if axis else sidx % tgt.shape[1]]
-    pos = (tgt.cumsum(axis=axis) - 1).reshape(-1)[sidx]
-    # per block: maps (k, pos), templates, prior amplitudes a_k
-    kb = K * m
-    size = kb + T + K
-    loc = np.arange(K)[:, None] * m + pos                     # (K, npix)
-    fu = blk * kb + loc                                        # flat index of each map unknown in (G, kb)
-    eloc = np.concatenate([loc.reshape(-1), kb + np.arange(T)])[cols]
-    eidx = lut[drow][grp] * size + eloc
-    i, j = _pairs(starts, grp.size)
-    gram = np.bincount(eidx[i] * size + eloc[j], weights=bv[i] * bv[j],
-                       minlength=nblk * size * size).reshape(nblk, size, size)
-    rhs = np.bincount(eidx, weights=bv * wy[grp], minlength=nblk * size).reshape(nblk, size)
-    # regularisation: lam on the maps' diagonal (padding: 1), -lam p_k between map k and
-    # a_k, lam |p_k|^2 on a_k (in block 0: the border is summed over the blocks)
-    diag = gram.reshape(nblk, -1)[:, ::size + 1]                  # a view
-    on = np.arange(kb) % m < count[:, None]                      # (G, kb): real map unknowns
-    lam = reg * _median_positive(diag[:, :kb][on])
-    diag[:, :kb] += np.where(on, lam, 1.0)
-    kk = np.arange(K)[:, None]
-    coupling = np.zeros((nblk * kb, K))
-    coupling[fu, kk] = -lam * pk
-    coupling = coupling.reshape(nblk, kb, K)
-    gram[:, :kb, kb + T:] = coupling
-    gram[:, kb + T:, :kb] = coupling.transpose(0, 2, 1)
-    diag[0, kb + T:] += lam * (pk * pk).sum(axis=1)
-    ones = np.zeros((nblk * kb, K))                               # indicator of each map's unknowns
-    ones[fu, kk] = 1.0
-    ones = ones.reshape(nblk, kb, K)
-    rhs_d = np.zeros((T + K, 1 + K))
-    rhs_d[:T, 0] = rhs[:, kb:kb + T].sum(axis=0)
-    x_a, x_d, dinv = _bordered_solve(gram, kb, np.concatenate([rhs[:, :kb, None], ones], axis=2), rhs_d)
-    sol = np.concatenate([x_a[:, :, 0].reshape(-1)[fu].reshape(-1), x_d[:T, 0]])
-    return sol, dinv.reshape(-1)[fu], np.einsum("gik,gik->k", x_a[:, :, 1:], ones)
 
 
 def _solve_filter(data, err, cont, beams, bsel, models, tgt, prior_img, reg, checker_reg):
@@ -343,80 +269,141 @@ def _solve_filter(data, err, cont, beams, bsel, models, tgt, prior_img, reg, che
     map grids' sky offsets ``(ox, oy)`` [pixels], the reduced chi^2 and the
     large-area noise-correlation factor of each map.
     """
-    n, n_disp = tgt.shape[0], data.shape[2]
-    sidx = np.flatnonzero(tgt.ravel())
-    jj, ii = np.divmod(sidx, n)
-    npix = sidx.size
+    return _solve_filter_many([(data, err, cont, beams, bsel, models, tgt, prior_img)], reg, checker_reg)[0]
+
+
+def _solve_filter_many(jobs, reg, checker_reg):
+    """:func:`_solve_filter` of several fits; ``jobs``: its first eight arguments, per fit.
+
+    Fits with the same grids, beams and line models (e.g. one filter of the galaxies of a
+    chunk at one redshift) are set up together and, with one grism orientation, solved
+    together (:func:`~.grism_rows._solve_rows_many`); each gets exactly the arithmetic of
+    its own call. Returns the list of :func:`_solve_filter` results.
+    """
+    groups = {}
+    for q, (data, _, _, beams, bsel, models, tgt, _) in enumerate(jobs):
+        key = (tgt.shape, data.shape, tuple(bsel), tuple(beams[b]["grism"] for b in bsel),
+               tuple((p, m["kind"], m["parts"]) for p, m in models.items()))
+        groups.setdefault(key, []).append(q)
+    out = [None] * len(jobs)
+    for idx in groups.values():
+        for q, res in zip(idx, _solve_group([jobs[q] for q in idx], reg, checker_reg)):
+            out[q] = res
+    return out
+
+
+def _solve_group(jobs, reg, checker_reg):
+    """:func:`_solve_filter_many` of fits with the same grids, beams and line models."""
+    data, _, _, beams, bsel, models, tgt, _ = jobs[0]
+    n, n_disp, n_data, nj = tgt.shape[0], data.shape[2], data.size, len(jobs)
     grs = {beams[b]["grism"] for b in bsel}
     has_r, has_c = "R" in grs, "C" in grs
     names = list(models)
     maps = [p for p in names if models[p]["kind"] == "map"]
     K, T = len(maps), len(names) - len(maps)
-    U = K * npix + T
     frac = {par: models[par]["parts"][0][2] - round(models[par]["parts"][0][2]) for par in names}
     sky = {par: ((-f if has_r else 0.0), (-f if has_c else 0.0)) for par, f in frac.items()}
+    tg = np.stack([jb[6] for jb in jobs])
+    by_rows = len(grs) == 1 and K
+    perm = np.argsort(tg.sum(axis=int(has_r) + 1).max(axis=1), kind="stable") if by_rows else np.arange(nj)
+    if by_rows:                                  # _solve_rows_many: jobs by their longest row
+        tg, jobs = tg[perm], [jobs[q] for q in perm]
+    flat = np.flatnonzero(tg)
+    pj, sidx = np.divmod(flat, n * n)
+    jj, ii = np.divmod(sidx, n)
+    npix = np.bincount(pj, minlength=nj)
+    pstart = np.cumsum(npix) - npix
+    ucount = K * npix + T
+    uoff = np.cumsum(ucount) - ucount
     # direct image at each model's grid positions, normalised to unit sum
     oxy = np.array([sky[par] for par in names])
-    pks = ndimage.map_coordinates(prior_img, [(jj + oxy[:, 1:]).ravel(), (ii + oxy[:, :1]).ravel()], order=1,
-                                  mode="nearest").reshape(len(names), npix)
-    psum = pks.sum(axis=1, keepdims=True)
-    pks = pks / psum if (psum > 0).all() else np.where(psum > 0, pks / np.where(psum > 0, psum, 1.0), 1.0 / npix)
-    prior = dict(zip(names, pks))
-    rows, cols, vals = _design(models, sky, prior, beams, bsel, tgt, n_disp, (jj, ii))
-    # design entries sorted by data pixel; used: the data pixels the model touches
+    yy, xx = jj + oxy[:, 1:], ii + oxy[:, :1]
+    pks = np.empty((len(names), flat.size))
+    for jb, s, c in zip(jobs, pstart, npix):
+        pq = ndimage.map_coordinates(jb[7], [yy[:, s:s + c].ravel(), xx[:, s:s + c].ravel()], order=1,
+                                     mode="nearest").reshape(len(names), c)
+        psum = pq.sum(axis=1, keepdims=True)
+        pks[:, s:s + c] = pq / psum if (psum > 0).all() else np.where(psum > 0, pq / np.where(psum > 0, psum, 1.0),
+                                                                      1.0 / c)
+    rows, cols, vals = _design_many(models, sky, pks, beams, bsel, n, n_disp, n_data, (pj, jj, ii))
+    # design entries sorted by data pixel (job after job); used: the data pixels the model touches
     order = rows.argsort(kind="stable")
     rows, cols, vals = rows[order], cols[order], vals[order]
     first = np.concatenate([[True], rows[1:] != rows[:-1]])
     starts = first.nonzero()[0]
     used, grp = rows[starts], first.cumsum() - 1
-    yv = data.reshape(-1)[used]
-    if cont is not None:
-        yv = yv - continuum_at(cont, used, n, n_disp)
+    ub = np.searchsorted(used, np.arange(nj + 1) * n_data)          # each job's data pixels
+    ujob = np.repeat(np.arange(nj), np.diff(ub))
+    uloc = used - ujob * n_data
+    yv = np.concatenate([jb[0].reshape(-1)[uloc[s:e]] for jb, s, e in zip(jobs, ub[:-1], ub[1:])])
+    ev = np.concatenate([jb[1].reshape(-1)[uloc[s:e]] for jb, s, e in zip(jobs, ub[:-1], ub[1:])])
+    if any(jb[2] is not None for jb in jobs):
+        yv = yv - continuum_at_many([jb[2] for jb in jobs], ujob, uloc, n, n_disp)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sw = 1.0 / err.reshape(-1)[used]                          # sqrt of the data weight
+        sw = 1.0 / ev                                              # sqrt of the data weight
         ys = yv * sw
     # finite data with 0 < error < inf (y/e is not finite for e = 0, 1/e not positive for e <= 0, inf, NaN)
     good = np.isfinite(ys) & (sw > 0)
     sw = np.where(good, sw, 0.0)
     ys = np.where(good, ys, 0.0)
     bv = vals * sw[grp]                      # B = diag(sw) A: normal matrix B^T B, rhs B^T (sw y)
-    pk = np.array([prior[par] for par in maps]).reshape(K, npix)
-    if len(grs) == 1 and K:
-        sol, var, true_var = _solve_rows(grp, starts, cols, bv, ys, (used // n_disp) % n, tgt, int(has_r),
-                                         K, T, pk, reg)
+    pk = pks[[names.index(p) for p in maps]]
+    umap = uoff[pj] + np.arange(K)[:, None] * npix[pj] + (np.arange(flat.size) - pstart[pj])  # (K, n_pix)
+    sol = np.empty(int(ucount.sum()))
+    if by_rows:
+        sol[umap], var, temps, true_var = _solve_rows_many(
+            grp, starts, cols, bv, ys, ujob * n + (uloc // n_disp) % n, tg, int(has_r), (pj, flat), T, pk, reg)
+        sol[(uoff + K * npix)[:, None] + np.arange(T)] = temps
     else:
-        full = _gram(grp, cols, bv, U + K)   # unknowns U..U+K-1: the prior amplitudes a_k
-        rhs = np.bincount(cols, weights=bv * ys[grp], minlength=U)
-        dref = _median_positive(np.diagonal(full)[:K * npix])
-        # regularisation: maps -> a_k x direct image (a_k extra unknowns), checkerboard damping
-        lam = reg * dref
-        ones = np.zeros((U + K, K))                                # indicator of each map's unknowns
+        var, true_var = np.empty((K, flat.size)), np.empty((nj, K))
+        ebound = np.append(starts, grp.size)[ub]                   # each job's design entries
+        for q in range(nj):
+            e, u, p = slice(ebound[q], ebound[q + 1]), slice(ub[q], ub[q + 1]), slice(pstart[q], pstart[q] + npix[q])
+            sol[uoff[q]:uoff[q] + ucount[q]], var[:, p], true_var[q] = _solve_dense(
+                grp[e] - ub[q], cols[e] - uoff[q], bv[e], ys[u], int(ucount[q]), pk[:, p], sidx[p], n,
+                has_r and has_c, reg, checker_reg)
+    res2 = (ys - np.bincount(grp, weights=bv * sol[cols], minlength=used.size)) ** 2
+    ngood = np.bincount(ujob, weights=good, minlength=nj)
+    var = np.maximum(var, 0.0)
+    out = [None] * nj
+    for q, (s, c) in enumerate(zip(pstart, npix)):
+        chi2 = float(np.sum(res2[ub[q]:ub[q + 1]])) / max(int(ngood[q]) - int(ucount[q]), 1)
+        values = {par: sol[umap[k, s]:umap[k, s] + c] for k, par in enumerate(maps)}
+        variances = {par: var[k, s:s + c] for k, par in enumerate(maps)}
+        out[perm[q]] = values, variances, sky, chi2, dict(zip(maps, true_var[q].tolist()))
+    return out
+
+
+def _solve_dense(grp, cols, bv, ys, n_unknowns, pk, sidx, n, checker, reg, checker_reg):
+    """Dense least squares of one fit (two grism orientations, or no map): see :func:`_solve_filter`.
+
+    ``grp``, ``cols``, ``bv``: data pixel, unknown and weighted value of each design
+    entry; ``ys``: weighted data; ``pk`` ``(K, npix)``: the maps' normalised prior
+    shapes; ``sidx``: the footprint's flat pixels on the ``(n, n)`` grid; ``checker``:
+    damp the checkerboard. Returns ``(sol, var, true_var)``: the solution, the
+    variances ``(K, npix)`` of the map unknowns and the variance of each map's sum.
+    """
+    U, (K, npix) = n_unknowns, pk.shape
+    full = _gram(grp, cols, bv, U + K)   # unknowns U..U+K-1: the prior amplitudes a_k
+    rhs = np.bincount(cols, weights=bv * ys[grp], minlength=U)
+    dref = _median_positive(np.diagonal(full)[:K * npix])
+    # regularisation: maps -> a_k x direct image (a_k extra unknowns), checkerboard damping
+    lam = reg * dref
+    ones = np.zeros((U + K, K))                                # indicator of each map's unknowns
+    for k in range(K):
+        blk = slice(k * npix, (k + 1) * npix)
+        dg = np.arange(k * npix, (k + 1) * npix)
+        full[dg, dg] += lam
+        full[blk, U + k] -= lam * pk[k]
+        full[U + k, blk] -= lam * pk[k]
+        full[U + k, U + k] += lam * (pk[k] @ pk[k])
+        ones[blk, k] = 1.0
+    if checker and checker_reg > 0 and K:
+        ctc = _checker_gram(sidx, n) * (checker_reg * dref)
         for k in range(K):
-            blk = slice(k * npix, (k + 1) * npix)
-            dg = np.arange(k * npix, (k + 1) * npix)
-            full[dg, dg] += lam
-            full[blk, U + k] -= lam * pk[k]
-            full[U + k, blk] -= lam * pk[k]
-            full[U + k, U + k] += lam * (pk[k] @ pk[k])
-            ones[blk, k] = 1.0
-        if has_r and has_c and checker_reg > 0 and K:
-            ctc = _checker_gram(sidx, n) * (checker_reg * dref)
-            for k in range(K):
-                full[k * npix:(k + 1) * npix, k * npix:(k + 1) * npix] += ctc
-        (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones])
-        var = var[:K * npix].reshape(K, npix)
-        true_var = np.einsum("uk,uk->k", ones, z1)
-    chi2 = float(np.sum((ys - np.bincount(grp, weights=bv * sol[cols], minlength=used.size)) ** 2))
-    chi2 /= max(int(good.sum()) - U, 1)
-    values = {par: sol[k * npix:(k + 1) * npix] for k, par in enumerate(maps)}
-    variances = {par: np.maximum(var[k], 0.0) for k, par in enumerate(maps)}
-    return values, variances, sky, chi2, dict(zip(maps, true_var.tolist()))
-
-
-def _median_positive(diag):
-    """Median of the positive entries (as np.median: mean of the two middle values); 1 if none."""
-    dpos = np.sort(diag[diag > 0])
-    return 0.5 * float(dpos[(dpos.size - 1) // 2] + dpos[dpos.size // 2]) if dpos.size else 1.0
+            full[k * npix:(k + 1) * npix, k * npix:(k + 1) * npix] += ctc
+    (sol, z1), var = _spd_solve(full, [np.concatenate([rhs, np.zeros(K)]), ones])
+    return sol[:U], var[:K * npix].reshape(K, npix), np.einsum("uk,uk->k", ones, z1)
 
 
 def _checker_gram(sidx, n):

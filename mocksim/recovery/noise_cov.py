@@ -18,6 +18,7 @@ few pixels (tests/test_noise_cov.py checks both against Monte Carlo).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,7 +136,7 @@ class BinPairs:
 
 
 def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPairs | None = None) -> np.ndarray:
-    """1-sigma error of the sum of a ``(ny, nx)`` map over each bin (``(n_bins,)``).
+    """1-sigma error of the sum of a ``(..., ny, nx)`` map over each bin (``(..., n_bins)``).
 
     Without a kernel this is the quadrature sum times ``noise.excess`` for bins of more
     than one pixel; with one, ``excess * sqrt(BinPairs.variance)``. Non-finite errors
@@ -147,7 +148,12 @@ def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPai
         sel = lab >= 0
         idx = lab[sel]
         fac = np.where(np.bincount(idx, minlength=n_bins) > 1, float(noise.excess), 1.0)
-        e2 = np.where(np.isfinite(e[sel]), e[sel] ** 2, 0.0)
+        es = e.reshape(e.shape[:-2] + (-1,)).take(np.flatnonzero(sel), axis=-1)   # (e[..., sel], faster)
+        e2 = np.where(np.isfinite(es), es ** 2, 0.0)
+        if e.ndim > 2:          # maps (leading dimensions): one bincount, the bins of map k offset by k * n_bins
+            m = math.prod(e.shape[:-2])
+            idx = (idx + n_bins * np.arange(m)[:, None]).reshape(-1)
+            return np.sqrt(np.bincount(idx, e2.reshape(-1), m * n_bins)).reshape(e.shape[:-2] + (n_bins,)) * fac
         return np.sqrt(np.bincount(idx, e2, n_bins)) * fac
     pairs = pairs or BinPairs(lab, n_bins, noise.kernel)
     return float(noise.excess) * np.sqrt(np.maximum(pairs.variance(e), 0.0))

@@ -1,0 +1,99 @@
+"""The batched helpers of the grism line fits give each fit exactly the numbers of its own call.
+
+:func:`~mocksim.recovery.grism_rows._bordered_solve_many` against one
+:func:`~mocksim.recovery.grism_rows._bordered_solve` per system,
+:func:`~mocksim.recovery.grism_rows._median_positive_many` against
+:func:`~mocksim.recovery.grism_rows._median_positive`, and
+:func:`~mocksim.recovery.grism_continuum.continuum_at_many` against one
+:func:`~mocksim.recovery.grism_continuum.continuum_at` per observation (``np.array_equal``).
+"""
+import numpy as np
+import pytest
+
+from mocksim.recovery import grism_continuum as gcont
+from mocksim.recovery import grism_rows as grows
+from mocksim.recovery.grism_continuum import continuum_at, continuum_at_many
+
+
+def _system(rng, nblk, kb, nb):
+    """Per-block normal matrices of a bordered system, padded unknowns on an identity diagonal."""
+    gram = np.zeros((nblk, kb + nb, kb + nb))
+    for g in range(nblk):
+        m = int(rng.integers(1, kb + 1))
+        rows = rng.normal(size=(3 * kb, kb + nb))
+        rows[:, m:kb] = 0.0
+        gram[g] = rows.T @ rows
+        gram[g, np.arange(m, kb), np.arange(m, kb)] = 1.0
+    gram[0, kb:, kb:] += np.eye(nb)
+    return gram
+
+
+def test_bordered_solve_many_equals_one_by_one():
+    rng = np.random.default_rng(1)
+    for kb, nb, q in ((6, 2, 3), (10, 3, 1), (4, 1, 2)):
+        sizes = [1, 4, 9, 13, 2]
+        grams = [_system(rng, g, kb, nb) for g in sizes]
+        rhs_a = [rng.normal(size=(g, kb, q)) for g in sizes]
+        rhs_d = rng.normal(size=(len(sizes), nb, q))
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        x_a, x_d, dinv = grows._bordered_solve_many(np.concatenate(grams), kb, np.concatenate(rhs_a), rhs_d, bounds)
+        for k, (gm, ra) in enumerate(zip(grams, rhs_a)):
+            ref = grows._bordered_solve(gm, kb, ra, rhs_d[k])
+            blk = slice(bounds[k], bounds[k + 1])
+            for got, want in ((x_a[blk], ref[0]), (x_d[k], ref[1]), (dinv[blk], ref[2])):
+                assert np.array_equal(got, want)
+
+
+def test_block_inverse_factors_falls_back_per_job():
+    """A singular block: only its job is factored with jitter, the others as alone."""
+    rng = np.random.default_rng(2)
+    ok1, bad, ok2 = (_system(rng, 3, 5, 0) for _ in range(3))
+    v = np.arange(1.0, 6.0)
+    bad[1] = np.outer(v, v)
+    bounds = np.array([0, 3, 6, 9])
+    got = grows._block_inverse_factors(np.concatenate([ok1, bad, ok2]), bounds)
+    for k, blocks in enumerate((ok1, bad, ok2)):
+        assert np.array_equal(got[3 * k:3 * k + 3], grows._block_inverse_factors(blocks))
+
+
+def test_median_positive_many():
+    rng = np.random.default_rng(3)
+    counts = [0, 1, 2, 7, 8, 30]
+    vals = [rng.normal(size=c) for c in counts]
+    got = grows._median_positive_many(np.concatenate(vals), np.repeat(np.arange(len(counts)), counts), len(counts))
+    assert np.array_equal(got, [grows._median_positive(v) for v in vals])
+    assert got[0] == 1.0
+
+
+def _continuum_at_ref(fits, flat, n, n_disp):
+    """The one-observation evaluation, beam by beam (the code continuum_at had before the batched one)."""
+    r, x = np.divmod(flat, n_disp)
+    b, r = np.divmod(r, n)
+    out = np.zeros(flat.size)
+    for beam, fit in enumerate(fits or ()):
+        if fit is not None:
+            sel = (b == beam).nonzero()[0]
+            out[sel] = np.einsum("ua,ua->u", fit[0][r[sel]], fit[1][x[sel]])
+    return out
+
+
+@pytest.mark.parametrize("block", [None, 7, 1])
+def test_continuum_at_many_equals_one_by_one(monkeypatch, block):
+    """Also with the pixels' dot products in small blocks (7: a remainder; 1: single pixels)."""
+    if block is not None:
+        monkeypatch.setattr(gcont, "_AT_BLOCK", block)
+    rng = np.random.default_rng(4)
+    n, nd, nb = 6, 40, 2
+    wct = rng.normal(size=(nd, n))
+    fits = [[(rng.normal(size=(n, n)), wct), None], None, [(rng.normal(size=(n, n)), wct)] * nb]
+    flats = [rng.choice(nb * n * nd, 50, replace=False) for _ in fits]
+    got = continuum_at_many(fits, np.repeat(np.arange(len(fits)), 50), np.concatenate(flats), n, nd)
+    for k, (f, flat) in enumerate(zip(fits, flats)):
+        assert np.array_equal(got[50 * k:50 * (k + 1)], _continuum_at_ref(f, flat, n, nd))
+        if f is not None:
+            assert np.array_equal(continuum_at(f, flat, n, nd), _continuum_at_ref(f, flat, n, nd))
+    # fits of different bands (wct): job by job
+    other = [[(fits[0][0][0], rng.normal(size=(nd, n))), None]]
+    got = continuum_at_many(fits + other, np.repeat(np.arange(4), 50), np.concatenate(flats + flats[:1]), n, nd)
+    assert np.array_equal(got[150:], _continuum_at_ref(other[0], flats[0], n, nd))
+    assert np.array_equal(got[:50], _continuum_at_ref(fits[0], flats[0], n, nd))
