@@ -4,7 +4,7 @@ import pytest
 
 from mocksim.errors import MocksimInputError
 from mocksim.recovery.binning import annular_bins, bin_spectra, measure_geometry, sn_mask, sum_in_bins
-from mocksim.recovery.voronoi import voronoi_bins
+from mocksim.recovery.binning import voronoi_bins
 
 
 def _disk_radius(x, y, x0, y0, q, pa_deg):

@@ -454,3 +454,12 @@ def measure_geometry(image, pixscale_arcsec: float, mask=None, *, aperture_scale
         ap = rr <= aperture_scale * np.sqrt(evals[1])
     cx, cy, q, pa = state
     return (float(cx), float(cy)), float(q), float(pa)
+
+
+def __getattr__(name):
+    """``voronoi_bins`` (now in :mod:`mocksim.recovery.voronoi`) stays importable from here."""
+    if name == "voronoi_bins":
+        from mocksim.recovery.voronoi import voronoi_bins
+
+        return voronoi_bins
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
