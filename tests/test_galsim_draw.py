@@ -38,16 +38,19 @@ def test_draw_equals_draw_image(gsparams, n):
 def test_pixel_kimage_slices_equal_direct_drawings(monkeypatch, big_max):
     """Sub-grids of the cached unit-pixel k image hold the numbers GalSim draws on each
     k grid itself (growing cache, and grids above the cache limit drawn afresh)."""
-    monkeypatch.setattr(disk, "_UNIT_PIXELS", {})
     monkeypatch.setattr(disk, "_PIXEL_K_MAX", big_max)
+    disk._unit_pixel.cache_clear()                  # start from an empty cache
     gsp = disk.GSPARAMS
     pixel = galsim.Pixel(scale=1.0, gsparams=gsp)
-    for n_fft in (64, 96):
-        dk = 2 * np.pi / n_fft
-        for nk in list(range(n_fft, 500, 14)) + [260, 120]:
-            kim = galsim.ImageCD(galsim.BoundsI(0, nk // 2, -(nk // 2), nk // 2), scale=dk)
-            pixel.drawKImage(image=kim, recenter=False)
-            assert np.array_equal(disk._unit_pixel_kimage(gsp, dk, nk), kim.array)
+    try:
+        for n_fft in (64, 96):
+            dk = 2 * np.pi / n_fft
+            for nk in list(range(n_fft, 500, 14)) + [260, 120]:
+                kim = galsim.ImageCD(galsim.BoundsI(0, nk // 2, -(nk // 2), nk // 2), scale=dk)
+                pixel.drawKImage(image=kim, recenter=False)
+                assert np.array_equal(disk._unit_pixel_kimage(gsp, dk, nk), kim.array)
+    finally:
+        disk._unit_pixel.cache_clear()              # no images cached under the patched limit
 
 
 @pytest.mark.parametrize("nx, ny", [(96, 96), (45, 45), (50, 31)])

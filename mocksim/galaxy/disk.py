@@ -286,17 +286,13 @@ def _pixel_scale(pixscale_arcsec: float) -> galsim.PixelScale:
 
 
 _PIXEL_K_MAX = 1024  #: largest k grid whose pixel k image is cached (~8 MB)
-#: id(gsparams) -> (gsparams, unit pixel, {dk: read-only k image of the largest size drawn})
-_UNIT_PIXELS: dict = {}
 
 
+@functools.lru_cache(maxsize=8)
 def _unit_pixel(gsparams: galsim.GSParams):
     """``(Pixel(scale=1), {dk: k image})`` of ``gsparams`` (the pixel ``drawImage`` convolves
-    with, built once)."""
-    hit = _UNIT_PIXELS.get(id(gsparams))
-    if hit is None or hit[0] is not gsparams:
-        hit = _UNIT_PIXELS[id(gsparams)] = (gsparams, galsim.Pixel(scale=1.0, gsparams=gsparams), {})
-    return hit[1], hit[2]
+    with, built once; the dict holds the read-only k image of the largest size drawn)."""
+    return galsim.Pixel(scale=1.0, gsparams=gsparams), {}
 
 
 def _unit_pixel_kimage(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndarray:

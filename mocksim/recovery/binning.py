@@ -19,7 +19,7 @@ import numpy as np
 
 from mocksim.errors import MocksimInputError
 from mocksim.geometry import deprojected_radius
-from mocksim.recovery.noise_cov import BinPairs, MapNoise, bin_sum_errors
+from mocksim.recovery.noise_cov import BinPairs, MapNoise, bin_sum_errors, stacked_bincount
 
 __all__ = ["Bins", "annular_bins", "sum_in_bins", "bin_spectra",
            "measure_geometry", "sn_mask", "elliptical_radius_map"]
@@ -300,13 +300,10 @@ def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float
     if not keys:
         return {}, {}
     default = MapNoise(None, float(noise_correlation))
-    # every map at once: one bincount, the bins of map k offset by k * n_bins (each bin's
-    # pixels still summed in their order)
+    # every map at once, in one bincount
     v = np.array([maps[k] for k in keys], float)
     vs = v.reshape(len(keys), -1).take(np.flatnonzero(sel), axis=1)      # (v[:, sel], faster)
-    fin = np.isfinite(vs)
-    lab = (idx + nb * np.arange(len(keys))[:, None]).reshape(-1)
-    sums = dict(zip(keys, np.bincount(lab, np.where(fin, vs, 0.0).reshape(-1), len(keys) * nb).reshape(-1, nb)))
+    sums = dict(zip(keys, stacked_bincount(idx, np.where(np.isfinite(vs), vs, 0.0), nb)))
     errs, pairs, plain = {}, {}, {}      # one BinPairs per distinct kernel; maps without a kernel by excess
     for i, key in enumerate(keys):
         if key in err_maps:

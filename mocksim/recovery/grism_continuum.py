@@ -247,8 +247,8 @@ def continuum_coefficients_many(beams, e_lo, e_hi, mask_offsets, pad, reg=1e-3):
     a_all = (~cm).argsort(axis=1, kind="stable")             # each row's continuum unknowns first
     # the rows of the beams of one row size: weighted, summed and solved together
     ms, nrl, starts = m_beam[order].tolist(), nrow.tolist(), starts.tolist()
-    first = [q for q in range(len(ms)) if not q or ms[q] != ms[q - 1]]
-    for g, g1 in zip(first, first[1:] + [len(ms)]):
+    group_start = [q for q in range(len(ms)) if not q or ms[q] != ms[q - 1]]
+    for g, g1 in zip(group_start, group_start[1:] + [len(ms)]):
         m, gb, r0 = ms[g], slice(g, g1), starts[g]
         sizes = nrl[gb]
         rs = slice(r0, r0 + sum(sizes))
@@ -338,6 +338,10 @@ def continuum_at(fits, flat, n, n_disp):
     return continuum_at_many([fits], np.zeros(flat.size, np.int64), flat, n, n_disp)
 
 
+#: Pixels per block of :func:`continuum_at_many`'s dot products.
+_AT_BLOCK = 2048
+
+
 def continuum_at_many(fits, job, flat, n, n_disp):
     """:func:`continuum_at` of several observations ("jobs") at once.
 
@@ -378,6 +382,3 @@ def continuum_at_many(fits, job, flat, n, n_disp):
     out[sel] = val
     return out
 
-
-#: Pixels per block of :func:`continuum_at_many`'s dot products.
-_AT_BLOCK = 2048

@@ -135,6 +135,15 @@ class BinPairs:
         return out
 
 
+def stacked_bincount(idx, values, n_bins: int) -> np.ndarray:
+    """``np.bincount(idx, row, n_bins)`` of every row of ``values`` ``(m, len(idx))``, in one
+    bincount (the bins of row ``k`` offset by ``k * n_bins``: each bin's values summed in
+    their order, as row by row). Returns ``(m, n_bins)``."""
+    m = values.shape[0]
+    lab = (idx + n_bins * np.arange(m)[:, None]).reshape(-1)
+    return np.bincount(lab, values.reshape(-1), m * n_bins).reshape(m, n_bins)
+
+
 def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPairs | None = None) -> np.ndarray:
     """1-sigma error of the sum of a ``(..., ny, nx)`` map over each bin (``(..., n_bins)``).
 
@@ -150,10 +159,9 @@ def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPai
         fac = np.where(np.bincount(idx, minlength=n_bins) > 1, float(noise.excess), 1.0)
         es = e.reshape(e.shape[:-2] + (-1,)).take(np.flatnonzero(sel), axis=-1)   # (e[..., sel], faster)
         e2 = np.where(np.isfinite(es), es ** 2, 0.0)
-        if e.ndim > 2:          # maps (leading dimensions): one bincount, the bins of map k offset by k * n_bins
+        if e.ndim > 2:          # maps (leading dimensions): one bincount
             m = math.prod(e.shape[:-2])
-            idx = (idx + n_bins * np.arange(m)[:, None]).reshape(-1)
-            return np.sqrt(np.bincount(idx, e2.reshape(-1), m * n_bins)).reshape(e.shape[:-2] + (n_bins,)) * fac
+            return np.sqrt(stacked_bincount(idx, e2.reshape(m, -1), n_bins)).reshape(e.shape[:-2] + (n_bins,)) * fac
         return np.sqrt(np.bincount(idx, e2, n_bins)) * fac
     pairs = pairs or BinPairs(lab, n_bins, noise.kernel)
     return float(noise.excess) * np.sqrt(np.maximum(pairs.variance(e), 0.0))
