@@ -47,11 +47,10 @@ def _line_pixels(comps, name, grid_shape, flat):
                       for a in (c.velocity_kms, c.sigma_kms))
             flat[ci] = (1.0 + vf / C_KMS, sf)
         df, sf = flat[ci]
-        nz = f != 0
-        if nz.all():
+        if f.all():                                     # every pixel emits: no mask
             parts.append((_all_pixels(f.size), f, df, sf))
-        elif nz.any():
-            idx = np.flatnonzero(nz)
+        elif f.any():
+            idx = np.flatnonzero(f)
             parts.append((idx, f[idx], df[idx], sf[idx]))
     if not parts:
         return None

@@ -241,7 +241,7 @@ class LineSNRAperture:
 
     @property
     def n_spaxels(self) -> int:
-        return int(self.mask.sum())
+        return int(np.count_nonzero(self.mask))
 
     def estimate_flux(self, cube: np.ndarray) -> np.ndarray:
         """Optimally weighted aperture flux ``F_hat`` [erg s^-1 cm^-2].
