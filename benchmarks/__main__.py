@@ -17,7 +17,7 @@ import time
 SETTINGS = {
     "w1_galaxies": (4, 128), "w1_batch": (2, 32), "w1_naive_galaxies": (1, 2),
     "w1m_galaxies": (3, 30), "w1m_naive_galaxies": (1, 2), "w1m_naive_spaxels": (6, None),
-    "w2_galaxies": (4, 96), "w2_batch": (2, 32), "w2_naive_galaxies": (1, 2),
+    "w2_galaxies": (4, 256), "w2_batch": (2, 32), "w2_naive_galaxies": (1, 2),
     "naive_emcee_steps": (40, 2000),
     "w3_galaxies": (40, 300),
     "w4_galaxies": (4, 2000),

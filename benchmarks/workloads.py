@@ -161,6 +161,7 @@ def galaxy_workload(which: str, n_gal: int, n_naive: int, naive_spaxels, naive_s
                     process_galaxies(alt, chunk)
                     ta.add((time.perf_counter() - w0) / len(chunk), (time.process_time() - c0) / len(chunk))
             res["batch"] = batch
+            res["per_batch_cpu_s"] = [float(c) for c in t.cpu]    # per galaxy, batch by batch (machine spread)
             if alt is not None:
                 ratio = float(np.median(np.array(t.cpu) / np.array(ta.cpu)))
                 res["alternate"] = {"which": alternate, "scenario": alt_d, "per_galaxy_s": ta.cpu_median,
