@@ -1,4 +1,5 @@
-"""The disk draws (``mocksim.galaxy.disk._draw``) equal GalSim's ``drawImage`` bit for bit."""
+"""The disk draws (``mocksim.galaxy.disk._draw``) equal GalSim's ``drawImage`` to round-off (the
+same GalSim steps; only the final inverse FFT is numpy's instead of GalSim's)."""
 import galsim
 import numpy as np
 import pytest
@@ -31,7 +32,12 @@ def test_draw_equals_draw_image(gsparams, n):
         grid = SceneGrid(float(rng.uniform(0.015, 0.04)), (n, n), 3)
         off = tuple(rng.uniform(-0.3, 0.3, 2))
         for prof in _profiles(rng, gsparams):
-            assert np.array_equal(disk._draw(prof, grid, off), _draw_image(prof, grid, off))
+            ref = _draw_image(prof, grid, off)
+            got = disk._draw(prof, grid, off)
+            assert got.shape == ref.shape
+            # inverse FFTs of two libraries: the same sums in other orders
+            assert np.max(np.abs(got - ref)) <= 1e-13 * np.max(np.abs(ref))
+            assert abs(got.sum() - ref.sum()) <= 1e-13 * abs(ref.sum())
 
 
 @pytest.mark.parametrize("big_max", [disk._PIXEL_K_MAX, 300])
@@ -54,8 +60,26 @@ def test_pixel_kimage_slices_equal_direct_drawings(monkeypatch, big_max):
 
 
 @pytest.mark.parametrize("nx, ny", [(96, 96), (45, 45), (50, 31)])
-def test_centred_bounds_are_those_of_set_center(nx, ny):
+def test_centred_image_is_that_of_set_center(nx, ny):
     img = galsim.ImageD(nx, ny, scale=1.0)
     img.setCenter(0, 0)
-    assert disk._centred_bounds(nx, ny) == img.bounds
-    assert galsim.ImageD(disk._centred_bounds(nx, ny), scale=1.0).array.shape == (ny, nx)
+    assert disk._centred_image(nx, ny).bounds == img.bounds
+    assert disk._centred_image(nx, ny).array.shape == (ny, nx)
+
+
+@pytest.mark.parametrize("n_fft, nx, ny", [(96, 96, 96), (64, 45, 45), (128, 50, 31)])
+def test_wrapped_inverse_equals_draw_fft_finish(n_fft, nx, ny):
+    """The numpy inverse FFT gives GalSim's ``drawFFT_finish`` image, for a random k
+    image twice the FFT size (so that wrapping folds every frequency in)."""
+    rng = np.random.default_rng(n_fft + nx)
+    nk = 2 * n_fft
+    spec = np.fft.fftshift(np.fft.rfft2(rng.normal(size=(nk, nk))), axes=0)   # rows ky = -nk/2 ..
+    kim = galsim.ImageCD(galsim.BoundsI(0, nk // 2, -(nk // 2), nk // 2), scale=2 * np.pi / n_fft)
+    kim.array[:-1] = spec
+    kim.array[-1] = spec[0]                          # ky = +nk/2 is ky = -nk/2
+    bounds = disk._centred_image(nx, ny).bounds
+    ref = galsim.ImageD(bounds, scale=1.0)
+    galsim.Gaussian(sigma=1.0).drawFFT_finish(ref, kim.copy(), n_fft, False)
+    got = disk._wrapped_inverse(kim.copy(), n_fft, bounds)
+    assert got.shape == (ny, nx)
+    assert np.max(np.abs(got - ref.array)) <= 1e-13 * np.max(np.abs(ref.array))

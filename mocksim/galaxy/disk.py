@@ -320,40 +320,60 @@ def _unit_pixel_kimage(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndar
 
 
 @functools.lru_cache(maxsize=16)
-def _centred_bounds(nx: int, ny: int) -> galsim.BoundsI:
-    """Bounds of an ``nx`` x ``ny`` image centred on pixel (0, 0): those of
-    ``ImageD(nx, ny)`` after ``setCenter(0, 0)`` (found once per shape)."""
+def _centred_image(nx: int, ny: int) -> galsim.ImageD:
+    """An ``nx`` x ``ny`` unit-scale image centred on pixel (0, 0) (``ImageD(nx, ny)``
+    after ``setCenter(0, 0)``), made once per shape: :func:`_draw` only reads its
+    bounds, scale and type (to size the k image), never its pixels."""
     img = galsim.ImageD(nx, ny, scale=1.0)
     img.setCenter(0, 0)
-    return img.bounds
+    return img
+
+
+@functools.lru_cache(maxsize=16)
+def _centred_index(bounds: galsim.BoundsI, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of an unshifted ``n`` x ``n`` inverse FFT that hold the pixels of
+    ``bounds`` (pixel (0, 0) at index (0, 0); negative pixels wrap to the end)."""
+    rows = np.arange(bounds.ymin, bounds.ymax + 1) % n
+    cols = np.arange(bounds.xmin, bounds.xmax + 1) % n
+    return rows[:, None], cols[None, :]
+
+
+def _wrapped_inverse(kimage: galsim.ImageCD, n: int, bounds: galsim.BoundsI) -> np.ndarray:
+    """The image ``drawFFT_finish`` makes of a drawn ``kimage``: the k image wrapped
+    onto ``n`` x ``n`` frequencies (GalSim's ``wrap``, Hermitian in x), then its inverse
+    real FFT (numpy's; GalSim's own does the same sums ~4x slower on these sizes, equal to
+    ~1e-16 of the peak), cut to ``bounds``."""
+    wrapped = kimage.wrap(galsim.BoundsI(0, n // 2, -(n // 2), n // 2 - 1), hermitian="x").array
+    real = np.fft.irfft2(np.fft.ifftshift(wrapped, axes=0), s=(n, n))   # rows ky = -n/2.. -> 0..
+    return real[_centred_index(bounds, n)]
 
 
 def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     """Pixel-integrated image of ``prof`` on ``grid``, centred at ``offset_arcsec`` [arcsec]:
     ``prof.drawImage(image=ImageD(nx, ny, scale=pix), offset=off / pix, method="auto")``.
 
-    Done as ``drawImage`` does it for that call, with the same public GalSim steps and
-    the same floating-point operations (so the same image, bit for bit), less its
-    per-call checks: the profile in pixel units (``PixelScale.profileToImage``; the
-    offset less 0.5 pixel along even axes, ``use_true_center``) convolved with the
-    unit pixel, i.e. its k image times the pixel's (cached, :func:`_unit_pixel_kimage`,
-    instead of drawn and copied for every galaxy), transformed by ``drawFFT_finish``
-    onto an image centred on pixel (0, 0). ``prof`` must be analytic only in k space
-    (true of the profiles here), so that ``drawImage`` takes the FFT path.
+    Done as ``drawImage`` does it for that call, with the same public GalSim steps (so the
+    same image to ~1e-16 of its peak, ``tests/test_galsim_draw.py``), less its per-call
+    checks: the profile in pixel units (``PixelScale.profileToImage``; the offset less
+    0.5 pixel along even axes, ``use_true_center``) convolved with the unit pixel, i.e.
+    its k image times the pixel's (cached, :func:`_unit_pixel_kimage`, instead of drawn
+    and copied for every galaxy), wrapped and transformed as ``drawFFT_finish`` does
+    (:func:`_wrapped_inverse`) onto an image centred on pixel (0, 0). ``prof`` must be
+    analytic only in k space (true of the profiles here), so that ``drawImage`` takes the
+    FFT path.
     """
     ny, nx = grid.shape
     pix = grid.pixscale_arcsec
     gsp = prof.gsparams
     dx = offset_arcsec[0] / pix - (0.5 if nx % 2 == 0 else 0.0)
     dy = offset_arcsec[1] / pix - (0.5 if ny % 2 == 0 else 0.0)
-    img = galsim.ImageD(_centred_bounds(nx, ny), scale=1.0)
+    img = _centred_image(nx, ny)
     in_pixels = _pixel_scale(pix).profileToImage(prof, offset=galsim.PositionD(dx, dy))
     conv = galsim.Convolve(in_pixels, _unit_pixel(gsp)[0], gsparams=gsp)
     kimage, wrap_size = conv.drawFFT_makeKImage(img)
     conv.obj_list[0].drawKImage(image=kimage, recenter=False)
     kimage.array[:, :] *= _unit_pixel_kimage(gsp, kimage.scale, kimage.array.shape[0] - 1)
-    conv.drawFFT_finish(img, kimage, wrap_size, False)
-    return img.array  # the image owns a fresh (ny, nx) buffer: no copy needed
+    return _wrapped_inverse(kimage, wrap_size, img.bounds)
 
 
 def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec) -> np.ndarray:
