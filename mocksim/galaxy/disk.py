@@ -17,7 +17,7 @@ import numpy as np
 
 from ..cosmology import kpc_per_arcsec, luminosity_distance_cm
 from ..errors import MocksimInputError, require_range
-from ..geometry import axis_ratio_from_inclination, disk_coords
+from ..geometry import axis_ratio_from_inclination, disk_coords, norm2
 from ..lines import LINES
 from ..physics.calibrations import get_calibration
 from ..physics.dust import transmission
@@ -162,7 +162,7 @@ class DiskGalaxy:
         q = self.axis_ratio
         hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, q, self.pa_deg, self.total_hbeta_flux, grid, (dx0, dy0))
         u, v = disk_coords(x, y, self.pa_deg, q, dx0, dy0)  # (ny, nx)
-        r_kpc = np.hypot(u, v)
+        r_kpc = norm2(u, v)
         r_kpc *= scale
         log_oh = np.asarray(self.profile(r_kpc), dtype=float)
         vlos = self._vlos(u, v, scale, self.v_rot_kms, self.r_turn_kpc or 0.4 * self.re_kpc,
@@ -187,9 +187,9 @@ class DiskGalaxy:
 
     def _vlos(self, u, v, scale, v_rot, r_turn_kpc, incl_deg, r=None):
         """Line-of-sight velocity [km/s] at disk coordinates ``(u, v)`` [arcsec]; ``r`` is
-        ``hypot(u, v) * scale`` [kpc] if already computed."""
+        ``norm2(u, v) * scale`` [kpc] if already computed."""
         if r is None:
-            r = np.hypot(u, v) * scale
+            r = norm2(u, v) * scale
         if v_rot == 0:
             return np.zeros_like(r)
         if r.min() > 0:  # no pixel at the centre (nor NaN): a plain division
@@ -228,7 +228,7 @@ class DiskGalaxy:
         u, v = disk_coords(*_grid_axes(grid), self.pa_deg, q, *self.center_offset_arcsec)
         vdisk = self._vlos(np.array([u_c]), np.array([v_c]), scale, self.v_rot_kms,
                            self.r_turn_kpc or 0.4 * self.re_kpc, self.inclination_deg)[0]
-        av_map = self._av_map(np.hypot(u, v) * scale)
+        av_map = self._av_map(norm2(u, v) * scale)
         return SceneComponent(f"clump{k}", _line_maps(hb, log_oh, av_map, calibration, self.dust_law, lines),
                               np.full(grid.shape, vdisk), np.full(grid.shape, float(self.sigma_kms)))
 
@@ -238,7 +238,7 @@ class DiskGalaxy:
         flux = comp.hbeta_fraction * self.total_hbeta_flux
         hb = _draw_sersic(comp.sersic_n, comp.re_kpc / scale, q, comp.pa_deg, flux, grid, off)
         u, v = disk_coords(*_grid_axes(grid), comp.pa_deg, q, *off)
-        r_kpc = np.hypot(u, v) * scale
+        r_kpc = norm2(u, v) * scale
         log_oh = comp.log_oh_center + comp.gradient_dex_per_kpc * r_kpc
         vlos = comp.dv_kms + self._vlos(u, v, scale, comp.v_rot_kms, 0.4 * comp.re_kpc, comp.inclination_deg)
         return SceneComponent(f"companion{k}", _line_maps(hb, log_oh, None, calibration, "none", lines),

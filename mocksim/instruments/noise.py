@@ -70,6 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MocksimInputError
+from ..geometry import norm2
 from .lsf import read_csv_table
 
 SENSITIVITY_TABLE = Path(__file__).resolve().parent / "data" / "nirspec_ifu_sensitivity.csv"
@@ -312,7 +313,7 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
     yy, xx = np.arange(ny)[:, None], np.arange(nx)  # pixel indices, broadcast to (ny, nx)
     yc = float((m * yy).sum() / total)
     xc = float((m * xx).sum() / total)
-    r = np.hypot(yy - yc, xx - xc)
+    r = norm2(yy - yc, xx - xc)
     r *= pixscale_arcsec
     order = np.argsort(r, axis=None)
     r_sorted = r.ravel()[order]
