@@ -426,21 +426,23 @@ def _deposit(slab, pixels, x0: int, s02: float, n_terms: int, n1: int) -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _profile_factors(n1: int):
-    """``(f^2, sinc^2(f))`` of the ``rfft`` frequencies ``f`` of ``n1`` points, each value
-    twice (the real and imaginary parts of a complex spectrum viewed as floats; read-only)."""
+def _column_factors(n1: int):
+    """``(-2 pi^2 f^2, sinc^2(f))`` of the ``rfft`` frequencies ``f`` of ``n1`` points
+    (read-only): the exponent of the line-width Gaussian per unit ``s0^2``, and the
+    fine pixel box x fine column box."""
     f1 = sfft.rfftfreq(n1)
-    out = (np.repeat(f1 ** 2, 2), np.repeat(np.sinc(f1) ** 2, 2))
+    out = (-2.0 * np.pi ** 2 * f1 ** 2, np.sinc(f1) ** 2)
     for a in out:
         a.flags.writeable = False
     return out
 
 
-def _scale_by_real(z: np.ndarray, factor2: np.ndarray) -> None:
-    """``z *= factor`` for a real ``factor`` along the last axis of complex ``z`` (C-contiguous),
-    given as ``factor2`` (each value twice): the values of the complex products, less work."""
+def _scale_by_real(z: np.ndarray, factor: np.ndarray) -> None:
+    """``z *= factor`` for a real ``factor`` along the last axis of complex ``z``
+    (C-contiguous; ``factor`` broadcast over the leading axes): the values of the complex
+    products, less work (the real and imaginary parts scaled as one float array)."""
     parts = z.view(np.float64)
-    parts *= factor2
+    parts *= np.repeat(factor, 2, axis=-1)
 
 
 def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -> np.ndarray:
@@ -450,14 +452,16 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -
     dep = np.zeros((len(bins), nfine * shape[1]))
     for slab, (_, x0, s02, n_terms, pixels) in zip(dep, bins):     # each bin on its own slab
         _deposit(slab, pixels, x0, s02, n_terms, shape[1])
-    # rfft2 on the padded grid: rows of zeros padded after the real transform of the rows
-    # (the row transform is a temporary: the padded column FFT may work in place)
-    sp = sfft.fft(sfft.rfft(dep.reshape(len(bins), nfine, shape[1]), axis=-1), n=shape[0], axis=-2,
-                  overwrite_x=True)
-    f1sq2, sinc2_2 = _profile_factors(shape[1])
+    # the row transform; then each bin's profile -- Gaussian of its centre s0 x fine pixel box
+    # x fine column box, functions of the column frequency only -- before the column FFT
+    # pads the rows (fewer products than after it)
+    rows = sfft.rfft(dep.reshape(len(bins), nfine, shape[1]), axis=-1)
+    expo, sinc2 = _column_factors(shape[1])
     s02 = np.array([b[2] for b in bins])
-    gauss = np.exp(-2.0 * np.pi ** 2 * s02[:, None] * f1sq2)      # Gaussian of the bin centre
-    _scale_by_real(sp, gauss[:, None, :])
+    profile = np.exp(s02[:, None] * expo)
+    profile *= sinc2
+    _scale_by_real(rows, profile[:, None, :])
+    sp = sfft.fft(rows, n=shape[0], axis=-2, overwrite_x=True)
     owner = [b[0] for b in bins]
     if len(bins) == len(units):                          # one width bin per cluster
         spec = sp
@@ -468,7 +472,6 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -
             if c in done:
                 spec[c] += sp[k]
             done.add(c)
-    _scale_by_real(spec, sinc2_2)                        # fine pixel box x fine column box
     # PSF and detector-pixel block sum; the inverse FFT runs on the coarse grid
     spec *= block_sum_transfer(shape, os_) if kd is None else cache.get(kern_key, kd, shape, os_)
     return sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
