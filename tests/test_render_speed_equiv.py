@@ -73,6 +73,35 @@ def test_snr_aperture_equals_full_grid_computation(n, window):
         (ap.flux_ap, ap.flux_total, ap.radius_arcsec, ap.centre_pix)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_snr_radius_order_equals_the_full_sort(seed):
+    """The S/N radii sort only the pixels a histogram says the enclosed fraction needs: the
+    radius, mask and half-light mean equal those of sorting every pixel (a compact source
+    on a large map, with a faint halo and a few negative pixels, as PSF wings leave)."""
+    rng = np.random.default_rng(seed)
+    ny, nx = 32, 90
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    cy, cx = rng.uniform(12, 20), rng.uniform(30, 60)
+    img = np.exp(-np.hypot(yy - cy, xx - cx) / rng.uniform(1.0, 3.0)) + 1e-4 * rng.normal(size=(ny, nx))
+    cube = img[None]
+    ap = line_snr_aperture(cube, 1e-3, 0.063)
+    m = 1e-3 * img
+    total = m.sum()
+    yc, xc = (m * yy).sum() / total, (m * xx).sum() / total
+    r = np.sqrt((yy - yc) ** 2 + (xx - xc) ** 2) * 0.063
+    order = np.argsort(r, axis=None, kind="stable")
+    csum = np.cumsum(m.ravel()[order])
+    assert ap.radius_arcsec == r.ravel()[order][np.searchsorted(csum, 0.9 * total * (1 - 1e-12))]
+    assert np.array_equal(ap.mask, r <= ap.radius_arcsec * (1 + 1e-9) + 1e-12)
+    assert ap.mask.sum() < 0.5 * ap.mask.size                      # the partial sort was used
+    m50 = r <= r.ravel()[order][np.searchsorted(csum, 0.5 * total)] * (1 + 1e-9) + 1e-12
+    assert ap.peak_mean_re == cube[0][m50].mean()
+    for frac in (0.999999, 1.0 + 1e-9):                            # reached late / never: all sorted
+        full = line_snr_aperture(cube, 1e-3, 0.063, enclosed_fraction=frac)
+        i = min(int(np.searchsorted(csum, frac * total * (1 - 1e-12))), order.size - 1)
+        assert full.radius_arcsec == r.ravel()[order][i]
+
+
 @pytest.mark.parametrize("cal", ["curti20", "sanders24"])
 def test_disk_maps_equal_full_grid_computation(cal):
     grid = SceneGrid(0.03, (61, 57), 3)
