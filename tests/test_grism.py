@@ -347,3 +347,20 @@ def test_linemaps_interface_and_forward_layout():
         extract_line_maps(dataclasses.replace(obs, kind="ifu"))
     with pytest.raises(MocksimInputError, match="lines"):
         extract_line_maps(obs, lines=["OIII5008"])
+
+
+def test_snr_noise_needs_positive_oiii_flux():
+    """S/N-scaled noise needs [OIII]5007 flux in a beam; zero or net-negative beams say so."""
+    from mocksim.instruments.grism_config import _snr_apertures
+
+    inst = get_instrument("nircam-wfss-f356w", psf="none", fov_arcsec=2.0)
+    spec = NoiseSpec.from_dict({"model": "snr", "snr_oiii": 20.0})
+    kept = np.zeros((1, 32, 300))
+    with pytest.raises(MocksimInputError, match="no flux in any beam"):
+        _snr_apertures(inst, kept, spec)
+    kept[0, 10, 50], kept[0, 12, 90] = 1.0, -3.0
+    with pytest.raises(MocksimInputError, match="no flux in any beam"):
+        _snr_apertures(inst, kept, spec)
+    kept[0, 12, 90] = -0.5
+    (ap,) = _snr_apertures(inst, kept, spec)
+    assert ap.mask.shape == kept.shape[1:] and ap.mask[10, 50]

@@ -39,3 +39,14 @@ def test_aperture_window_matches_the_bounding_box(radius_px):
         img[y0, x0] = 1.0
         img[y0:y1, x0:x1] -= 1e-20 * (rng.random((y1 - y0, x1 - x0)) < 0.1)  # tiny FFT-like negatives
         assert _aperture_window(img, radius_px) == _plain_window(img, radius_px)
+
+
+def test_aperture_window_is_none_without_positive_flux():
+    """A beam whose [OIII] pixels sum to <= 0 has no window (the S/N aperture skips it)."""
+    img = np.zeros((8, 30))
+    img[3, 4], img[5, 20] = 1.0, -1.0
+    assert _aperture_window(img, None) is None
+    img[5, 20] = -2.0
+    assert _aperture_window(img, 3.0) is None
+    img[5, 20] = -0.5
+    assert _aperture_window(img, None) == _plain_window(img, None)

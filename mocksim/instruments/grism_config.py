@@ -403,19 +403,21 @@ def _true_span(flags: np.ndarray) -> tuple[int, int]:
     return int(flags.argmax()), flags.size - 1 - int(flags[::-1].argmax())
 
 
-def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, slice]:
-    """Sub-image of ``img`` holding every disc the S/N aperture can use.
+def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, slice] | None:
+    """Sub-image of ``img`` holding every disc the S/N aperture can use (None if the
+    flux of ``img``, which must have a non-zero pixel, is not positive).
 
     The aperture and the half-light disc are centred on the flux centroid, with a
     radius that is either ``radius_px`` or the distance of a pixel with flux; the
     window is the box around the centroid of the larger of ``radius_px`` and the
     distance to the farthest corner of the non-zero region (+ 2 px).
     """
-    nonzero = img != 0
-    c0, c1 = _true_span(nonzero.any(axis=0))
-    r0, r1 = _true_span(nonzero[:, c0:c1 + 1].any(axis=1))  # rows: within those columns
+    c0, c1 = _true_span(img.any(axis=0))                 # any(): non-zero, without a mask array
+    r0, r1 = _true_span(img[:, c0:c1 + 1].any(axis=1))   # rows: within those columns
     m = img[r0:r1 + 1, c0:c1 + 1]
     tot = float(m.sum())
+    if not tot > 0:
+        return None
     yc = r0 + float(m.sum(axis=1) @ np.arange(m.shape[0])) / tot
     xc = c0 + float(m.sum(axis=0) @ np.arange(m.shape[1])) / tot
     reach = max(abs(r0 - yc), abs(r1 - yc)) ** 2 + max(abs(c0 - xc), abs(c1 - xc)) ** 2
@@ -436,10 +438,14 @@ def _snr_apertures(inst, kept_oiii, spec):
     aps = []
     rad_px = None if spec.snr_aperture_arcsec is None else spec.snr_aperture_arcsec / inst.pixscale_arcsec
     for b in range(len(inst.beams)):
-        if kept_oiii is None or not np.sum(kept_oiii[b]) > 0:
+        if kept_oiii is None or not kept_oiii[b].any():
             aps.append(None)
             continue
-        sy, sx = _aperture_window(kept_oiii[b], rad_px)
+        window = _aperture_window(kept_oiii[b], rad_px)
+        if window is None:                                 # no positive [OIII] flux
+            aps.append(None)
+            continue
+        sy, sx = window
         ap = line_snr_aperture(kept_oiii[b][None, sy, sx], inst.dispersion_um, inst.pixscale_arcsec,
                                radius_arcsec=spec.snr_aperture_arcsec,
                                enclosed_fraction=spec.snr_enclosed_fraction, peak_re=False)
