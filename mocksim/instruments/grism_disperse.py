@@ -495,11 +495,12 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
     jobs in one :func:`disperse_line_fft_many`; bit-identical to job by job)."""
     fast_jobs, fast_of, slow_jobs = [], [], []
     for j, job in enumerate(jobs):
-        fast = job[3] * os_ >= MIN_FAST_SIGMA
-        if fast.all():
+        if float(job[3].min()) * os_ >= MIN_FAST_SIGMA:    # every pixel (no mask needed)
             fast_jobs.append(job)
             fast_of.append(j)
-        elif not fast.any():
+            continue
+        fast = job[3] * os_ >= MIN_FAST_SIGMA
+        if not fast.any():
             slow_jobs.append((j, job))
         else:
             slow = ~fast

@@ -57,6 +57,12 @@ def _line_pixels(comps, name, grid_shape, flat):
     return parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]
 
 
+#: A line's pixels below 1e-10 of its flux are left out of the dispersion only when that
+#: drops more than this fraction of them: a few dropped pixels save less deposit work than
+#: the gathers they cost (and dispersing them too is, if anything, more exact).
+KEEP_ALL_FRACTION = 0.9
+
+
 def _prepare(inst, scene, jobs, g):
     """Direct-image terms, continuum and the dispersion jobs of scene number ``g`` (appended to ``jobs``).
 
@@ -97,14 +103,15 @@ def _prepare(inst, scene, jobs, g):
                 w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
             aw = np.abs(w)
             keep_px = aw > 1e-10 * max(float(aw.sum()), 1e-300)
-            if keep_px.all():
+            n_keep = int(np.count_nonzero(keep_px))
+            if n_keep == 0:
+                continue
+            if n_keep >= KEEP_ALL_FRACTION * keep_px.size:   # all pixels: no gathers
                 ii, ww, sel = idx, (flux.copy() if w is flux else w), None
-            elif keep_px.any():
+            else:
                 sel = np.flatnonzero(keep_px)               # one mask scan, then plain gathers
                 ii = sel if idx is _all_pixels(nfine * nfine) else idx[sel]
                 ww = w[sel]
-            else:
-                continue
             if lam is not None:
                 ll, ss = (lam, sig_um) if sel is None else (lam[sel], sig_um[sel])
             else:                                       # lam, sig_um of the kept pixels only
