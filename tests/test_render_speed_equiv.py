@@ -12,6 +12,7 @@ import pytest
 from mocksim.galaxy import Clump, Companion, linear_disk
 from mocksim.geometry import deprojected_radius, disk_coords
 from mocksim.instruments import line_snr_aperture
+from mocksim.instruments.noise import RADIUS_TIE_RTOL
 from mocksim.physics import emission
 from mocksim.physics.calibrations import CALIBRATION_NAMES, get_calibration
 from mocksim.recovery.binning import (_weighted_radius, annular_bins, elliptical_radius_map,
@@ -63,8 +64,8 @@ def test_snr_aperture_equals_full_grid_computation(n, window):
     csum = np.cumsum(m.ravel()[order])
     assert ap.centre_pix == (yc, xc)
     assert ap.radius_arcsec == r.ravel()[order][np.searchsorted(csum, 0.9 * m.sum() * (1 - 1e-12))]
-    assert np.array_equal(ap.mask, r <= ap.radius_arcsec * (1 + 1e-9) + 1e-12)
-    m50 = r <= r.ravel()[order][np.searchsorted(csum, 0.5 * m.sum())] * (1 + 1e-9) + 1e-12
+    assert np.array_equal(ap.mask, r <= ap.radius_arcsec * (1 + RADIUS_TIE_RTOL) + 1e-12)
+    m50 = r <= r.ravel()[order][np.searchsorted(csum, 0.5 * m.sum())] * (1 + RADIUS_TIE_RTOL) + 1e-12
     assert ap.peak_mean_re == cube[np.argmax(cube[:, m50].sum(axis=1))][m50].mean()
     no_peak = line_snr_aperture(cube, dw, 0.1, peak_re=False, **window)  # the rest unchanged
     assert np.isnan(no_peak.peak_mean_re)
@@ -92,9 +93,9 @@ def test_snr_radius_order_equals_the_full_sort(seed):
     order = np.argsort(r, axis=None, kind="stable")
     csum = np.cumsum(m.ravel()[order])
     assert ap.radius_arcsec == r.ravel()[order][np.searchsorted(csum, 0.9 * total * (1 - 1e-12))]
-    assert np.array_equal(ap.mask, r <= ap.radius_arcsec * (1 + 1e-9) + 1e-12)
+    assert np.array_equal(ap.mask, r <= ap.radius_arcsec * (1 + RADIUS_TIE_RTOL) + 1e-12)
     assert ap.mask.sum() < 0.5 * ap.mask.size                      # the partial sort was used
-    m50 = r <= r.ravel()[order][np.searchsorted(csum, 0.5 * total)] * (1 + 1e-9) + 1e-12
+    m50 = r <= r.ravel()[order][np.searchsorted(csum, 0.5 * total)] * (1 + RADIUS_TIE_RTOL) + 1e-12
     assert ap.peak_mean_re == cube[0][m50].mean()
     for frac in (0.999999, 1.0 + 1e-9):                            # reached late / never: all sorted
         full = line_snr_aperture(cube, 1e-3, 0.063, enclosed_fraction=frac)

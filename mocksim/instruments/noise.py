@@ -272,6 +272,13 @@ class LineSNRAperture:
         return self.flux_ap * np.sqrt(p @ p) / (snr * np.sqrt(self.n_spaxels))
 
 
+#: Pixels within this relative distance of the S/N aperture radius count as inside it:
+#: mirror-image pixel pairs have distances equal to ~1e-7 of a pixel when the centroid
+#: sits on a symmetry axis, and single-precision renders move the centroid by that much,
+#: which a tighter tolerance would turn into a one-pixel (~0.5 %) change of the noise.
+RADIUS_TIE_RTOL = 1e-6
+
+
 def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *,
                       radius_arcsec: float | None = None,
                       enclosed_fraction: float = 0.9, channel_offset: int = 0,
@@ -323,7 +330,7 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
         radius = float(r_sorted[min(i, r_sorted.size - 1)])
     else:
         radius = float(radius_arcsec)
-    mask = r <= radius * (1 + 1e-9) + 1e-12
+    mask = r <= radius * (1 + RADIUS_TIE_RTOL) + 1e-12
     if not mask.any():
         mask[int(round(yc)), int(round(xc))] = True
     spec = np.zeros(nwave)
@@ -332,7 +339,7 @@ def line_snr_aperture(line_cube: np.ndarray, dwave_um, pixscale_arcsec: float, *
     peak_mean = float("nan")
     if peak_re:  # seed-001 definition: mean over spaxels within the half-light radius, brightest channel
         r50 = float(r_sorted[min(int(np.searchsorted(csum, 0.5 * total)), r_sorted.size - 1)])
-        in50 = line_cube[:, r <= r50 * (1 + 1e-9) + 1e-12]  # (n, spaxels within r50)
+        in50 = line_cube[:, r <= r50 * (1 + RADIUS_TIE_RTOL) + 1e-12]  # (n, spaxels within r50)
         peak_mean = float(in50[int(np.argmax(in50.sum(axis=1)))].mean())
     return LineSNRAperture(mask=mask, profile_per_um=spec / f_ap, flux_ap=f_ap, flux_total=total,
                            radius_arcsec=radius, centre_pix=(yc, xc), peak_mean_re=peak_mean)
