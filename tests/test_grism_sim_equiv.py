@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mocksim.errors import MocksimInputError
 from mocksim.galaxy import Clump, Companion, linear_disk
 from mocksim.instruments import NoiseSpec, get_instrument
 from mocksim.instruments import grism_render
@@ -127,3 +128,28 @@ def test_observation_noise_equals_direct_expression(noise):
     det_err = np.sqrt(np.sum([derr[f.name] ** 2 for f in inst.filters], axis=0)) / len(inst.filters)
     assert np.array_equal(obs.extras["direct_image"], det) and np.array_equal(obs.extras["direct_error"], det_err)
     assert obs.extras["direct_image"] is not obs.extras["direct_images"][inst.filters[0].name]
+
+
+def test_single_precision_render_agrees_with_double():
+    """The float32 FFTs of observations (``single_precision_fft``, default True) give the
+    double-precision beams and direct images to ~1e-7 of their peaks, with total fluxes
+    to 1e-6; ``render_noiseless`` (models of fits) is double precision either way."""
+    nb = [{"dx_arcsec": 0.3, "dy_arcsec": 0.2, "line": "Halpha", "redshift": 4.5, "line_flux": 1e-18,
+           "continuum_flam": 1e-19}]
+    inst = _instrument(neighbours=nb)
+    assert inst.single_precision_fft
+    scene = _scene(inst)
+    (b32, d32, k32), = grism_render.render_beams_many(inst, [scene], keep=("OIII5007",))
+    (b64, d64, k64), = grism_render.render_beams_many(inst, [scene], keep=("OIII5007",), single=False)
+    for a, b in [(b32, b64), (k32["OIII5007"], k64["OIII5007"])] + [(d32[f], d64[f]) for f in d64]:
+        assert a.dtype == b.dtype == np.float64
+        peak = np.abs(b).max()
+        err = np.abs(a - b).max() / peak
+        assert 0 < err < 1e-6, err                       # float32 round-off, not double
+        assert abs(a.sum() - b.sum()) < 1e-6 * np.abs(b).sum()
+    assert np.array_equal(inst.render_noiseless(scene), b64)
+    dp = _instrument(neighbours=nb, single_precision_fft=False)
+    assert np.array_equal(grism_render.render_beams_many(dp, [_scene(dp)])[0][0],
+                          grism_render.render_beams_many(inst, [_scene(inst)], single=False)[0][0])
+    with pytest.raises(MocksimInputError, match="single_precision_fft"):
+        _instrument(single_precision_fft="false")

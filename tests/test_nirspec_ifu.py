@@ -411,3 +411,9 @@ def test_oversample_7_renders_and_conserves_flux():
     sc = blob_scene(inst, point=False, sigma_arcsec=0.12, offset=(0.03, -0.05), v_kms=80.0)
     one = inst.render_native(sc, lines=["OIII5007"]).sum() * inst.dwave_um
     assert one / sc.total_line_flux("OIII5007") == pytest.approx(1.0, rel=1e-6, abs=0)
+
+
+def test_single_precision_fft_must_be_a_boolean():
+    with pytest.raises(MocksimInputError, match="single_precision_fft"):
+        get_instrument("nirspec-ifu-g395m", psf="none", single_precision_fft="false")
+    assert not get_instrument("nirspec-ifu-g395m", psf="none", single_precision_fft=False).single_precision_fft

@@ -121,9 +121,17 @@ class SpectrumCache:
         self.max_entries = int(max_entries)
         self._store: dict = {}
 
-    def get(self, key, kern: np.ndarray, shape: tuple[int, int], os_: int = 1) -> np.ndarray:
+    def get(self, key, kern: np.ndarray, shape: tuple[int, int], os_: int = 1,
+            single: bool = False) -> np.ndarray:
         """``rfft2`` of ``kern`` centred on pixel ``(0, 0)`` of a ``shape`` grid (wrap-around),
-        times the block-sum transfer of ``os_`` when ``os_ > 1``."""
+        times the block-sum transfer of ``os_`` when ``os_ > 1``; ``single``: as complex64
+        (for single-precision convolutions; cached separately)."""
+        if single:
+            k32 = (key, shape, os_, "complex64")
+            spec = self._store.get(k32)
+            if spec is None:
+                spec = self._put(k32, self.get(key, kern, shape, os_).astype(np.complex64))
+            return spec
         k = (key, shape, os_)
         spec = self._store.get(k)
         if spec is None:
@@ -134,9 +142,13 @@ class SpectrumCache:
             spec = sfft.rfft2(pad)
             if os_ > 1:
                 spec *= block_sum_transfer(shape, os_)
-            if len(self._store) >= self.max_entries:
-                self._store.pop(next(iter(self._store)))
-            self._store[k] = spec
+            self._put(k, spec)
+        return spec
+
+    def _put(self, k, spec: np.ndarray) -> np.ndarray:
+        if len(self._store) >= self.max_entries:
+            self._store.pop(next(iter(self._store)))
+        self._store[k] = spec
         return spec
 
 
@@ -210,7 +222,7 @@ def _kernel_terms(terms, os_: int):
 BLOCK_CHUNK = 3
 
 
-def convolve_sum_block_many(term_lists, cache: SpectrumCache, os_: int) -> list:
+def convolve_sum_block_many(term_lists, cache: SpectrumCache, os_: int, single: bool = False) -> list:
     """:func:`convolve_sum_block` of several term lists (e.g. the direct-image terms of
     many galaxies), the FFTs of lists on one padded grid stacked.
 
@@ -218,7 +230,9 @@ def convolve_sum_block_many(term_lists, cache: SpectrumCache, os_: int) -> list:
     transform is a real FFT of each image's rows (zero-padded to the grid) followed by a
     complex FFT along the rows padded to the grid, i.e. ``rfft2(img, s=shape)`` without
     transforming the rows of zero padding. Returns one ``(n0 // os_, n1 // os_)`` image
-    per list, bit-identical to :func:`convolve_sum_block` of the list alone.
+    per list, bit-identical to :func:`convolve_sum_block` of the list alone. ``single``:
+    the stacked FFTs and products in single precision (round-off ~1e-7 of the peak;
+    float64 results).
     """
     out = [None] * len(term_lists)
     by_grid: dict = {}
@@ -231,21 +245,21 @@ def convolve_sum_block_many(term_lists, cache: SpectrumCache, os_: int) -> list:
     for (shape0, shape), lists in by_grid.items():
         for a in range(0, len(lists), BLOCK_CHUNK):
             part = lists[a:a + BLOCK_CHUNK]
-            for (i, _), img in zip(part, _convolve_stack([c for _, c in part], shape0, shape, cache, os_)):
+            for (i, _), img in zip(part, _convolve_stack([c for _, c in part], shape0, shape, cache, os_, single)):
                 out[i] = img
     return out
 
 
-def _convolve_stack(lists, shape0, shape, cache: SpectrumCache, os_: int) -> np.ndarray:
+def _convolve_stack(lists, shape0, shape, cache: SpectrumCache, os_: int, single: bool = False) -> np.ndarray:
     """``(len(lists), ...)`` results of :func:`convolve_sum_block_many` for lists of
-    ``(img, cropped kernel, key)`` on one padded ``shape``."""
-    imgs = np.stack([img for conv in lists for img, _, _ in conv])
+    ``(img, cropped kernel, key)`` on one padded ``shape`` (float64)."""
+    imgs = np.stack([img for conv in lists for img, _, _ in conv], dtype=np.float32 if single else np.float64)
     sp = sfft.fft(sfft.rfft(imgs, n=shape[1], axis=-1), n=shape[0], axis=-2, overwrite_x=True)
     spec = np.empty((len(lists),) + sp.shape[1:], dtype=sp.dtype)
     t = 0
     for g, conv in enumerate(lists):                     # kernel products summed in the list's order
         for j, (_, k, key) in enumerate(conv):
-            kspec = cache.get((key, k.shape), k, shape, os_)
+            kspec = cache.get((key, k.shape), k, shape, os_, single)
             if j == 0:
                 np.multiply(sp[t], kspec, out=spec[g])
             else:
@@ -253,6 +267,6 @@ def _convolve_stack(lists, shape0, shape, cache: SpectrumCache, os_: int) -> np.
                 spec[g] += sp[t]
             t += 1
     if os_ == 1:
-        return sfft.irfft2(spec, s=shape, axes=(-2, -1))[:, :shape0[0], :shape0[1]]
+        return sfft.irfft2(spec, s=shape, axes=(-2, -1))[:, :shape0[0], :shape0[1]].astype(float, copy=False)
     small = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
-    return small[:, :shape0[0] // os_, :shape0[1] // os_]
+    return small[:, :shape0[0] // os_, :shape0[1] // os_].astype(float, copy=False)

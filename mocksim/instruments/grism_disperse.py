@@ -317,13 +317,15 @@ def disperse_line_fft(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int,
 
 
 def disperse_line_fft_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str,
-                           kern_key=None, cache: SpectrumCache | None = None) -> list:
+                           kern_key=None, cache: SpectrumCache | None = None, single: bool = False) -> list:
     """:func:`disperse_line_fft` of several lines sharing one PSF kernel (e.g. one line of
     many galaxies), with one set of numpy calls and FFTs per FFT grid.
 
     ``jobs``: ``[(idx, w, mu_off, sig_px)]``. Returns one list of ``(coarse, col0)``
     pieces per job, bit-identical to calling :func:`disperse_line_fft` job by job (the
-    same operations per element, stacked along a leading axis).
+    same operations per element, stacked along a leading axis). ``single``: the FFTs and
+    spectrum products in single precision (round-off ~1e-7 of the peak; the deposit and
+    the returned images stay float64).
     """
     cache = SpectrumCache() if cache is None else cache
     kd, hk0, hk1, key = _line_kernel(kern, grism, nfine, kern_key)
@@ -333,7 +335,7 @@ def disperse_line_fft_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism:
         units += us
         owner += [j] * len(us)
     out = [[] for _ in jobs]
-    for j, pieces in zip(owner, _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, key, cache)):
+    for j, pieces in zip(owner, _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, key, cache, single)):
         out[j] += pieces
     return out
 
@@ -342,7 +344,7 @@ def disperse_line_fft_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism:
 CLUSTER_CHUNK = 4
 
 
-def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache) -> list:
+def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache, single=False) -> list:
     """Deposit, line width, PSF, block sum and inverse FFT of clusters ``[(cross, xf, w, s2)]``
     (module docstring, steps 1-3); clusters on the same FFT grid share every call.
     Returns one list of ``(coarse, col0)`` pieces per cluster."""
@@ -365,7 +367,7 @@ def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache)
         for a in range(0, len(plan), CLUSTER_CHUNK):
             part = plan[a:a + CLUSTER_CHUNK]
             coarse = _transform_clusters([units[p[0]] for p in part], [p[1:4] for p in part], shape,
-                                         nfine, os_, kd, kern_key, cache)
+                                         nfine, os_, kd, kern_key, cache, single)
             for (u, x0, _, _, c_lo, c_hi), img in zip(part, coarse):
                 out[u] = [(img[:nfine // os_, (c_lo - x0) // os_:(c_hi - x0) // os_], c_lo // os_)]
     return out
@@ -441,13 +443,14 @@ def _scale_by_real(z: np.ndarray, factor: np.ndarray) -> None:
     """``z *= factor`` for a real ``factor`` along the last axis of complex ``z``
     (C-contiguous; ``factor`` broadcast over the leading axes): the values of the complex
     products, less work (the real and imaginary parts scaled as one float array)."""
-    parts = z.view(np.float64)
-    parts *= np.repeat(factor, 2, axis=-1)
+    parts = z.view(np.float32 if z.dtype == np.complex64 else np.float64)
+    parts *= np.repeat(factor, 2, axis=-1).astype(parts.dtype, copy=False)
 
 
-def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -> np.ndarray:
-    """Coarse images ``(len(units), shape[0] // os_, shape[1] // os_)`` of clusters on one
-    FFT grid (``units``, ``ranges``: as :func:`_width_bins_of`)."""
+def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache, single=False) -> np.ndarray:
+    """Coarse images ``(len(units), shape[0] // os_, shape[1] // os_)`` (float64) of clusters
+    on one FFT grid (``units``, ``ranges``: as :func:`_width_bins_of`; ``single``: FFTs and
+    products in single precision)."""
     bins = _width_bins_of(units, ranges)
     dep = np.zeros((len(bins), nfine * shape[1]))
     for slab, (_, x0, s02, n_terms, pixels) in zip(dep, bins):     # each bin on its own slab
@@ -455,7 +458,8 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -
     # the row transform; then each bin's profile -- Gaussian of its centre s0 x fine pixel box
     # x fine column box, functions of the column frequency only -- before the column FFT
     # pads the rows (fewer products than after it)
-    rows = sfft.rfft(dep.reshape(len(bins), nfine, shape[1]), axis=-1)
+    dep = dep.reshape(len(bins), nfine, shape[1])
+    rows = sfft.rfft(dep.astype(np.float32) if single else dep, axis=-1)
     expo, sinc2 = _column_factors(shape[1])
     s02 = np.array([b[2] for b in bins])
     profile = np.exp(s02[:, None] * expo)
@@ -473,8 +477,9 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache) -
                 spec[c] += sp[k]
             done.add(c)
     # PSF and detector-pixel block sum; the inverse FFT runs on the coarse grid
-    spec *= block_sum_transfer(shape, os_) if kd is None else cache.get(kern_key, kd, shape, os_)
-    return sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
+    spec *= block_sum_transfer(shape, os_) if kd is None else cache.get(kern_key, kd, shape, os_, single)
+    coarse = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
+    return coarse.astype(float, copy=False)
 
 
 def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, kern, grism: str,
@@ -489,10 +494,11 @@ def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, ker
 
 
 def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str,
-                       kern_key=None, cache: SpectrumCache | None = None) -> list:
+                       kern_key=None, cache: SpectrumCache | None = None, single: bool = False) -> list:
     """:func:`disperse_line` of several lines sharing one PSF kernel; ``jobs``:
     ``[(idx, w, mu_off, sig_px)]``, one list of pieces per job (the fast parts of all
-    jobs in one :func:`disperse_line_fft_many`; bit-identical to job by job)."""
+    jobs in one :func:`disperse_line_fft_many`, in single precision if ``single``;
+    bit-identical to job by job)."""
     fast_jobs, fast_of, slow_jobs = [], [], []
     for j, job in enumerate(jobs):
         if float(job[3].min()) * os_ >= MIN_FAST_SIGMA:    # every pixel (no mask needed)
@@ -509,7 +515,7 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
             slow_jobs.append((j, tuple(a[slow] for a in job)))
     out = [[] for _ in jobs]
     for j, pieces in zip(fast_of, disperse_line_fft_many(fast_jobs, nfine, n_disp, os_, kern, grism,
-                                                         kern_key, cache)):
+                                                         kern_key, cache, single)):
         out[j] += pieces
     for j, job in slow_jobs:                             # narrow pixels: the exact reference
         out[j] += disperse_line_exact(*job, nfine, n_disp, os_, kern, grism)

@@ -21,12 +21,12 @@ from .grism_config import band_fraction, band_fraction_is_one
 from .grism_disperse import all_pixels as _all_pixels
 
 
-def render_beams(inst, scene, keep=()):
+def render_beams(inst, scene, keep=(), single=None):
     """Noise-free beams and direct images of ``scene`` through ``inst`` (a ``SlitlessGrism``).
 
     See :meth:`mocksim.instruments.grism.SlitlessGrism.render_components`.
     """
-    return render_beams_many(inst, [scene], keep)[0]
+    return render_beams_many(inst, [scene], keep, single)[0]
 
 
 def _line_pixels(comps, name, grid_shape, flat):
@@ -129,7 +129,7 @@ def _prepare(inst, scene, jobs, g):
     return direct_terms, (np.sum(cont, axis=0) if cont else None)
 
 
-def _direct_images(inst, scenes, prepared) -> list:
+def _direct_images(inst, scenes, prepared, single: bool = False) -> list:
     """Per scene, filter name -> ``(n, n)`` direct image of the lines (the terms of all
     scenes convolved in stacked calls, :func:`~.fftconv.convolve_sum_block_many`)."""
     direct = [{f.name: np.zeros((sc.grid.shape[1] // inst.oversample,) * 2) for f in inst.filters}
@@ -137,13 +137,13 @@ def _direct_images(inst, scenes, prepared) -> list:
     for filt in inst.filters:
         has = [g for g, (terms, _) in enumerate(prepared) if terms[filt.name]]
         images = convolve_sum_block_many([prepared[g][0][filt.name] for g in has], inst._spectra,
-                                         inst.oversample)
+                                         inst.oversample, single)
         for g, img in zip(has, images):
             direct[g][filt.name] += img
     return direct
 
 
-def render_beams_many(inst, scenes, keep=()) -> list:
+def render_beams_many(inst, scenes, keep=(), single=None) -> list:
     """:func:`render_beams` of several scenes, the dispersion batched across them.
 
     Parameters
@@ -153,6 +153,8 @@ def render_beams_many(inst, scenes, keep=()) -> list:
         Each rendered on ``inst.scene_grid()`` (square field of one size).
     keep : iterable of str
         Lines whose beams are also returned separately.
+    single : bool, optional
+        Single-precision FFTs (default ``inst.single_precision_fft``).
 
     Returns
     -------
@@ -160,10 +162,11 @@ def render_beams_many(inst, scenes, keep=()) -> list:
         Per scene, as :meth:`~mocksim.instruments.grism.SlitlessGrism.render_components`.
     """
     keep = tuple(keep)
+    single = inst.single_precision_fft if single is None else bool(single)
     jobs, prepared = [], []
     for g, scene in enumerate(scenes):
         prepared.append(_prepare(inst, scene, jobs, g))
-    directs = _direct_images(inst, scenes, prepared)
+    directs = _direct_images(inst, scenes, prepared, single)
     # one dispersion call per (kernel wavelength, grism): the same line of every scene
     groups: dict = {}
     for k, (g, _, bi, lam_sys, _) in enumerate(jobs):
@@ -176,7 +179,7 @@ def render_beams_many(inst, scenes, keep=()) -> list:
         grid = scenes[jobs[ks[0]][0]].grid
         nfine, n = grid.shape[1], grid.shape[1] // inst.oversample
         got = inst._disperse_lines([jobs[k][4] for k in ks], nfine, inst.n_dispersed(n), lam_sys,
-                                   grid.pixscale_arcsec, inst.beams[bi][1])
+                                   grid.pixscale_arcsec, inst.beams[bi][1], single)
         for k, p in zip(ks, got):
             pieces[k] = p
     of_scene = [[] for _ in scenes]

@@ -172,6 +172,9 @@ class NIRSpecIFU(Instrument):
         self.nsigma_window = _check_range("instrument.nsigma_window", nsigma_window, 3.0, 20.0)
         self.kernel_max_arcsec = _check_range("instrument.kernel_max_arcsec", kernel_max_arcsec,
                                               0.1, 20.0)
+        if not isinstance(single_precision_fft, (bool, np.bool_)):
+            raise MocksimInputError(f"instrument.single_precision_fft: expected true or false, got "
+                                    f"{single_precision_fft!r}")
         self.single_precision_fft = bool(single_precision_fft)
         if svd_rtol is None:
             svd_rtol = 1e-7 if self.single_precision_fft else 1e-10
