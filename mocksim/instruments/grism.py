@@ -264,7 +264,9 @@ class SlitlessGrism(Instrument):
 
     def column_offset(self, wave_um) -> np.ndarray:
         """Dispersed column minus along-dispersion pixel for light of ``wave_um`` [pixels]."""
-        return (np.asarray(wave_um, float) - self.wave_start_um) / self.dispersion_um + self.margin_px
+        off = np.multiply(wave_um, 1.0 / self.dispersion_um, dtype=float)
+        off += self.margin_px - self.wave_start_um / self.dispersion_um
+        return off
 
     def wave_grid(self, n: int) -> np.ndarray:
         """``(n_disp,)`` wavelength sent to each column by the field centre [micron]."""

@@ -106,25 +106,25 @@ def _prepare(inst, scene, jobs, g):
             n_keep = int(np.count_nonzero(keep_px))
             if n_keep == 0:
                 continue
-            if n_keep >= KEEP_ALL_FRACTION * keep_px.size:   # all pixels: no gathers
-                ii, ww, sel = idx, (flux.copy() if w is flux else w), None
+            if n_keep >= KEEP_ALL_FRACTION * keep_px.size:   # all pixels: no gathers (jobs only read w)
+                ii, ww, sel = idx, w, None
             else:
                 sel = np.flatnonzero(keep_px)               # one mask scan, then plain gathers
                 ii = sel if idx is _all_pixels(nfine * nfine) else idx[sel]
                 ww = w[sel]
-            if lam is not None:
-                ll, ss = (lam, sig_um) if sel is None else (lam[sel], sig_um[sel])
-            else:                                       # lam, sig_um of the kept pixels only
-                ll = lam_sys * (dop if sel is None else dop[sel])
-                ss = ll * (s if sel is None else s[sel]) / C_KMS
-            if ii is _all_pixels(nfine * nfine):           # the bincount's sums 0 + x, without the scatter
-                fine = np.add(ww / filt.width_um, 0.0).reshape(nfine, nfine)
+            # wavelength of the kept pixels, then their column offset and line sigma [pixels]
+            ll = (lam if sel is None else lam[sel]) if lam is not None else lam_sys * (dop if sel is None else dop[sel])
+            mu_off = inst.column_offset(ll)
+            sig_px = ll * (s if sel is None else s[sel])
+            sig_px *= 1.0 / (C_KMS * inst.dispersion_um)
+            if ii is _all_pixels(nfine * nfine):
+                fine = (ww / filt.width_um).reshape(nfine, nfine)
             else:
                 fine = np.bincount(ii, ww / filt.width_um, nfine * nfine).reshape(nfine, nfine)
             direct_terms[filt.name].append(inst._direct_term(fine, lam_sys, pix))
             for bi, (bf, grism) in enumerate(inst.beams):
                 if bf is filt:
-                    jobs.append((g, name, bi, lam_sys, (ii, ww, inst.column_offset(ll), ss / inst.dispersion_um)))
+                    jobs.append((g, name, bi, lam_sys, (ii, ww, mu_off, sig_px)))
     cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
     return direct_terms, (np.sum(cont, axis=0) if cont else None)
 
