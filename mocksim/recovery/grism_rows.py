@@ -38,6 +38,36 @@ def _cho_solve(cf, rhs):
     return lapack.dpotrs(cf, rhs, lower=1)[0]
 
 
+def _lower_inverse_inplace(low):
+    """Invert a C-contiguous stack ``(G, m, m)`` of lower-triangular matrices in place.
+
+    Recursive doubling: with the diagonal blocks of size ``b`` inverted, each pair of
+    them forms the inverse of their ``2b`` block, ``[[X, 0], [-Y L21 X, Y]]`` for the
+    inverses ``X``, ``Y`` of its diagonal blocks (a partial last block is done alone);
+    every level is a few batched products. Returns ``low``.
+    """
+    g, m = low.shape[:2]
+    diag = low.reshape(g, -1)[:, ::m + 1]
+    np.divide(1.0, diag, out=diag)
+    st0, st1, st2 = low.strides
+    b = 1
+    while b < m:
+        full = m // (2 * b)                                   # whole 2b blocks
+        if full:
+            # a view of the whole 2b diagonal blocks
+            blk = np.ndarray((g, full, 2 * b, 2 * b), low.dtype, low, 0, (st0, 2 * b * (st1 + st2), st1, st2))
+            x = blk[:, :, b:, b:] @ blk[:, :, b:, :b]
+            np.matmul(x, blk[:, :, :b, :b], out=x)
+            np.negative(x, out=blk[:, :, b:, :b])
+        o = 2 * b * full
+        if m - o > b:                                         # a last block of b + fewer
+            x = low[:, o + b:, o + b:] @ low[:, o + b:, o:o + b]
+            np.matmul(x, low[:, o:o + b, o:o + b], out=x)
+            np.negative(x, out=low[:, o + b:, o:o + b])
+        b *= 2
+    return low
+
+
 def _block_inverse_factors(blocks, bounds=None):
     """``L^-1`` ``(G, m, m)`` of the Cholesky factors of SPD blocks, all at once.
 
@@ -50,13 +80,8 @@ def _block_inverse_factors(blocks, bounds=None):
     except np.linalg.LinAlgError:
         if bounds is not None and len(bounds) > 2:
             return np.concatenate([_block_inverse_factors(blocks[s:e]) for s, e in zip(bounds[:-1], bounds[1:])])
-        chol = [_cholesky(b) for b in blocks]
-        return np.stack([lapack.dtrtri(f, lower=1)[0] for f in chol])
-    # L^-1 from (L^T)^-1, upper triangular in Fortran order (no copy)
-    linv = np.empty_like(chol)
-    for g, f in enumerate(chol):
-        linv[g] = lapack.dtrtri(f.T, 0)[0].T
-    return linv
+        chol = np.stack([_cholesky(b) for b in blocks])
+    return _lower_inverse_inplace(np.ascontiguousarray(chol))
 
 
 def _bordered_solve(gram, kb, rhs_a, rhs_d):
