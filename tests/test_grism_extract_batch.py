@@ -189,3 +189,26 @@ def test_drizzle_many_equals_each_map_alone():
 def test_many_rejects_unknown_options():
     with pytest.raises(TypeError):
         extract_line_maps_many([], footprint_sigma=3.0)
+
+
+def test_duplicate_design_entries_are_summed(monkeypatch):
+    """Design entries repeated for one data pixel and unknown (their values split in two)
+    give the maps of the entries summed: the row solves see each unknown once per data
+    pixel (:func:`~mocksim.recovery.grism_rows._solve_rows_many`), the dense solve too."""
+    from mocksim.recovery import grism_solve as gsol
+
+    obs = _w2_observations([2, 4]) + [_gaussian_source("niriss-wfss-f150w", 2.1, ("R", "C"), seed=3)]
+    ref = extract_line_maps_many(obs)
+    design = gsol._design_many
+
+    def split(*args):
+        rows, cols, vals = design(*args)
+        half = np.arange(0, rows.size, 3)                    # every third entry in two parts
+        return (np.concatenate([rows, rows[half]]), np.concatenate([cols, cols[half]]),
+                np.concatenate([np.where(np.isin(np.arange(rows.size), half), 0.25 * vals, vals), 0.75 * vals[half]]))
+
+    monkeypatch.setattr(gsol, "_design_many", split)
+    for a, b in zip(ref, extract_line_maps_many(obs)):
+        for ln in a.lines:
+            np.testing.assert_allclose(b.flux[ln], a.flux[ln], rtol=1e-9, atol=1e-12 * np.nanmax(a.flux[ln]))
+            np.testing.assert_allclose(b.flux_err[ln], a.flux_err[ln], rtol=1e-9)

@@ -113,3 +113,12 @@ def test_continuum_at_many_equals_one_by_one(monkeypatch, block):
     got = continuum_at_many(fits + other, np.repeat(np.arange(4), 50), np.concatenate(flats + flats[:1]), n, nd)
     assert np.array_equal(got[150:], _continuum_at_ref(other[0], flats[0], n, nd))
     assert np.array_equal(got[:50], _continuum_at_ref(fits[0], flats[0], n, nd))
+
+
+def test_lower_pairs_are_the_pairs_with_j_at_most_i():
+    starts = np.array([0, 3, 4, 9])
+    i, j = grows._pairs(starts, 11)
+    il, jl = grows._pairs(starts, 11, lower=True)
+    keep = j <= i
+    assert np.array_equal(il, i[keep]) and np.array_equal(jl, j[keep])
+    assert il.size == 6 + 1 + 15 + 3

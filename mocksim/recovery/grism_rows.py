@@ -3,15 +3,16 @@
 With one grism orientation only the unknowns on the same cross-dispersion row share
 data pixels, so the map unknowns' normal matrix is block-diagonal (one block per
 footprint row); the template fluxes and the prior amplitudes are a dense border.
-The normal matrix is assembled directly per block and solved through the Schur
-complement of the border, the blocks factored at once.
+The normal matrix is assembled directly per block (its lower triangle, from each
+unordered pair of entries) and solved through the Schur complement of the border,
+the blocks factored at once.
 
 :func:`_solve_rows_many` does this for several fits ("jobs", e.g. the galaxies of a
 chunk) in one pass: their design entries go into one bincount (each job's bins in
 its own segment, summed in the job's own entry order) and the blocks of every job
 with the same block size are factored and multiplied as one stack. Each job gets
 exactly the arithmetic of a fit on its own (the same sums in the same order, the
-same LAPACK call per block), so the results do not depend on the batch.
+same factorisation and products per block), so the results do not depend on the batch.
 """
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def _bordered_solve(gram, kb, rhs_a, rhs_d):
 
     ``gram`` ``(G, kb + nb, kb + nb)``: per block, ``A``'s SPD diagonal block (first
     ``kb`` unknowns), its coupling ``C`` to the ``nb`` border unknowns and a share of
-    ``D`` (``D`` is the sum over the blocks); ``rhs_a`` ``(G, kb, q)``, ``rhs_d``
+    ``D`` (``D`` is the sum over the blocks); only its lower triangle is read
+    (``C^T`` below ``A``); ``rhs_a`` ``(G, kb, q)``, ``rhs_d``
     ``(nb, q)``: ``q`` right-hand sides. Returns ``(x_a, x_d, dinv)``: the solutions
     ``(G, kb, q)`` and ``(nb, q)`` and the diagonal of the inverse at the block unknowns
     ``(G, kb)``. Exact (no approximation of the coupling).
@@ -105,7 +107,7 @@ def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds):
     Returns ``(x_a, x_d, dinv)`` with ``x_d`` ``(J, nb, q)``; each system's values are
     those of its own call.
     """
-    c = gram[:, :kb, kb:]
+    c = gram[:, kb:, :kb].transpose(0, 2, 1)             # C, from the lower triangle
     nb = c.shape[2]
     linv = _block_inverse_factors(gram[:, :kb, :kb], bounds)
     # A^-1 [C, r] = L^-T L^-1 [C, r], and C^T A^-1 [C, r] summed over each system's blocks
@@ -125,16 +127,20 @@ def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds):
     return x_a, x_d, dinv
 
 
-def _pairs(starts, size):
+def _pairs(starts, size, lower=False):
     """Every ordered pair ``(i, j)`` of entries within the same run of a sorted sequence.
 
-    ``starts``: index of the first entry of each run; ``size``: number of entries.
+    ``starts``: index of the first entry of each run; ``size``: number of entries;
+    ``lower``: only the pairs with ``j <= i`` (each unordered pair once). Pairs come by
+    ``i``, then ``j``.
     """
     sizes = np.diff(starts, append=size)
-    rep = sizes.repeat(sizes)                          # partners of each entry: its run's size
+    first = starts.repeat(sizes)
+    # partners of each entry: its run's size, or the entries of its run up to itself
+    rep = np.arange(size) - first + 1 if lower else sizes.repeat(sizes)
     skip = rep.cumsum() - rep
     i = np.arange(size).repeat(rep)
-    j = (starts.repeat(sizes) - skip).repeat(rep) + np.arange(i.size)
+    j = (first - skip).repeat(rep) + np.arange(i.size)
     return i, j
 
 
@@ -168,7 +174,9 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         first entry of each data pixel.
     cols, bv : ndarray
         Unknown (jobs' unknowns concatenated: per job the maps' footprint pixels, map
-        after map, then the templates) and weighted value of each entry.
+        after map, then the templates) and weighted value of each entry; a data pixel's
+        entries in increasing unknown, at most one per unknown (so that its pairs of
+        entries ``j <= i`` fill the lower triangles of the normal matrices).
     wy, drow : ndarray
         Weighted data and ``job * n + cross-dispersion row`` of each data pixel.
     tg : ndarray of bool
@@ -224,7 +232,7 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         place[(uoff + K * npix)[:, None] + np.arange(T)] = (K * m_j)[:, None] + np.arange(T)
     eloc = place[cols]
     eblk = lut[drow][grp]
-    i, j = _pairs(starts, grp.size)
+    i, j = _pairs(starts, grp.size, lower=True)       # unknown j <= unknown i: lower triangles
     gidx = goff[eblk] + eloc * size_b[eblk]
     # normal matrices: per group of jobs below (their blocks' bins are theirs alone, so each
     # bin sums the same products in the same order as one bincount of all jobs would)
@@ -258,8 +266,7 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         coupling = np.zeros((G * kb, K))
         coupling[fu, kk] = -lam[pj[p0:p1] - j0] * pkg
         coupling = coupling.reshape(G, kb, K)
-        gram[:, :kb, kb + T:] = coupling
-        gram[:, kb + T:, :kb] = coupling.transpose(0, 2, 1)
+        gram[:, kb + T:, :kb] = coupling.transpose(0, 2, 1)       # (lower triangle only)
         pp = np.array([(pkg[:, s:s + c] * pkg[:, s:s + c]).sum(axis=1)
                        for s, c in zip(pstart[j0:j1] - p0, npix[j0:j1])])
         diag[jb[:-1], kb + T:] += lam[:, None] * pp

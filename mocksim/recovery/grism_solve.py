@@ -326,9 +326,14 @@ def _solve_group(jobs, reg, checker_reg):
         pks[:, s:s + c] = pq / psum if (psum > 0).all() else np.where(psum > 0, pq / np.where(psum > 0, psum, 1.0),
                                                                       1.0 / c)
     rows, cols, vals = _design_many(models, sky, pks, beams, bsel, n, n_disp, n_data, (pj, jj, ii))
-    # design entries sorted by data pixel (job after job); used: the data pixels the model touches
-    order = rows.argsort(kind="stable")
-    rows, cols, vals = rows[order], cols[order], vals[order]
+    # design entries sorted by data pixel (job after job), then unknown; duplicates summed;
+    # used: the data pixels the model touches
+    key = rows * int(ucount.sum()) + cols
+    order = key.argsort(kind="stable")
+    key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
+    if (key[1:] == key[:-1]).any():
+        one = np.concatenate([[True], key[1:] != key[:-1]]).nonzero()[0]
+        rows, cols, vals = rows[one], cols[one], np.add.reduceat(vals, one)
     first = np.concatenate([[True], rows[1:] != rows[:-1]])
     starts = first.nonzero()[0]
     used, grp = rows[starts], first.cumsum() - 1
