@@ -11,9 +11,10 @@ arithmetic of its own fit.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 from scipy.linalg import lapack
 
 from ..instruments.grism_config import overlap_matrix
@@ -150,6 +151,32 @@ def _drizzle_many(tgts, values, variances, pars, disps, geo, offsets, holes):
         naive = np.nansum(vout, axis=(2, 3))
     naive /= disp2[:, :, 0]
     return out, eout, naive
+
+
+def _shifted_linear(imgs, job, jj, ii, ox, oy):
+    """Images sampled at shifted pixel positions, by linear interpolation.
+
+    ``imgs`` ``(J, n, n)``; per sample its image ``job`` and pixel ``(jj, ii)`` (row,
+    column), read at ``(jj + oy, ii + ox)`` [pixels]; beyond the edges the edge pixels
+    extend (as ``scipy.ndimage.map_coordinates(order=1, mode="nearest")``). Taps of zero
+    weight are not read.
+    """
+    n = imgs.shape[1]
+    flat = imgs.reshape(-1)
+    base = job * (n * n)
+    taps = []
+    for idx, o in ((jj, oy), (ii, ox)):                    # (index, weight) of each tap per axis
+        f = math.floor(o)
+        t = float(o - f)
+        taps.append([(np.clip(idx + f, 0, n - 1), 1.0 - t)] + ([(np.clip(idx + f + 1, 0, n - 1), t)] if t else []))
+    out = 0.0
+    for y, wy in taps[0]:
+        row = base + y * n
+        acc = 0.0
+        for x, wx in taps[1]:
+            acc = acc + wx * flat[row + x]
+        out = out + wy * acc
+    return out
 
 
 def _spd_solve(full, rhs_list):
@@ -315,16 +342,14 @@ def _solve_group(jobs, reg, checker_reg):
     pstart = np.cumsum(npix) - npix
     ucount = K * npix + T
     uoff = np.cumsum(ucount) - ucount
-    # direct image at each model's grid positions, normalised to unit sum
-    oxy = np.array([sky[par] for par in names])
-    yy, xx = jj + oxy[:, 1:], ii + oxy[:, :1]
-    pks = np.empty((len(names), flat.size))
-    for jb, s, c in zip(jobs, pstart, npix):
-        pq = ndimage.map_coordinates(jb[7], [yy[:, s:s + c].ravel(), xx[:, s:s + c].ravel()], order=1,
-                                     mode="nearest").reshape(len(names), c)
-        psum = pq.sum(axis=1, keepdims=True)
-        pks[:, s:s + c] = pq / psum if (psum > 0).all() else np.where(psum > 0, pq / np.where(psum > 0, psum, 1.0),
-                                                                      1.0 / c)
+    # direct image at each model's grid positions, normalised to unit sum per job (uniform if not positive)
+    imgs = np.stack([jb[7] for jb in jobs])
+    pks = np.array([_shifted_linear(imgs, pj, jj, ii, *sky[par]) for par in names])
+    psum = np.add.reduceat(pks, pstart, axis=1)                   # (models, jobs); footprints are not empty
+    pos = psum > 0
+    pks /= np.where(pos, psum, 1.0)[:, pj]
+    if not pos.all():
+        pks = np.where(pos[:, pj], pks, 1.0 / npix[pj])
     rows, cols, vals = _design_many(models, sky, pks, beams, bsel, n, n_disp, n_data, (pj, jj, ii))
     # design entries sorted by data pixel (job after job), then unknown; duplicates summed;
     # used: the data pixels the model touches
