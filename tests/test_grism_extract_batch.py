@@ -212,3 +212,22 @@ def test_duplicate_design_entries_are_summed(monkeypatch):
         for ln in a.lines:
             np.testing.assert_allclose(b.flux[ln], a.flux[ln], rtol=1e-9, atol=1e-12 * np.nanmax(a.flux[ln]))
             np.testing.assert_allclose(b.flux_err[ln], a.flux_err[ln], rtol=1e-9)
+
+
+@pytest.mark.parametrize("band", [(3.0, 9.5), (-2.3, 40.2), (10.0, 850.0)])
+def test_normal_equations_match_dense_profiles(band):
+    """:func:`~mocksim.recovery.grism_continuum._normal_equations` (plateau overlaps from
+    cumulative sums, possibly empty for bands narrower than the row, and edge terms)
+    against ``sum_X w f(X - a_i) f(X - a_j)`` with the dense profiles."""
+    rng = np.random.default_rng(8)
+    n, n_disp = 16, 900 if band[1] > 100 else 60
+    t = gcont._profile_tables(n, n_disp, *band)
+    both = rng.uniform(0.0, 2.0, (2, 5, n_disp))
+    both[:, :, ::7] = 0.0
+    sums = gcont._row_sums(both, t)
+    a = np.sort(np.stack([rng.choice(n, 6, replace=False) for _ in range(5)]), axis=1)
+    nmat, rhs = gcont._normal_equations(a, sums, slice(0, 5), t)
+    for r in range(5):
+        f = t["wc"][a[r]]
+        np.testing.assert_allclose(nmat[r], (f * both[0, r]) @ f.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(rhs[r], f @ both[1, r], rtol=1e-12, atol=1e-12)

@@ -34,9 +34,8 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
 
     Returns a dict: ``wc`` ``(n, n_disp)`` = ``f(X - a)`` (``wct``: its transpose,
     contiguous); ``starts``: the column breakpoints of the cumulative sums, whose
-    positions ``starts + [n_disp]`` are indexed by ``lo``/``hi`` ``(n, n)`` (plateau
-    overlap of pixels ``a, b``: columns ``[lo, hi)``) and ``lo1``/``hi1`` ``(n,)``
-    (plateau of pixel ``a``);
+    positions ``starts + [n_disp]`` are indexed by ``lo1``/``hi1`` ``(n,)`` (plateau of
+    pixel ``a``: columns ``[lo1, hi1)``);
     ``xe`` ``(n, n_edge)``: the edge columns ``a + e`` of each pixel (clipped to the
     detector), ``ge`` their profile values ``g(e)`` (0 off the detector), and ``fhe``
     ``(n, n_edge, 2n)``: ``f(a + e - b)`` then ``h(a + e - b)`` at ``[a, e, b]``.
@@ -55,14 +54,10 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
     starts = np.unique(np.concatenate([[0], lo_a, hi_a]))
     starts = starts[starts < n_disp]
     pos = np.append(starts, n_disp)
-    amax, amin = np.maximum(a[:, None], a[None, :]), np.minimum(a[:, None], a[None, :])
-    lo = np.clip(amax + p0, 0, n_disp)
-    hi = np.maximum(np.clip(amin + p1 + 1, 0, n_disp), lo)
     xe = a[:, None] + e[None, :]
     aeb = a[:, None, None] + e[None, :, None] - a[None, None, :]  # [a, e, b]: a + e - b
     wc = f[np.arange(n_disp)[None, :] - a[:, None] - d0]
     t = dict(wc=wc, wct=np.ascontiguousarray(wc.T), starts=starts,
-             lo=np.searchsorted(pos, lo), hi=np.searchsorted(pos, hi),
              lo1=np.searchsorted(pos, lo_a), hi1=np.searchsorted(pos, np.maximum(hi_a, lo_a)),
              xe=np.clip(xe, 0, n_disp - 1), ge=np.where((xe >= 0) & (xe < n_disp), g[e - d0], 0.0),
              fhe=np.concatenate([f[aeb - d0], ((aeb >= p0) & (aeb <= p1)).astype(float)], axis=2))
@@ -107,16 +102,19 @@ def _normal_equations(a, sums, rows, t):
     """Normal matrices ``(R_g, m, m)`` and right-hand sides ``(R_g, m)`` of rows ``rows``.
 
     ``a`` ``(R_g, m)``: along-dispersion pixel of each unknown of the rows ``rows`` (a
-    slice) of the stacked :func:`_row_sums` ``sums``; ``t``: :func:`_profile_tables`.
-    Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``, with ``f = h + g``:
-    ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
+    slice) of the stacked :func:`_row_sums` ``sums``, increasing along each row (entries
+    after a row's last unknown: padding, their matrix entries are not meaningful);
+    ``t``: :func:`_profile_tables`. Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``,
+    with ``f = h + g``: ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
     """
     n, nc, nr_all, cum = t["wc"].shape[0], sums["nc"], sums["nr"], sums["cum"]
     rid = np.arange(rows.start, rows.stop)[:, None]
     nr = rid.shape[0]
     row = rid * nc
-    pair = (a[:, :, None] * n + a[:, None, :]).reshape(nr, -1)    # (a_i, a_j) on the n x n grid
-    nmat = cum.take(row + t["hi"].take(pair)) - cum.take(row + t["lo"].take(pair))
+    # h_i h_j: the weights over the plateaus' overlap [lo1(a_j), hi1(a_i)) for a_i <= a_j, i.e.
+    # cum(hi1(a_i)) - cum(lo1(a_j)), the smaller of the two orders (cum does not decrease), 0 if empty
+    hh = cum.take(row + t["hi1"].take(a))[:, :, None] - cum.take(row + t["lo1"].take(a))[:, None, :]
+    nmat = np.maximum(np.minimum(hh, hh.transpose(0, 2, 1)), 0.0).reshape(nr, -1)
     row = row + nr_all * nc
     rhs = cum.take(row + t["hi1"].take(a)) - cum.take(row + t["lo1"].take(a))
     if sums["fh"] is not None:
