@@ -141,3 +141,18 @@ def test_shifted_linear_matches_map_coordinates():
             sel = job == q
             want = ndimage.map_coordinates(imgs[q], [jj[sel] + oy, ii[sel] + ox], order=1, mode="nearest")
             np.testing.assert_allclose(got[sel], want, rtol=1e-14, atol=1e-15)
+
+
+def test_spd_inverse_many():
+    """Inverses of stacked SPD matrices from their lower triangles; a singular one makes
+    every matrix go through the jittered :func:`~mocksim.recovery.grism_rows._cholesky`."""
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=(4, 3, 6))
+    mats = a @ a.transpose(0, 2, 1) + np.eye(3)
+    junk = np.tril(mats) + np.triu(rng.normal(size=mats.shape), 1)      # upper triangles not read
+    np.testing.assert_allclose(grows._spd_inverse_many(junk), np.linalg.inv(mats), rtol=1e-12, atol=1e-14)
+    sing = mats.copy()
+    sing[2] = np.outer([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    got = grows._spd_inverse_many(sing)
+    np.testing.assert_allclose(got[[0, 1, 3]], np.linalg.inv(mats[[0, 1, 3]]), rtol=1e-12, atol=1e-14)
+    assert np.isfinite(got[2]).all()

@@ -85,6 +85,18 @@ def _block_inverse_factors(blocks, bounds=None):
     return _lower_inverse_inplace(np.ascontiguousarray(chol))
 
 
+def _spd_inverse_many(mats):
+    """Inverses ``(J, m, m)`` of SPD matrices (lower triangles read), by Cholesky factors
+    (those of :func:`_cholesky`, with its jitter, for every matrix if one is not
+    numerically positive definite)."""
+    try:
+        low = np.linalg.cholesky(mats)
+    except np.linalg.LinAlgError:
+        low = np.stack([_cholesky(a) for a in mats])
+    linv = _lower_inverse_inplace(np.ascontiguousarray(low))
+    return linv.transpose(0, 2, 1) @ linv
+
+
 def _bordered_solve(gram, kb, rhs_a, rhs_d):
     """Solve ``[[A, C], [C^T, D]] x = r`` for block-diagonal ``A``, by the Schur complement of ``D``.
 
@@ -113,13 +125,10 @@ def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds):
     # A^-1 [C, r] = L^-T L^-1 [C, r], and C^T A^-1 [C, r] summed over each system's blocks
     x = np.concatenate([c, rhs_a], axis=2)
     ainv = linv.transpose(0, 2, 1) @ (linv @ x)
-    cxb = c.transpose(0, 2, 1) @ ainv
-    sinv, x_d = np.empty((len(bounds) - 1, nb, nb)), np.empty(rhs_d.shape)
-    eye = np.eye(nb)
-    for q, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
-        cx = cxb[s:e].sum(axis=0)
-        sinv[q] = _cho_solve(_cholesky(gram[s:e, kb:, kb:].sum(axis=0) - cx[:, :nb]), eye)
-        x_d[q] = sinv[q] @ (rhs_d[q] - cx[:, nb:])
+    cx = np.add.reduceat(c.transpose(0, 2, 1) @ ainv, bounds[:-1], axis=0)
+    # the Schur complements D - C^T A^-1 C (lower triangles) and their inverses
+    sinv = _spd_inverse_many(np.add.reduceat(gram[:, kb:, kb:], bounds[:-1], axis=0) - cx[:, :, :nb])
+    x_d = sinv @ (rhs_d - cx[:, :, nb:])
     sys_of = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     ainv_c = ainv[:, :, :nb]
     x_a = ainv[:, :, nb:] - ainv_c @ x_d[sys_of]
@@ -267,20 +276,18 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         coupling[fu, kk] = -lam[pj[p0:p1] - j0] * pkg
         coupling = coupling.reshape(G, kb, K)
         gram[:, kb + T:, :kb] = coupling.transpose(0, 2, 1)       # (lower triangle only)
-        pp = np.array([(pkg[:, s:s + c] * pkg[:, s:s + c]).sum(axis=1)
-                       for s, c in zip(pstart[j0:j1] - p0, npix[j0:j1])])
+        pp = np.add.reduceat(pkg * pkg, pstart[j0:j1] - p0, axis=1).T      # |p_k|^2 per job
         diag[jb[:-1], kb + T:] += lam[:, None] * pp
         ones = np.zeros((G * kb, K))                              # indicator of each map's unknowns
         ones[fu, kk] = 1.0
         ones = ones.reshape(G, kb, K)
         rhs_d = np.zeros((j1 - j0, T + K, 1 + K))
-        for q, (s, e) in enumerate(zip(jb[:-1], jb[1:])):
-            rhs_d[q, :T, 0] = rhs[s:e, kb:kb + T].sum(axis=0)
+        if T:
+            rhs_d[:, :T, 0] = np.add.reduceat(rhs[:, kb:kb + T], jb[:-1], axis=0)
         x_a, x_d, dinv = _bordered_solve_many(gram, kb, np.concatenate([rhs[:, :kb, None], ones], axis=2),
                                               rhs_d, jb)
         sol[:, p0:p1] = x_a[:, :, 0].reshape(-1)[fu]
         var[:, p0:p1] = dinv.reshape(-1)[fu]
         temps[j0:j1] = x_d[:, :T, 0]
-        for q, (s, e) in enumerate(zip(jb[:-1], jb[1:])):
-            true_var[j0 + q] = np.einsum("gik,gik->k", x_a[s:e, :, 1:], ones[s:e])
+        true_var[j0:j1] = np.add.reduceat(np.einsum("gik,gik->gk", x_a[:, :, 1:], ones), jb[:-1], axis=0)
     return sol, var, temps, true_var
