@@ -39,6 +39,12 @@ def _cho_solve(cf, rhs):
     return lapack.dpotrs(cf, rhs, lower=1)[0]
 
 
+def _stack_matmul(a, b):
+    """``a @ b`` of stacks of small matrices; element-wise for an inner size of 1 (a BLAS
+    call per 1 x 1 product costs more)."""
+    return a * b if a.shape[-1] == 1 and b.shape[-2] == 1 else a @ b
+
+
 def _lower_inverse_inplace(low):
     """Invert a C-contiguous stack ``(G, m, m)`` of lower-triangular matrices in place.
 
@@ -54,17 +60,15 @@ def _lower_inverse_inplace(low):
     b = 1
     while b < m:
         full = m // (2 * b)                                   # whole 2b blocks
-        if full:
-            # a view of the whole 2b diagonal blocks
-            blk = np.ndarray((g, full, 2 * b, 2 * b), low.dtype, low, 0, (st0, 2 * b * (st1 + st2), st1, st2))
-            x = blk[:, :, b:, b:] @ blk[:, :, b:, :b]
-            np.matmul(x, blk[:, :, :b, :b], out=x)
-            np.negative(x, out=blk[:, :, b:, :b])
         o = 2 * b * full
-        if m - o > b:                                         # a last block of b + fewer
-            x = low[:, o + b:, o + b:] @ low[:, o + b:, o:o + b]
-            np.matmul(x, low[:, o:o + b, o:o + b], out=x)
-            np.negative(x, out=low[:, o + b:, o:o + b])
+        # a view of the whole 2b diagonal blocks, and a last block of b + fewer
+        blocks = [np.ndarray((g, full, 2 * b, 2 * b), low.dtype, low, 0, (st0, 2 * b * (st1 + st2), st1, st2))
+                  ] if full else []
+        if m - o > b:
+            blocks.append(low[:, o:, o:])
+        for blk in blocks:
+            x = _stack_matmul(_stack_matmul(blk[..., b:, b:], blk[..., b:, :b]), blk[..., :b, :b])
+            np.negative(x, out=blk[..., b:, :b])
         b *= 2
     return low
 
