@@ -277,10 +277,14 @@ def _design_many(models, sky, prior, beams, bsel, n, n_disp, n_data, pix):
     ok = (np.abs(vals) > 1e-12) & (cross.view(np.uint64) < n) & (along.view(np.uint64) < n_disp)
     sel = ok.reshape(-1).nonzero()[0]
     tap, p = np.divmod(sel, ii.size)
-    job, mt = pj[p], mi[tap]
-    rows = ((bi[tap] * n + cross.reshape(-1)[sel]) * n_disp + along.reshape(-1)[sel]) + job * n_data
+    # data index = a per-tap part (beam, tap offsets) + a per-pixel part (job, pixel along each
+    # orientation: C, then R); unknown from a (model, pixel) table
+    pix_part = np.array([ii * n_disp + jj, jj * n_disp + ii]) + pj * n_data
+    rows = ((bi * n + d_cr) * n_disp + d_al)[tap] + pix_part.reshape(-1)[is_r[tap] * ii.size + p]
     first_unknown, first_pixel = np.cumsum(ucount) - ucount, np.cumsum(npix) - npix
-    cols = first_unknown[job] + a[mt] * npix[job] + b[mt] + step[mt] * (p - first_pixel[job])
+    unknown = (first_unknown[pj] + a[:, None] * npix[pj] + b[:, None]
+               + step[:, None] * (np.arange(ii.size) - first_pixel[pj]))          # (models, pixels)
+    cols = unknown.reshape(-1)[mi[tap] * ii.size + p]
     return rows, cols, vals.reshape(-1)[sel]
 
 
