@@ -398,13 +398,13 @@ def _solve_group(jobs, reg, checker_reg):
                 has_r and has_c, reg, checker_reg)
     res2 = (ys - np.bincount(grp, weights=bv * sol[cols], minlength=used.size)) ** 2
     ngood = np.bincount(ujob, weights=good, minlength=nj)
+    chi2 = np.bincount(ujob, weights=res2, minlength=nj) / np.maximum(ngood - ucount, 1)
     var = np.maximum(var, 0.0)
     out = [None] * nj
-    for q, (s, c) in enumerate(zip(pstart, npix)):
-        chi2 = float(np.sum(res2[ub[q]:ub[q + 1]])) / max(int(ngood[q]) - int(ucount[q]), 1)
+    for q, (s, c, x2, tv) in enumerate(zip(pstart.tolist(), npix.tolist(), chi2.tolist(), true_var.tolist())):
         values = {par: sol[umap[k, s]:umap[k, s] + c] for k, par in enumerate(maps)}
         variances = {par: var[k, s:s + c] for k, par in enumerate(maps)}
-        out[perm[q]] = values, variances, sky, chi2, dict(zip(maps, true_var[q].tolist()))
+        out[perm[q]] = values, variances, sky, x2, dict(zip(maps, tv))
     return out
 
 
