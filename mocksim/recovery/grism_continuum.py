@@ -127,26 +127,32 @@ def _normal_equations(a, sums, rows, t):
     return nmat.reshape(nr, a.shape[1], a.shape[1]), rhs
 
 
-def _data_weights(both, tgt_df, mask_offsets, pad):
-    """Weights ``1/e^2`` and weighted data ``y/e^2`` of rows, 0 where not used, in place.
+def _data_weights(rows, tgt_df, mask_offsets, pad):
+    """Weights ``1/e^2`` and weighted data ``y/e^2`` of stacked rows, 0 where not used.
 
-    ``both`` ``(2, R, n_disp)``: the errors ``e`` and data ``y`` of the rows on input,
-    ``(1/e^2, y/e^2)`` on output (returned). Not used: non-finite data, errors that are
-    not positive, and the target's line windows (columns ``[t0 + off - pad, t1 + off +
+    ``rows``: ``(y, e)`` blocks of rows (data and errors, ``(R_k, n_disp)`` each), stacked
+    in order into the returned ``(2, R, n_disp)`` ``(1/e^2, y/e^2)`` (squared and
+    weighted on the way: no copy of the inputs). Not used: non-finite data, errors that
+    are not positive, and the target's line windows (columns ``[t0 + off - pad, t1 + off +
     pad]`` of each row holding target pixels ``t0..t1``).
     """
-    nr, n_disp = both.shape[1:]
+    n_disp = rows[0][1].shape[1]
+    ends = np.cumsum([e.shape[0] for _, e in rows]).tolist()
+    nr = ends[-1]
+    both = np.empty((2, nr, n_disp))
     w = both[0]
     # y/e^2 is finite exactly where y is finite and 0 < e (e = inf: weight 0) ... or e < 0
-    pos = None if w.min() > 0 else w > 0
+    positive = all(e.min() > 0 for _, e in rows)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        np.multiply(w, w, out=w)
+        for (_, e), r0, r1 in zip(rows, [0] + ends, ends):
+            np.multiply(e, e, out=w[r0:r1])
         np.divide(1.0, w, out=w)
-        both[1] *= w
-    if pos is not None or not np.isfinite(both[1].sum()):   # a finite sum: every term is
+        for (y, _), r0, r1 in zip(rows, [0] + ends, ends):
+            np.multiply(y, w[r0:r1], out=both[1, r0:r1])
+    if not positive or not np.isfinite(both[1].sum()):    # a finite sum: every term is
         ok = np.isfinite(both[1])
-        if pos is not None:
-            ok &= pos
+        if not positive:
+            ok &= np.concatenate([e > 0 for _, e in rows])
         both[:, ~ok] = 0.0
     has_t = tgt_df.any(axis=1).nonzero()[0]
     if has_t.size and len(mask_offsets):
@@ -251,10 +257,8 @@ def continuum_coefficients_many(beams, e_lo, e_hi, mask_offsets, pad, reg=1e-3):
         sizes = nrl[gb]
         rs = slice(r0, r0 + sum(sizes))
         loc = [s - r0 for s in starts[gb]]
-        both = np.empty((2, rs.stop - r0, n_disp))              # errors, data of the rows
-        np.concatenate([p[1][p[2]] for p in parts[gb]], out=both[0])
-        np.concatenate([p[0][p[2]] for p in parts[gb]], out=both[1])
-        sums = _row_sums(_data_weights(both, tgt[rs], mask_offsets, pad), t,
+        both = _data_weights([(p[0][p[2]], p[1][p[2]]) for p in parts[gb]], tgt[rs], mask_offsets, pad)
+        sums = _row_sums(both, t,
                          [s for s, k in zip(loc, sizes) if k == 1])
         try:
             sol, a, valid = _fit_rows(sums, slice(0, rs.stop - r0), a_all[rs, :m], count[rs], m, prior[rs], reg, t)
