@@ -156,3 +156,37 @@ def test_spd_inverse_many():
     got = grows._spd_inverse_many(sing)
     np.testing.assert_allclose(got[[0, 1, 3]], np.linalg.inv(mats[[0, 1, 3]]), rtol=1e-12, atol=1e-14)
     assert np.isfinite(got[2]).all()
+
+
+def test_bordered_solve_of_separate_maps():
+    """Block-diagonal row blocks (two maps that share no data pixel) factored map by map
+    (``n_split``) give the solution of the whole blocks; the entries between the maps are
+    not read."""
+    rng = np.random.default_rng(10)
+    m, nb, q, sizes = 5, 3, 2, [3, 1, 4]
+    grams = []
+    for g in sizes:
+        gm = _system(rng, g, 2 * m, nb)
+        gm[:, :m, m:2 * m] = gm[:, m:2 * m, :m] = 0.0
+        grams.append(gm)
+    gram = np.concatenate(grams)
+    rhs_a = rng.normal(size=(gram.shape[0], 2 * m, q))
+    rhs_d = rng.normal(size=(len(sizes), nb, q))
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    whole = grows._bordered_solve_many(gram, 2 * m, rhs_a, rhs_d, bounds)
+    junk = gram.copy()
+    junk[:, m:2 * m, :m] = rng.normal(size=(gram.shape[0], m, m))      # not read
+    split = grows._bordered_solve_many(junk, 2 * m, rhs_a, rhs_d, bounds, n_split=2)
+    for a, b in zip(whole, split):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
+def test_maps_apart():
+    from mocksim.recovery.grism_solve import _maps_apart
+
+    models = {"a": {"kind": "map", "parts": (("a", 1.0, 100.0),)},
+              "b": {"kind": "map", "parts": (("b", 1.0, 150.0), ("c", 0.3, 120.0))},
+              "t": {"kind": "template", "parts": (("t", 1.0, 101.0),)}}
+    assert _maps_apart(models, 8)                 # 20 px apart > 8 + 2 x 4 + 2; the template does not count
+    assert not _maps_apart(models, 12)
+    assert _maps_apart({"a": models["a"], "t": models["t"]}, 32)

@@ -17,6 +17,7 @@ same factorisation and products per block), so the results do not depend on the 
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from scipy.linalg import lapack
 
 
@@ -101,6 +102,14 @@ def _spd_inverse_many(mats):
     return linv.transpose(0, 2, 1) @ linv
 
 
+def _diagonal_blocks(mats, k, size=None):
+    """View ``(G, k, s, s)`` of the ``k`` equal diagonal blocks of the leading ``size x size``
+    part (default: all) of a stack of square matrices ``(G, m, m)`` (``s = size // k``)."""
+    s = (size or mats.shape[1]) // k
+    st0, st1, st2 = mats.strides
+    return as_strided(mats, (mats.shape[0], k, s, s), (st0, s * (st1 + st2), st1, st2))
+
+
 def _bordered_solve(gram, kb, rhs_a, rhs_d):
     """Solve ``[[A, C], [C^T, D]] x = r`` for block-diagonal ``A``, by the Schur complement of ``D``.
 
@@ -116,19 +125,23 @@ def _bordered_solve(gram, kb, rhs_a, rhs_d):
     return x_a, x_d[0], dinv
 
 
-def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds):
+def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds, n_split=1):
     """:func:`_bordered_solve` of several systems of the same block size, blocks stacked.
 
-    ``bounds`` ``(J + 1,)``: first block of each system, then ``G``; ``rhs_d`` ``(J, nb, q)``.
+    ``bounds`` ``(J + 1,)``: first block of each system, then ``G``; ``rhs_d`` ``(J, nb, q)``;
+    ``n_split``: each ``A`` block is block-diagonal with ``n_split`` equal diagonal blocks
+    (the entries between them are zero and not read), factored separately.
     Returns ``(x_a, x_d, dinv)`` with ``x_d`` ``(J, nb, q)``; each system's values are
     those of its own call.
     """
-    c = gram[:, kb:, :kb].transpose(0, 2, 1)             # C, from the lower triangle
-    nb = c.shape[2]
-    linv = _block_inverse_factors(gram[:, :kb, :kb], bounds)
-    # A^-1 [C, r] = L^-T L^-1 [C, r], and C^T A^-1 [C, r] summed over each system's blocks
-    x = np.concatenate([c, rhs_a], axis=2)
-    ainv = linv.transpose(0, 2, 1) @ (linv @ x)
+    g, c = gram.shape[0], gram[:, kb:, :kb].transpose(0, 2, 1)      # C, from the lower triangle
+    nb, s = c.shape[2], kb // n_split
+    # L^-1 of A's diagonal blocks, (G * n_split, s, s)
+    linv = _block_inverse_factors(_diagonal_blocks(gram, n_split, kb).reshape(-1, s, s), bounds * n_split)
+    # A^-1 [C, r] = L^-T L^-1 [C, r] (diagonal block by block), and C^T A^-1 [C, r] summed
+    # over each system's blocks
+    x = np.concatenate([c, rhs_a], axis=2).reshape(g * n_split, s, -1)
+    ainv = (linv.transpose(0, 2, 1) @ (linv @ x)).reshape(g, kb, -1)
     cx = np.add.reduceat(c.transpose(0, 2, 1) @ ainv, bounds[:-1], axis=0)
     # the Schur complements D - C^T A^-1 C (lower triangles) and their inverses
     sinv = _spd_inverse_many(np.add.reduceat(gram[:, kb:, kb:], bounds[:-1], axis=0) - cx[:, :, :nb])
@@ -136,7 +149,8 @@ def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds):
     sys_of = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     ainv_c = ainv[:, :, :nb]
     x_a = ainv[:, :, nb:] - ainv_c @ x_d[sys_of]
-    dinv = np.einsum("gij,gij->gj", linv, linv) + np.einsum("gik,gik->gi", ainv_c @ sinv[sys_of], ainv_c)
+    dinv = (np.einsum("gij,gij->gj", linv, linv).reshape(g, kb)
+            + np.einsum("gik,gik->gi", ainv_c @ sinv[sys_of], ainv_c))
     return x_a, x_d, dinv
 
 
@@ -177,7 +191,7 @@ def _median_positive_many(values, labels, n_labels):
     return out
 
 
-def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk, reg):
+def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk, reg, separate=False):
     """Least squares of single-orientation fits ("jobs"), per cross-dispersion row (module docstring).
 
     Parameters
@@ -204,6 +218,8 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         ``(K, n_pix)`` normalised prior shapes of the ``K`` maps.
     reg : float
         The prior's relative weight.
+    separate : bool
+        No data pixel has entries of two maps (the maps' unknowns are factored map by map).
 
     Returns
     -------
@@ -289,7 +305,7 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         if T:
             rhs_d[:, :T, 0] = np.add.reduceat(rhs[:, kb:kb + T], jb[:-1], axis=0)
         x_a, x_d, dinv = _bordered_solve_many(gram, kb, np.concatenate([rhs[:, :kb, None], ones], axis=2),
-                                              rhs_d, jb)
+                                              rhs_d, jb, K if separate else 1)
         sol[:, p0:p1] = x_a[:, :, 0].reshape(-1)[fu]
         var[:, p0:p1] = dinv.reshape(-1)[fu]
         temps[j0:j1] = x_d[:, :T, 0]

@@ -385,8 +385,10 @@ def _solve_group(jobs, reg, checker_reg):
     umap = uoff[pj] + np.arange(K)[:, None] * npix[pj] + (np.arange(flat.size) - pstart[pj])  # (K, n_pix)
     sol = np.empty(int(ucount.sum()))
     if by_rows:
+        # maps whose images never meet: their unknowns' normal matrix is block-diagonal per map
         sol[umap], var, temps, true_var = _solve_rows_many(
-            grp, starts, cols, bv, ys, ujob * n + (uloc // n_disp) % n, tg, int(has_r), (pj, flat), T, pk, reg)
+            grp, starts, cols, bv, ys, ujob * n + (uloc // n_disp) % n, tg, int(has_r), (pj, flat), T, pk, reg,
+            separate=_maps_apart(models, n))
         sol[(uoff + K * npix)[:, None] + np.arange(T)] = temps
     else:
         var, true_var = np.empty((K, flat.size)), np.empty((nj, K))
@@ -455,11 +457,22 @@ def _checker_gram(sidx, n):
     return (cb.T @ cb).toarray()
 
 
+def _separation(models) -> float:
+    """Smallest column distance [pixels] between parts of two different line models (inf: one model)."""
+    offs = [[o for _, _, o in m["parts"]] for m in models.values()]
+    return min((abs(x - y) for a in range(len(offs)) for b in range(a + 1, len(offs))
+                for x in offs[a] for y in offs[b]), default=np.inf)
+
+
+def _maps_apart(models, n) -> bool:
+    """Whether no data pixel takes light from two map-kind models on an ``n x n`` grid
+    (single grism): their parts are farther apart than a row plus both shift stencils."""
+    return _separation({p: m for p, m in models.items() if m["kind"] == "map"}) > n + 2 * STENCIL_REACH + 2
+
+
 def _overlapping(models, tgt, grism) -> bool:
     """Whether two line models' images overlap along the dispersion (single grism)."""
-    offs = [[o for _, _, o in m["parts"]] for m in models.values()]
-    dmin = min((abs(x - y) for a in range(len(offs)) for b in range(a + 1, len(offs))
-                for x in offs[a] for y in offs[b]), default=np.inf)
+    dmin = _separation(models)
     fp = tgt if grism == "R" else tgt.T
     if dmin >= fp.shape[1] + 1:                         # farther apart than any footprint row + 2
         return False
