@@ -69,3 +69,29 @@ def test_too_few_or_degenerate_points_give_status_not_exception():
     assert f2.status == 0 and f2.slope == pytest.approx(-0.1) and np.isnan(f2.chi2_nu)
     with pytest.raises(MocksimInputError):
         fit_linear_gradient([1.0, 2.0], [8.5, 8.4], [0.1, 0.1, 0.1])
+
+
+def test_many_profiles_at_once_match_one_by_one():
+    """:func:`~mocksim.recovery.gradient.fit_linear_gradients` against one fit per profile:
+    ordinary, masked, too few (also empty) and degenerate profiles."""
+    from mocksim.recovery.gradient import fit_linear_gradients
+
+    rng = np.random.default_rng(3)
+    profiles = []
+    for n in (6, 0, 1, 4, 9, 3):
+        r = np.sort(rng.uniform(0.2, 5.0, n))
+        profiles.append((r, 8.5 - 0.06 * r + rng.normal(0, 0.05, n), rng.uniform(0.02, 0.1, n), rng.random(n) > 0.2))
+    profiles[4][0][:] = 2.0                                     # one radius: degenerate
+    profiles[5][1][1] = np.nan
+    cat = [np.concatenate(v) for v in zip(*profiles)]
+    many = fit_linear_gradients(*cat[:3], [p[0].size for p in profiles], cat[3], scale_errors=True)
+    for (r, y, e, m), got in zip(profiles, many):
+        want = fit_linear_gradient(r, y, e, mask=m, scale_errors=True) if r.size else None
+        if want is None:
+            assert got.status == 1 and got.n_points == 0
+            continue
+        assert (got.status, got.n_points, got.message) == (want.status, want.n_points, want.message)
+        for f in ("slope", "slope_err", "intercept", "intercept_err", "chi2", "chi2_nu"):
+            np.testing.assert_allclose(getattr(got, f), getattr(want, f), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got.cov, want.cov, rtol=1e-12, atol=1e-15)
+    assert [f.status for f in many] == [0, 1, 1, 0, 2, 1]

@@ -189,3 +189,45 @@ def test_drizzle_many_equals_each_map_alone():
 def test_many_rejects_unknown_options():
     with pytest.raises(TypeError):
         extract_line_maps_many([], footprint_sigma=3.0)
+
+
+def test_duplicate_design_entries_are_summed(monkeypatch):
+    """Design entries repeated for one data pixel and unknown (their values split in two)
+    give the maps of the entries summed: the row solves see each unknown once per data
+    pixel (:func:`~mocksim.recovery.grism_rows._solve_rows_many`), the dense solve too."""
+    from mocksim.recovery import grism_solve as gsol
+
+    obs = _w2_observations([2, 4]) + [_gaussian_source("niriss-wfss-f150w", 2.1, ("R", "C"), seed=3)]
+    ref = extract_line_maps_many(obs)
+    design = gsol._design_many
+
+    def split(*args):
+        rows, cols, vals = design(*args)
+        half = np.arange(0, rows.size, 3)                    # every third entry in two parts
+        return (np.concatenate([rows, rows[half]]), np.concatenate([cols, cols[half]]),
+                np.concatenate([np.where(np.isin(np.arange(rows.size), half), 0.25 * vals, vals), 0.75 * vals[half]]))
+
+    monkeypatch.setattr(gsol, "_design_many", split)
+    for a, b in zip(ref, extract_line_maps_many(obs)):
+        for ln in a.lines:
+            np.testing.assert_allclose(b.flux[ln], a.flux[ln], rtol=1e-9, atol=1e-12 * np.nanmax(a.flux[ln]))
+            np.testing.assert_allclose(b.flux_err[ln], a.flux_err[ln], rtol=1e-9)
+
+
+@pytest.mark.parametrize("band", [(3.0, 9.5), (-2.3, 40.2), (10.0, 850.0)])
+def test_normal_equations_match_dense_profiles(band):
+    """:func:`~mocksim.recovery.grism_continuum._normal_equations` (plateau overlaps from
+    cumulative sums, possibly empty for bands narrower than the row, and edge terms)
+    against ``sum_X w f(X - a_i) f(X - a_j)`` with the dense profiles."""
+    rng = np.random.default_rng(8)
+    n, n_disp = 16, 900 if band[1] > 100 else 60
+    t = gcont._profile_tables(n, n_disp, *band)
+    both = rng.uniform(0.0, 2.0, (2, 5, n_disp))
+    both[:, :, ::7] = 0.0
+    sums = gcont._row_sums(both, t)
+    a = np.sort(np.stack([rng.choice(n, 6, replace=False) for _ in range(5)]), axis=1)
+    nmat, rhs = gcont._normal_equations(a, sums, slice(0, 5), t)
+    for r in range(5):
+        f = t["wc"][a[r]]
+        np.testing.assert_allclose(nmat[r], (f * both[0, r]) @ f.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(rhs[r], f @ both[1, r], rtol=1e-12, atol=1e-12)

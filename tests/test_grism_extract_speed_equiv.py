@@ -162,8 +162,8 @@ def _solve_rows_ref(grp, starts, cols, bv, wy, drow, tgt, axis, n_maps, n_temps,
     return sol[:U], var[:K * npix].reshape(K, npix), np.einsum("uk,uk->k", ones, z1)
 
 
-def _solve_rows_many_ref(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk, reg):
-    """:func:`_solve_rows_ref` of the one job of a single observation."""
+def _solve_rows_many_ref(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk, reg, separate=False):
+    """:func:`_solve_rows_ref` of the one job of a single observation (``separate``: not needed, it is dense)."""
     assert tg.shape[0] == 1
     sol, var, true_var = _solve_rows_ref(grp, starts, cols, bv, wy, drow, tg[0], axis, pk.shape[0], n_temps, pk, reg)
     return sol[:var.size].reshape(var.shape), var, sol[None, var.size:], true_var[None]

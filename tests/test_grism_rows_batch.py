@@ -56,6 +56,22 @@ def test_block_inverse_factors_falls_back_per_job():
         assert np.array_equal(got[3 * k:3 * k + 3], grows._block_inverse_factors(blocks))
 
 
+def test_lower_inverse_inplace_matches_lapack():
+    """The batched in-place inverse of lower-triangular stacks, for every block size up
+    to 40 (whole and partial doubling blocks) against LAPACK's ``dtrtri``."""
+    from scipy.linalg import lapack
+
+    rng = np.random.default_rng(4)
+    for m in range(1, 41):
+        for g in (1, 3):
+            low = np.tril(rng.normal(size=(g, m, m))) + 4.0 * np.eye(m)
+            got = grows._lower_inverse_inplace(low.copy())
+            for k in range(g):
+                want = lapack.dtrtri(low[k], lower=1)[0]
+                np.testing.assert_allclose(got[k], want, rtol=1e-12, atol=1e-14)
+                assert not np.triu(got[k], 1).any()
+
+
 def test_median_positive_many():
     rng = np.random.default_rng(3)
     counts = [0, 1, 2, 7, 8, 30]
@@ -97,3 +113,80 @@ def test_continuum_at_many_equals_one_by_one(monkeypatch, block):
     got = continuum_at_many(fits + other, np.repeat(np.arange(4), 50), np.concatenate(flats + flats[:1]), n, nd)
     assert np.array_equal(got[150:], _continuum_at_ref(other[0], flats[0], n, nd))
     assert np.array_equal(got[:50], _continuum_at_ref(fits[0], flats[0], n, nd))
+
+
+def test_lower_pairs_are_the_pairs_with_j_at_most_i():
+    starts = np.array([0, 3, 4, 9])
+    i, j = grows._pairs(starts, 11)
+    il, jl = grows._pairs(starts, 11, lower=True)
+    keep = j <= i
+    assert np.array_equal(il, i[keep]) and np.array_equal(jl, j[keep])
+    assert il.size == 6 + 1 + 15 + 3
+
+
+def test_shifted_linear_matches_map_coordinates():
+    """:func:`~mocksim.recovery.grism_solve._shifted_linear` against scipy's linear
+    interpolation with edge extension, for shifts along one and both axes, and none."""
+    from scipy import ndimage
+
+    from mocksim.recovery.grism_solve import _shifted_linear
+
+    rng = np.random.default_rng(6)
+    imgs = rng.uniform(0.0, 1.0, (3, 9, 9))
+    job = np.repeat(np.arange(3), 81)
+    jj, ii = np.divmod(np.tile(np.arange(81), 3), 9)
+    for ox, oy in ((0.0, 0.0), (-0.3, 0.0), (0.0, 0.45), (-0.49, -0.2), (1.7, -2.25)):
+        got = _shifted_linear(imgs, job, jj, ii, ox, oy)
+        for q in range(3):
+            sel = job == q
+            want = ndimage.map_coordinates(imgs[q], [jj[sel] + oy, ii[sel] + ox], order=1, mode="nearest")
+            np.testing.assert_allclose(got[sel], want, rtol=1e-14, atol=1e-15)
+
+
+def test_spd_inverse_many():
+    """Inverses of stacked SPD matrices from their lower triangles; a singular one makes
+    every matrix go through the jittered :func:`~mocksim.recovery.grism_rows._cholesky`."""
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=(4, 3, 6))
+    mats = a @ a.transpose(0, 2, 1) + np.eye(3)
+    junk = np.tril(mats) + np.triu(rng.normal(size=mats.shape), 1)      # upper triangles not read
+    np.testing.assert_allclose(grows._spd_inverse_many(junk), np.linalg.inv(mats), rtol=1e-12, atol=1e-14)
+    sing = mats.copy()
+    sing[2] = np.outer([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    got = grows._spd_inverse_many(sing)
+    np.testing.assert_allclose(got[[0, 1, 3]], np.linalg.inv(mats[[0, 1, 3]]), rtol=1e-12, atol=1e-14)
+    assert np.isfinite(got[2]).all()
+
+
+def test_bordered_solve_of_separate_maps():
+    """Block-diagonal row blocks (two maps that share no data pixel) factored map by map
+    (``n_split``) give the solution of the whole blocks; the entries between the maps are
+    not read."""
+    rng = np.random.default_rng(10)
+    m, nb, q, sizes = 5, 3, 2, [3, 1, 4]
+    grams = []
+    for g in sizes:
+        gm = _system(rng, g, 2 * m, nb)
+        gm[:, :m, m:2 * m] = gm[:, m:2 * m, :m] = 0.0
+        grams.append(gm)
+    gram = np.concatenate(grams)
+    rhs_a = rng.normal(size=(gram.shape[0], 2 * m, q))
+    rhs_d = rng.normal(size=(len(sizes), nb, q))
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    whole = grows._bordered_solve_many(gram, 2 * m, rhs_a, rhs_d, bounds)
+    junk = gram.copy()
+    junk[:, m:2 * m, :m] = rng.normal(size=(gram.shape[0], m, m))      # not read
+    split = grows._bordered_solve_many(junk, 2 * m, rhs_a, rhs_d, bounds, n_split=2)
+    for a, b in zip(whole, split):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
+def test_maps_apart():
+    from mocksim.recovery.grism_solve import _maps_apart
+
+    models = {"a": {"kind": "map", "parts": (("a", 1.0, 100.0),)},
+              "b": {"kind": "map", "parts": (("b", 1.0, 150.0), ("c", 0.3, 120.0))},
+              "t": {"kind": "template", "parts": (("t", 1.0, 101.0),)}}
+    assert _maps_apart(models, 8)                 # 20 px apart > 8 + 2 x 4 + 2; the template does not count
+    assert not _maps_apart(models, 12)
+    assert _maps_apart({"a": models["a"], "t": models["t"]}, 32)

@@ -254,13 +254,26 @@ def truncate_bins(bins, flux: dict, err: dict, config: dict):
     return bins, {k: v[:keep] for k, v in flux.items()}, {k: v[:keep] for k, v in err.items()}
 
 
-def finish_recovery(obs, config: dict, geometry, bins, lm, flux, err, prof, cosmology) -> GalaxyRecovery:
-    """Last stage of :func:`analyse`: radii, usable bins and the linear gradient."""
+def bin_radii_kpc(obs, bins, cosmology) -> np.ndarray:
+    """The bins' radii [kpc] at the observation's redshift."""
+    return np.asarray(bins.radius_arcsec, dtype=float) * kpc_per_arcsec(obs.redshift, cosmology)
+
+
+def finish_recovery(obs, config: dict, geometry, bins, lm, flux, err, prof, cosmology,
+                    gradient=None) -> GalaxyRecovery:
+    """Last stage of :func:`analyse`: radii, usable bins and the linear gradient.
+
+    ``gradient``: ``(r_kpc, used, fit)`` if already made (:func:`bin_radii_kpc`,
+    :func:`usable_bins`, :func:`~mocksim.recovery.gradient.fit_linear_gradient` of
+    them, e.g. by :func:`~mocksim.recovery.batch.complete` for many galaxies at once).
+    """
     spectra = config.get("extraction", "maps") == "spectra"
-    scale = kpc_per_arcsec(obs.redshift, cosmology)
-    r_kpc = np.asarray(bins.radius_arcsec, dtype=float) * scale
-    used = _usable_bins(flux, err, prof, config)
-    fit = fit_linear_gradient(r_kpc, prof.log_oh, 0.5 * (prof.log_oh_hi - prof.log_oh_lo), mask=used)
+    if gradient is None:
+        r_kpc = bin_radii_kpc(obs, bins, cosmology)
+        used = usable_bins(flux, err, prof, config)
+        fit = fit_linear_gradient(r_kpc, prof.log_oh, 0.5 * (prof.log_oh_hi - prof.log_oh_lo), mask=used)
+    else:
+        r_kpc, used, fit = gradient
     status = STATUS_OK if fit.status == 0 else STATUS_FEW_BINS
     return GalaxyRecovery(
         gradient=fit.slope, gradient_err=fit.slope_err, log_oh_center=fit.intercept,
@@ -330,7 +343,9 @@ def posterior_mode(x, pdf) -> float:
     return float(x[k])
 
 
-def _usable_bins(flux, err, prof, config):
+def usable_bins(flux, err, prof, config):
+    """Bins used by the gradient fit: S/N of the configured lines >= ``min_snr``, a good
+    metallicity status (also 1 with ``keep_edge_bins``) and a finite 12+log(O/H)."""
     min_snr = float(config.get("min_snr", 3.0))
     ok = np.ones(len(prof.log_oh), dtype=bool)
     for ln in config.get("lines", ["Hbeta", "OIII5007"]):

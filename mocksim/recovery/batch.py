@@ -22,9 +22,11 @@ import numpy as np
 
 from ..errors import MocksimInputError
 from ..lines import LINES
-from .analysis import binned_metallicity, finish_recovery, line_map_noise, prepare_bins, truncate_bins
+from .analysis import (bin_radii_kpc, binned_metallicity, finish_recovery, line_map_noise, prepare_bins,
+                       truncate_bins, usable_bins)
 from .bin_extraction import fit_summed_spectra, summed_spectra
 from .binning import sum_in_bins
+from .gradient import fit_linear_gradients
 from .linefit import lines_in_coverage
 
 
@@ -143,15 +145,22 @@ def complete(staged: list, config: dict, *, cosmology: str = "Planck18") -> list
     by_lines: dict = {}
     for i, (_, flux, _) in enumerate(cut):
         by_lines.setdefault(tuple(flux), []).append(i)
-    profs = [None] * len(staged)
+    # ... and one set of linear gradient fits
+    profs, grads = [None] * len(staged), [None] * len(staged)
     for keys, idx in by_lines.items():
         F = {k: np.concatenate([cut[i][1][k] for i in idx]) for k in keys}
         E = {k: np.concatenate([cut[i][2][k] for i in idx]) for k in keys}
         prof = binned_metallicity(F, E, config)
-        for i, p in zip(idx, _split(prof, [cut[i][0].n_bins for i in idx])):
-            profs[i] = p
-    return [finish_recovery(st.obs, config, st.geometry, c[0], st.line_maps, c[1], c[2], p, cosmology)
-            for st, c, p in zip(staged, cut, profs)]
+        counts = [cut[i][0].n_bins for i in idx]
+        radii = [bin_radii_kpc(staged[i].obs, cut[i][0], cosmology) for i in idx]
+        used = usable_bins(F, E, prof, config)
+        fits = fit_linear_gradients(np.concatenate(radii), prof.log_oh, 0.5 * (prof.log_oh_hi - prof.log_oh_lo),
+                                    counts, used)
+        bounds = np.cumsum(counts)
+        for i, p, r, u, f in zip(idx, _split(prof, counts), radii, np.split(used, bounds[:-1]), fits):
+            profs[i], grads[i] = p, (r, u, f)
+    return [finish_recovery(st.obs, config, st.geometry, c[0], st.line_maps, c[1], c[2], p, cosmology, g)
+            for st, c, p, g in zip(staged, cut, profs, grads)]
 
 
 def analyse_many(items, config: dict, *, cosmology: str = "Planck18") -> list:

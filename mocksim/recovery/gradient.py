@@ -11,7 +11,7 @@ import numpy as np
 
 from mocksim.errors import MocksimInputError
 
-__all__ = ["GradientFit", "fit_linear_gradient", "symmetrise_errors"]
+__all__ = ["GradientFit", "fit_linear_gradient", "fit_linear_gradients", "symmetrise_errors"]
 
 #: status codes of :class:`GradientFit`
 STATUS_OK, STATUS_TOO_FEW, STATUS_DEGENERATE = 0, 1, 2
@@ -115,6 +115,28 @@ def fit_linear_gradient(r_kpc, log_oh, log_oh_err, mask=None, *,
     y = np.atleast_1d(np.asarray(log_oh, dtype=float))
     if r.ndim != 1 or y.shape != r.shape:
         raise MocksimInputError(f"r_kpc/log_oh: need matching 1D arrays, got {r.shape} and {y.shape}")
+    return fit_linear_gradients(r, y, log_oh_err, [r.size], mask, scale_errors=scale_errors)[0]
+
+
+def fit_linear_gradients(r_kpc, log_oh, log_oh_err, counts, mask=None, *,
+                         scale_errors: bool = False) -> list:
+    """:func:`fit_linear_gradient` of several profiles at once.
+
+    Parameters
+    ----------
+    r_kpc, log_oh : ndarray
+        ``(N,)`` the profiles' points concatenated [kpc, dex].
+    log_oh_err, mask, scale_errors
+        As for :func:`fit_linear_gradient`, for the ``N`` points.
+    counts : sequence of int
+        Points of each profile (summing to ``N``).
+
+    Returns
+    -------
+    list of GradientFit
+        One per profile; the sums run over each profile's points in order.
+    """
+    r, y = np.asarray(r_kpc, dtype=float), np.asarray(log_oh, dtype=float)
     e = symmetrise_errors(log_oh_err, r.size)
     use = np.isfinite(r) & np.isfinite(y) & np.isfinite(e) & (e > 0)
     if mask is not None:
@@ -122,28 +144,47 @@ def fit_linear_gradient(r_kpc, log_oh, log_oh_err, mask=None, *,
         if m.shape != r.shape:
             raise MocksimInputError(f"mask: need shape {r.shape}, got {m.shape}")
         use &= m
-    n = int(use.sum())
+    counts = np.asarray(counts, dtype=np.int64)
+    nfit = counts.size
+    seg = np.repeat(np.arange(nfit), counts)
+    n = np.bincount(seg, weights=use, minlength=nfit).astype(np.int64)
+    # unused points: weight 0 and values 0 (they add exact zeros to every sum)
+    w = np.zeros(r.size)
+    np.divide(1.0, e * e, out=w, where=use)
+    r0, y0 = np.where(use, r, 0.0), np.where(use, y, 0.0)
+
+    def total(v):
+        return np.bincount(seg, weights=v, minlength=nfit)
+
+    rmax, rmin = np.full(nfit, -np.inf), np.full(nfit, np.inf)
+    np.maximum.at(rmax, seg[use], r[use])
+    np.minimum.at(rmin, seg[use], r[use])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sw = total(w)
+        rbar, ybar = total(w * r0) / sw, total(w * y0) / sw
+        dr = r0 - rbar[seg]
+        sxx = total(w * dr * dr)
+        slope = total(w * dr * (y0 - ybar[seg])) / sxx
+        intercept = ybar - slope * rbar
+        var_s = 1.0 / sxx
+        chi2 = total(w * (y0 - intercept[seg] - slope[seg] * r0) ** 2)
     nan = float("nan")
-    if n < 2:
-        return GradientFit(nan, nan, nan, nan, nan, n, STATUS_TOO_FEW,
-                           message=f"need >= 2 usable points, got {n}")
-    r, y, w = r[use], y[use], 1.0 / e[use] ** 2
-    # (array methods: the sums of np.sum without its dispatch overhead)
-    sw = w.sum()
-    rbar = (w * r).sum() / sw
-    ybar = (w * y).sum() / sw
-    sxx = (w * (r - rbar) ** 2).sum()
-    if not sxx > 1e-300 or r.max() == r.min():          # (finite r: max - min == 0 iff max == min)
-        return GradientFit(nan, nan, nan, nan, nan, n, STATUS_DEGENERATE,
-                           message="all usable points are at the same radius")
-    slope = (w * (r - rbar) * (y - ybar)).sum() / sxx
-    intercept = ybar - slope * rbar
-    var_s = 1.0 / sxx
-    cov = np.array([[1.0 / sw + rbar ** 2 * var_s, -rbar * var_s],
-                    [-rbar * var_s, var_s]])
-    chi2 = float((w * (y - intercept - slope * r) ** 2).sum())
-    chi2_nu = chi2 / (n - 2) if n > 2 else nan
-    if scale_errors and n > 2 and chi2_nu > 1:
-        cov = cov * chi2_nu
-    return GradientFit(float(slope), float(np.sqrt(cov[1, 1])), float(intercept),
-                       float(np.sqrt(cov[0, 0])), chi2, n, STATUS_OK, cov, chi2_nu, "ok")
+    out = []
+    for k in range(nfit):
+        nk = int(n[k])
+        if nk < 2:
+            out.append(GradientFit(nan, nan, nan, nan, nan, nk, STATUS_TOO_FEW,
+                                   message=f"need >= 2 usable points, got {nk}"))
+            continue
+        if not sxx[k] > 1e-300 or rmax[k] == rmin[k]:      # (finite r: max - min == 0 iff max == min)
+            out.append(GradientFit(nan, nan, nan, nan, nan, nk, STATUS_DEGENERATE,
+                                   message="all usable points are at the same radius"))
+            continue
+        rb, vs = float(rbar[k]), float(var_s[k])
+        cov = np.array([[1.0 / float(sw[k]) + rb ** 2 * vs, -rb * vs], [-rb * vs, vs]])
+        chi2_nu = float(chi2[k]) / (nk - 2) if nk > 2 else nan
+        if scale_errors and nk > 2 and chi2_nu > 1:
+            cov = cov * chi2_nu
+        out.append(GradientFit(float(slope[k]), float(np.sqrt(cov[1, 1])), float(intercept[k]),
+                               float(np.sqrt(cov[0, 0])), float(chi2[k]), nk, STATUS_OK, cov, chi2_nu, "ok"))
+    return out

@@ -34,9 +34,8 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
 
     Returns a dict: ``wc`` ``(n, n_disp)`` = ``f(X - a)`` (``wct``: its transpose,
     contiguous); ``starts``: the column breakpoints of the cumulative sums, whose
-    positions ``starts + [n_disp]`` are indexed by ``lo``/``hi`` ``(n, n)`` (plateau
-    overlap of pixels ``a, b``: columns ``[lo, hi)``) and ``lo1``/``hi1`` ``(n,)``
-    (plateau of pixel ``a``);
+    positions ``starts + [n_disp]`` are indexed by ``lo1``/``hi1`` ``(n,)`` (plateau of
+    pixel ``a``: columns ``[lo1, hi1)``);
     ``xe`` ``(n, n_edge)``: the edge columns ``a + e`` of each pixel (clipped to the
     detector), ``ge`` their profile values ``g(e)`` (0 off the detector), and ``fhe``
     ``(n, n_edge, 2n)``: ``f(a + e - b)`` then ``h(a + e - b)`` at ``[a, e, b]``.
@@ -55,14 +54,10 @@ def _profile_tables(n: int, n_disp: int, e_lo: float, e_hi: float):
     starts = np.unique(np.concatenate([[0], lo_a, hi_a]))
     starts = starts[starts < n_disp]
     pos = np.append(starts, n_disp)
-    amax, amin = np.maximum(a[:, None], a[None, :]), np.minimum(a[:, None], a[None, :])
-    lo = np.clip(amax + p0, 0, n_disp)
-    hi = np.maximum(np.clip(amin + p1 + 1, 0, n_disp), lo)
     xe = a[:, None] + e[None, :]
     aeb = a[:, None, None] + e[None, :, None] - a[None, None, :]  # [a, e, b]: a + e - b
     wc = f[np.arange(n_disp)[None, :] - a[:, None] - d0]
     t = dict(wc=wc, wct=np.ascontiguousarray(wc.T), starts=starts,
-             lo=np.searchsorted(pos, lo), hi=np.searchsorted(pos, hi),
              lo1=np.searchsorted(pos, lo_a), hi1=np.searchsorted(pos, np.maximum(hi_a, lo_a)),
              xe=np.clip(xe, 0, n_disp - 1), ge=np.where((xe >= 0) & (xe < n_disp), g[e - d0], 0.0),
              fhe=np.concatenate([f[aeb - d0], ((aeb >= p0) & (aeb <= p1)).astype(float)], axis=2))
@@ -107,16 +102,19 @@ def _normal_equations(a, sums, rows, t):
     """Normal matrices ``(R_g, m, m)`` and right-hand sides ``(R_g, m)`` of rows ``rows``.
 
     ``a`` ``(R_g, m)``: along-dispersion pixel of each unknown of the rows ``rows`` (a
-    slice) of the stacked :func:`_row_sums` ``sums``; ``t``: :func:`_profile_tables`.
-    Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``, with ``f = h + g``:
-    ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
+    slice) of the stacked :func:`_row_sums` ``sums``, increasing along each row (entries
+    after a row's last unknown: padding, their matrix entries are not meaningful);
+    ``t``: :func:`_profile_tables`. Entry ``[r, i, j]`` is ``sum_X w f(X - a_i) f(X - a_j)``,
+    with ``f = h + g``: ``f_i f_j = h_i h_j + g_j f_i + g_i h_j``.
     """
     n, nc, nr_all, cum = t["wc"].shape[0], sums["nc"], sums["nr"], sums["cum"]
     rid = np.arange(rows.start, rows.stop)[:, None]
     nr = rid.shape[0]
     row = rid * nc
-    pair = (a[:, :, None] * n + a[:, None, :]).reshape(nr, -1)    # (a_i, a_j) on the n x n grid
-    nmat = cum.take(row + t["hi"].take(pair)) - cum.take(row + t["lo"].take(pair))
+    # h_i h_j: the weights over the plateaus' overlap [lo1(a_j), hi1(a_i)) for a_i <= a_j, i.e.
+    # cum(hi1(a_i)) - cum(lo1(a_j)), the smaller of the two orders (cum does not decrease), 0 if empty
+    hh = cum.take(row + t["hi1"].take(a))[:, :, None] - cum.take(row + t["lo1"].take(a))[:, None, :]
+    nmat = np.maximum(np.minimum(hh, hh.transpose(0, 2, 1)), 0.0).reshape(nr, -1)
     row = row + nr_all * nc
     rhs = cum.take(row + t["hi1"].take(a)) - cum.take(row + t["lo1"].take(a))
     if sums["fh"] is not None:
@@ -129,26 +127,32 @@ def _normal_equations(a, sums, rows, t):
     return nmat.reshape(nr, a.shape[1], a.shape[1]), rhs
 
 
-def _data_weights(both, tgt_df, mask_offsets, pad):
-    """Weights ``1/e^2`` and weighted data ``y/e^2`` of rows, 0 where not used, in place.
+def _data_weights(rows, tgt_df, mask_offsets, pad):
+    """Weights ``1/e^2`` and weighted data ``y/e^2`` of stacked rows, 0 where not used.
 
-    ``both`` ``(2, R, n_disp)``: the errors ``e`` and data ``y`` of the rows on input,
-    ``(1/e^2, y/e^2)`` on output (returned). Not used: non-finite data, errors that are
-    not positive, and the target's line windows (columns ``[t0 + off - pad, t1 + off +
+    ``rows``: ``(y, e)`` blocks of rows (data and errors, ``(R_k, n_disp)`` each), stacked
+    in order into the returned ``(2, R, n_disp)`` ``(1/e^2, y/e^2)`` (squared and
+    weighted on the way: no copy of the inputs). Not used: non-finite data, errors that
+    are not positive, and the target's line windows (columns ``[t0 + off - pad, t1 + off +
     pad]`` of each row holding target pixels ``t0..t1``).
     """
-    nr, n_disp = both.shape[1:]
+    n_disp = rows[0][1].shape[1]
+    ends = np.cumsum([e.shape[0] for _, e in rows]).tolist()
+    nr = ends[-1]
+    both = np.empty((2, nr, n_disp))
     w = both[0]
     # y/e^2 is finite exactly where y is finite and 0 < e (e = inf: weight 0) ... or e < 0
-    pos = None if w.min() > 0 else w > 0
+    positive = all(e.min() > 0 for _, e in rows)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        np.multiply(w, w, out=w)
+        for (_, e), r0, r1 in zip(rows, [0] + ends, ends):
+            np.multiply(e, e, out=w[r0:r1])
         np.divide(1.0, w, out=w)
-        both[1] *= w
-    if pos is not None or not np.isfinite(both[1].sum()):   # a finite sum: every term is
+        for (y, _), r0, r1 in zip(rows, [0] + ends, ends):
+            np.multiply(y, w[r0:r1], out=both[1, r0:r1])
+    if not positive or not np.isfinite(both[1].sum()):    # a finite sum: every term is
         ok = np.isfinite(both[1])
-        if pos is not None:
-            ok &= pos
+        if not positive:
+            ok &= np.concatenate([e > 0 for _, e in rows])
         both[:, ~ok] = 0.0
     has_t = tgt_df.any(axis=1).nonzero()[0]
     if has_t.size and len(mask_offsets):
@@ -253,10 +257,8 @@ def continuum_coefficients_many(beams, e_lo, e_hi, mask_offsets, pad, reg=1e-3):
         sizes = nrl[gb]
         rs = slice(r0, r0 + sum(sizes))
         loc = [s - r0 for s in starts[gb]]
-        both = np.empty((2, rs.stop - r0, n_disp))              # errors, data of the rows
-        np.concatenate([p[1][p[2]] for p in parts[gb]], out=both[0])
-        np.concatenate([p[0][p[2]] for p in parts[gb]], out=both[1])
-        sums = _row_sums(_data_weights(both, tgt[rs], mask_offsets, pad), t,
+        both = _data_weights([(p[0][p[2]], p[1][p[2]]) for p in parts[gb]], tgt[rs], mask_offsets, pad)
+        sums = _row_sums(both, t,
                          [s for s, k in zip(loc, sizes) if k == 1])
         try:
             sol, a, valid = _fit_rows(sums, slice(0, rs.stop - r0), a_all[rs, :m], count[rs], m, prior[rs], reg, t)

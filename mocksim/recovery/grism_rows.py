@@ -3,19 +3,21 @@
 With one grism orientation only the unknowns on the same cross-dispersion row share
 data pixels, so the map unknowns' normal matrix is block-diagonal (one block per
 footprint row); the template fluxes and the prior amplitudes are a dense border.
-The normal matrix is assembled directly per block and solved through the Schur
-complement of the border, the blocks factored at once.
+The normal matrix is assembled directly per block (its lower triangle, from each
+unordered pair of entries) and solved through the Schur complement of the border,
+the blocks factored at once.
 
 :func:`_solve_rows_many` does this for several fits ("jobs", e.g. the galaxies of a
 chunk) in one pass: their design entries go into one bincount (each job's bins in
 its own segment, summed in the job's own entry order) and the blocks of every job
 with the same block size are factored and multiplied as one stack. Each job gets
 exactly the arithmetic of a fit on its own (the same sums in the same order, the
-same LAPACK call per block), so the results do not depend on the batch.
+same factorisation and products per block), so the results do not depend on the batch.
 """
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from scipy.linalg import lapack
 
 
@@ -38,6 +40,40 @@ def _cho_solve(cf, rhs):
     return lapack.dpotrs(cf, rhs, lower=1)[0]
 
 
+def _stack_matmul(a, b):
+    """``a @ b`` of stacks of small matrices; element-wise for an inner size of 1 (a BLAS
+    call per 1 x 1 product costs more)."""
+    return a * b if a.shape[-1] == 1 and b.shape[-2] == 1 else a @ b
+
+
+def _lower_inverse_inplace(low):
+    """Invert a C-contiguous stack ``(G, m, m)`` of lower-triangular matrices in place.
+
+    Recursive doubling: with the diagonal blocks of size ``b`` inverted, each pair of
+    them forms the inverse of their ``2b`` block, ``[[X, 0], [-Y L21 X, Y]]`` for the
+    inverses ``X``, ``Y`` of its diagonal blocks (a partial last block is done alone);
+    every level is a few batched products. Returns ``low``.
+    """
+    g, m = low.shape[:2]
+    diag = low.reshape(g, -1)[:, ::m + 1]
+    np.divide(1.0, diag, out=diag)
+    st0, st1, st2 = low.strides
+    b = 1
+    while b < m:
+        full = m // (2 * b)                                   # whole 2b blocks
+        o = 2 * b * full
+        # a view of the whole 2b diagonal blocks, and a last block of b + fewer
+        blocks = [np.ndarray((g, full, 2 * b, 2 * b), low.dtype, low, 0, (st0, 2 * b * (st1 + st2), st1, st2))
+                  ] if full else []
+        if m - o > b:
+            blocks.append(low[:, o:, o:])
+        for blk in blocks:
+            x = _stack_matmul(_stack_matmul(blk[..., b:, b:], blk[..., b:, :b]), blk[..., :b, :b])
+            np.negative(x, out=blk[..., b:, :b])
+        b *= 2
+    return low
+
+
 def _block_inverse_factors(blocks, bounds=None):
     """``L^-1`` ``(G, m, m)`` of the Cholesky factors of SPD blocks, all at once.
 
@@ -50,13 +86,28 @@ def _block_inverse_factors(blocks, bounds=None):
     except np.linalg.LinAlgError:
         if bounds is not None and len(bounds) > 2:
             return np.concatenate([_block_inverse_factors(blocks[s:e]) for s, e in zip(bounds[:-1], bounds[1:])])
-        chol = [_cholesky(b) for b in blocks]
-        return np.stack([lapack.dtrtri(f, lower=1)[0] for f in chol])
-    # L^-1 from (L^T)^-1, upper triangular in Fortran order (no copy)
-    linv = np.empty_like(chol)
-    for g, f in enumerate(chol):
-        linv[g] = lapack.dtrtri(f.T, 0)[0].T
-    return linv
+        chol = np.stack([_cholesky(b) for b in blocks])
+    return _lower_inverse_inplace(np.ascontiguousarray(chol))
+
+
+def _spd_inverse_many(mats):
+    """Inverses ``(J, m, m)`` of SPD matrices (lower triangles read), by Cholesky factors
+    (those of :func:`_cholesky`, with its jitter, for every matrix if one is not
+    numerically positive definite)."""
+    try:
+        low = np.linalg.cholesky(mats)
+    except np.linalg.LinAlgError:
+        low = np.stack([_cholesky(a) for a in mats])
+    linv = _lower_inverse_inplace(np.ascontiguousarray(low))
+    return linv.transpose(0, 2, 1) @ linv
+
+
+def _diagonal_blocks(mats, k, size=None):
+    """View ``(G, k, s, s)`` of the ``k`` equal diagonal blocks of the leading ``size x size``
+    part (default: all) of a stack of square matrices ``(G, m, m)`` (``s = size // k``)."""
+    s = (size or mats.shape[1]) // k
+    st0, st1, st2 = mats.strides
+    return as_strided(mats, (mats.shape[0], k, s, s), (st0, s * (st1 + st2), st1, st2))
 
 
 def _bordered_solve(gram, kb, rhs_a, rhs_d):
@@ -64,7 +115,8 @@ def _bordered_solve(gram, kb, rhs_a, rhs_d):
 
     ``gram`` ``(G, kb + nb, kb + nb)``: per block, ``A``'s SPD diagonal block (first
     ``kb`` unknowns), its coupling ``C`` to the ``nb`` border unknowns and a share of
-    ``D`` (``D`` is the sum over the blocks); ``rhs_a`` ``(G, kb, q)``, ``rhs_d``
+    ``D`` (``D`` is the sum over the blocks); only its lower triangle is read
+    (``C^T`` below ``A``); ``rhs_a`` ``(G, kb, q)``, ``rhs_d``
     ``(nb, q)``: ``q`` right-hand sides. Returns ``(x_a, x_d, dinv)``: the solutions
     ``(G, kb, q)`` and ``(nb, q)`` and the diagonal of the inverse at the block unknowns
     ``(G, kb)``. Exact (no approximation of the coupling).
@@ -73,43 +125,49 @@ def _bordered_solve(gram, kb, rhs_a, rhs_d):
     return x_a, x_d[0], dinv
 
 
-def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds):
+def _bordered_solve_many(gram, kb, rhs_a, rhs_d, bounds, n_split=1):
     """:func:`_bordered_solve` of several systems of the same block size, blocks stacked.
 
-    ``bounds`` ``(J + 1,)``: first block of each system, then ``G``; ``rhs_d`` ``(J, nb, q)``.
+    ``bounds`` ``(J + 1,)``: first block of each system, then ``G``; ``rhs_d`` ``(J, nb, q)``;
+    ``n_split``: each ``A`` block is block-diagonal with ``n_split`` equal diagonal blocks
+    (the entries between them are zero and not read), factored separately.
     Returns ``(x_a, x_d, dinv)`` with ``x_d`` ``(J, nb, q)``; each system's values are
     those of its own call.
     """
-    c = gram[:, :kb, kb:]
-    nb = c.shape[2]
-    linv = _block_inverse_factors(gram[:, :kb, :kb], bounds)
-    # A^-1 [C, r] = L^-T L^-1 [C, r], and C^T A^-1 [C, r] summed over each system's blocks
-    x = np.concatenate([c, rhs_a], axis=2)
-    ainv = linv.transpose(0, 2, 1) @ (linv @ x)
-    cxb = c.transpose(0, 2, 1) @ ainv
-    sinv, x_d = np.empty((len(bounds) - 1, nb, nb)), np.empty(rhs_d.shape)
-    eye = np.eye(nb)
-    for q, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
-        cx = cxb[s:e].sum(axis=0)
-        sinv[q] = _cho_solve(_cholesky(gram[s:e, kb:, kb:].sum(axis=0) - cx[:, :nb]), eye)
-        x_d[q] = sinv[q] @ (rhs_d[q] - cx[:, nb:])
+    g, c = gram.shape[0], gram[:, kb:, :kb].transpose(0, 2, 1)      # C, from the lower triangle
+    nb, s = c.shape[2], kb // n_split
+    # L^-1 of A's diagonal blocks, (G * n_split, s, s)
+    linv = _block_inverse_factors(_diagonal_blocks(gram, n_split, kb).reshape(-1, s, s), bounds * n_split)
+    # A^-1 [C, r] = L^-T L^-1 [C, r] (diagonal block by block), and C^T A^-1 [C, r] summed
+    # over each system's blocks
+    x = np.concatenate([c, rhs_a], axis=2).reshape(g * n_split, s, -1)
+    ainv = (linv.transpose(0, 2, 1) @ (linv @ x)).reshape(g, kb, -1)
+    cx = np.add.reduceat(c.transpose(0, 2, 1) @ ainv, bounds[:-1], axis=0)
+    # the Schur complements D - C^T A^-1 C (lower triangles) and their inverses
+    sinv = _spd_inverse_many(np.add.reduceat(gram[:, kb:, kb:], bounds[:-1], axis=0) - cx[:, :, :nb])
+    x_d = sinv @ (rhs_d - cx[:, :, nb:])
     sys_of = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     ainv_c = ainv[:, :, :nb]
     x_a = ainv[:, :, nb:] - ainv_c @ x_d[sys_of]
-    dinv = np.einsum("gij,gij->gj", linv, linv) + np.einsum("gik,gik->gi", ainv_c @ sinv[sys_of], ainv_c)
+    dinv = (np.einsum("gij,gij->gj", linv, linv).reshape(g, kb)
+            + np.einsum("gik,gik->gi", ainv_c @ sinv[sys_of], ainv_c))
     return x_a, x_d, dinv
 
 
-def _pairs(starts, size):
+def _pairs(starts, size, lower=False):
     """Every ordered pair ``(i, j)`` of entries within the same run of a sorted sequence.
 
-    ``starts``: index of the first entry of each run; ``size``: number of entries.
+    ``starts``: index of the first entry of each run; ``size``: number of entries;
+    ``lower``: only the pairs with ``j <= i`` (each unordered pair once). Pairs come by
+    ``i``, then ``j``.
     """
     sizes = np.diff(starts, append=size)
-    rep = sizes.repeat(sizes)                          # partners of each entry: its run's size
+    first = starts.repeat(sizes)
+    # partners of each entry: its run's size, or the entries of its run up to itself
+    rep = np.arange(size) - first + 1 if lower else sizes.repeat(sizes)
     skip = rep.cumsum() - rep
     i = np.arange(size).repeat(rep)
-    j = (starts.repeat(sizes) - skip).repeat(rep) + np.arange(i.size)
+    j = (first - skip).repeat(rep) + np.arange(i.size)
     return i, j
 
 
@@ -133,7 +191,7 @@ def _median_positive_many(values, labels, n_labels):
     return out
 
 
-def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk, reg):
+def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk, reg, separate=False):
     """Least squares of single-orientation fits ("jobs"), per cross-dispersion row (module docstring).
 
     Parameters
@@ -143,7 +201,9 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         first entry of each data pixel.
     cols, bv : ndarray
         Unknown (jobs' unknowns concatenated: per job the maps' footprint pixels, map
-        after map, then the templates) and weighted value of each entry.
+        after map, then the templates) and weighted value of each entry; a data pixel's
+        entries in increasing unknown, at most one per unknown (so that its pairs of
+        entries ``j <= i`` fill the lower triangles of the normal matrices).
     wy, drow : ndarray
         Weighted data and ``job * n + cross-dispersion row`` of each data pixel.
     tg : ndarray of bool
@@ -158,6 +218,8 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         ``(K, n_pix)`` normalised prior shapes of the ``K`` maps.
     reg : float
         The prior's relative weight.
+    separate : bool
+        No data pixel has entries of two maps (the maps' unknowns are factored map by map).
 
     Returns
     -------
@@ -199,7 +261,7 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         place[(uoff + K * npix)[:, None] + np.arange(T)] = (K * m_j)[:, None] + np.arange(T)
     eloc = place[cols]
     eblk = lut[drow][grp]
-    i, j = _pairs(starts, grp.size)
+    i, j = _pairs(starts, grp.size, lower=True)       # unknown j <= unknown i: lower triangles
     gidx = goff[eblk] + eloc * size_b[eblk]
     # normal matrices: per group of jobs below (their blocks' bins are theirs alone, so each
     # bin sums the same products in the same order as one bincount of all jobs would)
@@ -233,22 +295,19 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         coupling = np.zeros((G * kb, K))
         coupling[fu, kk] = -lam[pj[p0:p1] - j0] * pkg
         coupling = coupling.reshape(G, kb, K)
-        gram[:, :kb, kb + T:] = coupling
-        gram[:, kb + T:, :kb] = coupling.transpose(0, 2, 1)
-        pp = np.array([(pkg[:, s:s + c] * pkg[:, s:s + c]).sum(axis=1)
-                       for s, c in zip(pstart[j0:j1] - p0, npix[j0:j1])])
+        gram[:, kb + T:, :kb] = coupling.transpose(0, 2, 1)       # (lower triangle only)
+        pp = np.add.reduceat(pkg * pkg, pstart[j0:j1] - p0, axis=1).T      # |p_k|^2 per job
         diag[jb[:-1], kb + T:] += lam[:, None] * pp
         ones = np.zeros((G * kb, K))                              # indicator of each map's unknowns
         ones[fu, kk] = 1.0
         ones = ones.reshape(G, kb, K)
         rhs_d = np.zeros((j1 - j0, T + K, 1 + K))
-        for q, (s, e) in enumerate(zip(jb[:-1], jb[1:])):
-            rhs_d[q, :T, 0] = rhs[s:e, kb:kb + T].sum(axis=0)
+        if T:
+            rhs_d[:, :T, 0] = np.add.reduceat(rhs[:, kb:kb + T], jb[:-1], axis=0)
         x_a, x_d, dinv = _bordered_solve_many(gram, kb, np.concatenate([rhs[:, :kb, None], ones], axis=2),
-                                              rhs_d, jb)
+                                              rhs_d, jb, K if separate else 1)
         sol[:, p0:p1] = x_a[:, :, 0].reshape(-1)[fu]
         var[:, p0:p1] = dinv.reshape(-1)[fu]
         temps[j0:j1] = x_d[:, :T, 0]
-        for q, (s, e) in enumerate(zip(jb[:-1], jb[1:])):
-            true_var[j0 + q] = np.einsum("gik,gik->k", x_a[s:e, :, 1:], ones[s:e])
+        true_var[j0:j1] = np.add.reduceat(np.einsum("gik,gik->gk", x_a[:, :, 1:], ones), jb[:-1], axis=0)
     return sol, var, temps, true_var

@@ -11,9 +11,10 @@ arithmetic of its own fit.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 from scipy.linalg import lapack
 
 from ..instruments.grism_config import overlap_matrix
@@ -152,6 +153,32 @@ def _drizzle_many(tgts, values, variances, pars, disps, geo, offsets, holes):
     return out, eout, naive
 
 
+def _shifted_linear(imgs, job, jj, ii, ox, oy):
+    """Images sampled at shifted pixel positions, by linear interpolation.
+
+    ``imgs`` ``(J, n, n)``; per sample its image ``job`` and pixel ``(jj, ii)`` (row,
+    column), read at ``(jj + oy, ii + ox)`` [pixels]; beyond the edges the edge pixels
+    extend (as ``scipy.ndimage.map_coordinates(order=1, mode="nearest")``). Taps of zero
+    weight are not read.
+    """
+    n = imgs.shape[1]
+    flat = imgs.reshape(-1)
+    base = job * (n * n)
+    taps = []
+    for idx, o in ((jj, oy), (ii, ox)):                    # (index, weight) of each tap per axis
+        f = math.floor(o)
+        t = float(o - f)
+        taps.append([(np.clip(idx + f, 0, n - 1), 1.0 - t)] + ([(np.clip(idx + f + 1, 0, n - 1), t)] if t else []))
+    out = 0.0
+    for y, wy in taps[0]:
+        row = base + y * n
+        acc = 0.0
+        for x, wx in taps[1]:
+            acc = acc + wx * flat[row + x]
+        out = out + wy * acc
+    return out
+
+
 def _spd_solve(full, rhs_list):
     """Solve a dense SPD system; returns (solutions, diagonal of the inverse)."""
     cf = _cholesky(full)
@@ -250,10 +277,14 @@ def _design_many(models, sky, prior, beams, bsel, n, n_disp, n_data, pix):
     ok = (np.abs(vals) > 1e-12) & (cross.view(np.uint64) < n) & (along.view(np.uint64) < n_disp)
     sel = ok.reshape(-1).nonzero()[0]
     tap, p = np.divmod(sel, ii.size)
-    job, mt = pj[p], mi[tap]
-    rows = ((bi[tap] * n + cross.reshape(-1)[sel]) * n_disp + along.reshape(-1)[sel]) + job * n_data
+    # data index = a per-tap part (beam, tap offsets) + a per-pixel part (job, pixel along each
+    # orientation: C, then R); unknown from a (model, pixel) table
+    pix_part = np.array([ii * n_disp + jj, jj * n_disp + ii]) + pj * n_data
+    rows = ((bi * n + d_cr) * n_disp + d_al)[tap] + pix_part.reshape(-1)[is_r[tap] * ii.size + p]
     first_unknown, first_pixel = np.cumsum(ucount) - ucount, np.cumsum(npix) - npix
-    cols = first_unknown[job] + a[mt] * npix[job] + b[mt] + step[mt] * (p - first_pixel[job])
+    unknown = (first_unknown[pj] + a[:, None] * npix[pj] + b[:, None]
+               + step[:, None] * (np.arange(ii.size) - first_pixel[pj]))          # (models, pixels)
+    cols = unknown.reshape(-1)[mi[tap] * ii.size + p]
     return rows, cols, vals.reshape(-1)[sel]
 
 
@@ -315,20 +346,23 @@ def _solve_group(jobs, reg, checker_reg):
     pstart = np.cumsum(npix) - npix
     ucount = K * npix + T
     uoff = np.cumsum(ucount) - ucount
-    # direct image at each model's grid positions, normalised to unit sum
-    oxy = np.array([sky[par] for par in names])
-    yy, xx = jj + oxy[:, 1:], ii + oxy[:, :1]
-    pks = np.empty((len(names), flat.size))
-    for jb, s, c in zip(jobs, pstart, npix):
-        pq = ndimage.map_coordinates(jb[7], [yy[:, s:s + c].ravel(), xx[:, s:s + c].ravel()], order=1,
-                                     mode="nearest").reshape(len(names), c)
-        psum = pq.sum(axis=1, keepdims=True)
-        pks[:, s:s + c] = pq / psum if (psum > 0).all() else np.where(psum > 0, pq / np.where(psum > 0, psum, 1.0),
-                                                                      1.0 / c)
+    # direct image at each model's grid positions, normalised to unit sum per job (uniform if not positive)
+    imgs = np.stack([jb[7] for jb in jobs])
+    pks = np.array([_shifted_linear(imgs, pj, jj, ii, *sky[par]) for par in names])
+    psum = np.add.reduceat(pks, pstart, axis=1)                   # (models, jobs); footprints are not empty
+    pos = psum > 0
+    pks /= np.where(pos, psum, 1.0)[:, pj]
+    if not pos.all():
+        pks = np.where(pos[:, pj], pks, 1.0 / npix[pj])
     rows, cols, vals = _design_many(models, sky, pks, beams, bsel, n, n_disp, n_data, (pj, jj, ii))
-    # design entries sorted by data pixel (job after job); used: the data pixels the model touches
-    order = rows.argsort(kind="stable")
-    rows, cols, vals = rows[order], cols[order], vals[order]
+    # design entries sorted by data pixel (job after job), then unknown; duplicates summed;
+    # used: the data pixels the model touches
+    key = rows * int(ucount.sum()) + cols
+    order = key.argsort(kind="stable")
+    key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
+    if (key[1:] == key[:-1]).any():
+        one = np.concatenate([[True], key[1:] != key[:-1]]).nonzero()[0]
+        rows, cols, vals = rows[one], cols[one], np.add.reduceat(vals, one)
     first = np.concatenate([[True], rows[1:] != rows[:-1]])
     starts = first.nonzero()[0]
     used, grp = rows[starts], first.cumsum() - 1
@@ -351,8 +385,10 @@ def _solve_group(jobs, reg, checker_reg):
     umap = uoff[pj] + np.arange(K)[:, None] * npix[pj] + (np.arange(flat.size) - pstart[pj])  # (K, n_pix)
     sol = np.empty(int(ucount.sum()))
     if by_rows:
+        # maps whose images never meet: their unknowns' normal matrix is block-diagonal per map
         sol[umap], var, temps, true_var = _solve_rows_many(
-            grp, starts, cols, bv, ys, ujob * n + (uloc // n_disp) % n, tg, int(has_r), (pj, flat), T, pk, reg)
+            grp, starts, cols, bv, ys, ujob * n + (uloc // n_disp) % n, tg, int(has_r), (pj, flat), T, pk, reg,
+            separate=_maps_apart(models, n))
         sol[(uoff + K * npix)[:, None] + np.arange(T)] = temps
     else:
         var, true_var = np.empty((K, flat.size)), np.empty((nj, K))
@@ -364,13 +400,13 @@ def _solve_group(jobs, reg, checker_reg):
                 has_r and has_c, reg, checker_reg)
     res2 = (ys - np.bincount(grp, weights=bv * sol[cols], minlength=used.size)) ** 2
     ngood = np.bincount(ujob, weights=good, minlength=nj)
+    chi2 = np.bincount(ujob, weights=res2, minlength=nj) / np.maximum(ngood - ucount, 1)
     var = np.maximum(var, 0.0)
     out = [None] * nj
-    for q, (s, c) in enumerate(zip(pstart, npix)):
-        chi2 = float(np.sum(res2[ub[q]:ub[q + 1]])) / max(int(ngood[q]) - int(ucount[q]), 1)
+    for q, (s, c, x2, tv) in enumerate(zip(pstart.tolist(), npix.tolist(), chi2.tolist(), true_var.tolist())):
         values = {par: sol[umap[k, s]:umap[k, s] + c] for k, par in enumerate(maps)}
         variances = {par: var[k, s:s + c] for k, par in enumerate(maps)}
-        out[perm[q]] = values, variances, sky, chi2, dict(zip(maps, true_var[q].tolist()))
+        out[perm[q]] = values, variances, sky, x2, dict(zip(maps, tv))
     return out
 
 
@@ -421,11 +457,22 @@ def _checker_gram(sidx, n):
     return (cb.T @ cb).toarray()
 
 
+def _separation(models) -> float:
+    """Smallest column distance [pixels] between parts of two different line models (inf: one model)."""
+    offs = [[o for _, _, o in m["parts"]] for m in models.values()]
+    return min((abs(x - y) for a in range(len(offs)) for b in range(a + 1, len(offs))
+                for x in offs[a] for y in offs[b]), default=np.inf)
+
+
+def _maps_apart(models, n) -> bool:
+    """Whether no data pixel takes light from two map-kind models on an ``n x n`` grid
+    (single grism): their parts are farther apart than a row plus both shift stencils."""
+    return _separation({p: m for p, m in models.items() if m["kind"] == "map"}) > n + 2 * STENCIL_REACH + 2
+
+
 def _overlapping(models, tgt, grism) -> bool:
     """Whether two line models' images overlap along the dispersion (single grism)."""
-    offs = [[o for _, _, o in m["parts"]] for m in models.values()]
-    dmin = min((abs(x - y) for a in range(len(offs)) for b in range(a + 1, len(offs))
-                for x in offs[a] for y in offs[b]), default=np.inf)
+    dmin = _separation(models)
     fp = tgt if grism == "R" else tgt.T
     if dmin >= fp.shape[1] + 1:                         # farther apart than any footprint row + 2
         return False
