@@ -438,11 +438,9 @@ def _snr_apertures(inst, kept_oiii, spec):
     aps = []
     rad_px = None if spec.snr_aperture_arcsec is None else spec.snr_aperture_arcsec / inst.pixscale_arcsec
     for b in range(len(inst.beams)):
-        if kept_oiii is None or not kept_oiii[b].any():
-            aps.append(None)
-            continue
-        window = _aperture_window(kept_oiii[b], rad_px)
-        if window is None:                                 # no positive [OIII] flux
+        window = (None if kept_oiii is None or not kept_oiii[b].any()
+                  else _aperture_window(kept_oiii[b], rad_px))
+        if window is None:                                 # no positive [OIII] flux in this beam
             aps.append(None)
             continue
         sy, sx = window

@@ -113,7 +113,10 @@ def _prepare(inst, scene, jobs, g):
                 ii = sel if idx is _all_pixels(nfine * nfine) else idx[sel]
                 ww = w[sel]
             # wavelength of the kept pixels, then their column offset and line sigma [pixels]
-            ll = (lam if sel is None else lam[sel]) if lam is not None else lam_sys * (dop if sel is None else dop[sel])
+            if lam is not None:
+                ll = lam if sel is None else lam[sel]
+            else:
+                ll = lam_sys * (dop if sel is None else dop[sel])
             mu_off = inst.column_offset(ll)
             sig_px = ll * (s if sel is None else s[sel])
             sig_px *= 1.0 / (C_KMS * inst.dispersion_um)
