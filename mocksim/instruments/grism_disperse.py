@@ -32,8 +32,10 @@ Two implementations of this one model:
      ``dH/d(s^2) = H'' / 2``: ``H_s = sum_n (Delta^n / (2^n n!)) d^{2n} H_{s0}``,
      ``Delta = s^2 - s0^2``, with the derivatives moved onto the deposit weights as
      second differences (:func:`deposit_weights`);
-  3. one FFT per bin (stacked with the bins of other clusters on the same FFT grid), multiplied by the analytic spectrum of ``H_{s0}``
-     (``sinc^2(f) exp(-2 pi^2 s0^2 f^2)``) and the cached spectrum of the PSF, and one
+  3. one FFT per bin (stacked with the bins of other clusters on the same FFT grid),
+     multiplied by the analytic spectrum of ``H_{s0}`` (``sinc^2(f) exp(-2 pi^2 s0^2 f^2)``,
+     applied between the row and the column transforms) and the cached spectrum of the
+     PSF (in single precision for observations, ``single_precision_fft``), and one
      inverse FFT per group of pixels (a *cluster*: pixels whose dispersed positions
      are close; neighbours at other redshifts form their own). The block sum to
      detector pixels is folded into the spectrum, so that inverse FFT runs on the
