@@ -30,8 +30,9 @@ Two implementations of this one model:
   2. *line width*: pixels are grouped in bins of ``s^2``; inside a bin of centre
      ``s0^2`` the width is exact to the order needed through the heat equation
      ``dH/d(s^2) = H'' / 2``: ``H_s = sum_n (Delta^n / (2^n n!)) d^{2n} H_{s0}``,
-     ``Delta = s^2 - s0^2``, with the derivatives moved onto the deposit weights as
-     second differences (:func:`deposit_weights`);
+     ``Delta = s^2 - s0^2``, with the derivatives moved onto the deposit weights: the
+     second derivative of the Lagrange weights (the same nodes), higher ones through
+     second differences of it (:func:`deposit_weights`);
   3. one FFT per bin (stacked with the bins of other clusters on the same FFT grid),
      multiplied by the analytic spectrum of ``H_{s0}`` (``sinc^2(f) exp(-2 pi^2 s0^2 f^2)``,
      applied between the row and the column transforms) and the cached spectrum of the
@@ -42,7 +43,7 @@ Two implementations of this one model:
      detector grid (:func:`~.fftconv.fold_spectrum`).
 
   Differences from the reference are discretisation/round-off: < 1e-5 of the peak
-  with the JWST PSF, < 1e-4 without a PSF, total flux to 1e-9, for
+  with or without the JWST PSF, total flux to 1e-9, for
   ``s >= MIN_FAST_SIGMA`` (``tests/test_grism_disperse.py``; ~7e-7 on W2 galaxies). Light dispersed
   beyond the ends of the dispersed cutout is cut after the PSF convolution (the
   reference cuts the profile before it); both only matter for lines within a PSF
@@ -221,26 +222,39 @@ def _rows_cols(nfine: int):
     return rc
 
 
+def series_widening(n_terms: int) -> int:
+    """Nodes the line-width series adds on each side of the Lagrange nodes (terms
+    ``n >= 2`` of :func:`_series_matrix`)."""
+    return max(0, n_terms - 2)
+
+
 @functools.lru_cache(maxsize=16)
 def _series_matrix(order: int, n_terms: int) -> np.ndarray:
-    """``(order + 2 (n_terms - 1), n_terms * order)`` matrix ``M`` of the fused deposit weights.
+    """``(order + 2 w, n_terms * order)`` matrix ``M`` of the fused deposit weights,
+    ``w = series_widening(n_terms)``.
 
-    Block ``n`` is the ``n``-fold second difference ``[1, -2, 1]`` of the Lagrange
-    coefficients, placed ``n_terms - 1 - n`` rows down, so that :func:`deposit_weights`
-    is one product.
+    Block 0 holds the Lagrange coefficients; block 1 those of their second derivative
+    (``L_j''(f) = sum_k C[j, k] k (k - 1) f^(k - 2)``: the second derivative of the
+    interpolant, exact for polynomials of degree ``< order``, on the same nodes); block
+    ``n >= 2`` the ``(n - 1)``-fold second difference ``[1, -2, 1]`` of block 1, placed
+    ``w - (n - 1)`` rows down, so that :func:`deposit_weights` is one product.
     """
     c = _lagrange_coefficients(order)
-    m = order + 2 * (n_terms - 1)
-    out = np.zeros((m, n_terms * order))
-    cur = c
-    for n in range(n_terms):
-        o = n_terms - 1 - n
-        out[o:o + cur.shape[0], n * order:(n + 1) * order] = cur
-        nxt = np.zeros((cur.shape[0] + 2, order))
-        nxt[:-2] += cur
-        nxt[1:-1] -= 2.0 * cur
-        nxt[2:] += cur
-        cur = nxt
+    w = series_widening(n_terms)
+    out = np.zeros((order + 2 * w, n_terms * order))
+    out[w:w + order, :order] = c
+    if n_terms > 1:
+        k = np.arange(2, order)
+        cur = np.zeros_like(c)
+        cur[:, :order - 2] = c[:, 2:] * (k * (k - 1))
+        for n in range(1, n_terms):
+            o = w - (n - 1)
+            out[o:o + cur.shape[0], n * order:(n + 1) * order] = cur
+            nxt = np.zeros((cur.shape[0] + 2, order))
+            nxt[:-2] += cur
+            nxt[1:-1] -= 2.0 * cur
+            nxt[2:] += cur
+            cur = nxt
     out.flags.writeable = False
     return out
 
@@ -249,11 +263,12 @@ def deposit_weights(frac: np.ndarray, coef: list, order: int = DEPOSIT_ORDER) ->
     """Lagrange deposit weights with the line-width series in one matrix product.
 
     ``coef[n]``: ``(npix,)`` coefficient ``Delta^n / (2^n n!)`` of the ``2n``-th
-    derivative (module docstring, step 2). The derivatives are second differences
-    ``[1, -2, 1]`` applied ``n`` times to the Lagrange weights (their relative error
-    ``(pi f)^2 / 3`` at frequency ``f`` multiplies terms that are already small), so the
-    weights live on ``order + 2 (len(coef) - 1)`` nodes starting ``len(coef) - 1``
-    columns left of the first Lagrange node. Returns ``(nodes, npix)``.
+    derivative (module docstring, step 2). The second derivative is that of the Lagrange
+    weights (same nodes; relative error ~ ``(2 pi f)^4 / 90`` at frequency ``f``); higher
+    ones apply second differences ``[1, -2, 1]`` to it ``n - 1`` times (their relative error
+    ``(pi f)^2 / 3`` multiplies terms that are already small). The weights live on
+    ``order + 2 w`` nodes starting ``w = series_widening(len(coef))`` columns left of the
+    first Lagrange node. Returns ``(nodes, npix)``.
     """
     n_terms = len(coef)
     q = _powers(frac, order)[None, :, :] * np.asarray(coef)[:, None, :]      # coef[n] * frac^k
@@ -405,7 +420,7 @@ def _deposit(slab, pixels, x0: int, s02: float, n_terms: int, n1: int) -> None:
     cross, xf, w, s2 = pixels
     base = np.floor(xf)
     frac = xf - base
-    first = int(lagrange_nodes()[0]) - (n_terms - 1)   # first node, relative to floor(xf)
+    first = int(lagrange_nodes()[0]) - series_widening(n_terms)   # first node, relative to floor(xf)
     row = cross * n1                                   # flat index of the first node
     row += base.astype(np.int64)
     row -= x0 - first
