@@ -188,6 +188,7 @@ class Calibration:
         self.search_pad_dex = pad
         self.search_domain = (self.valid_range[0] - pad, self.valid_range[1] + pad)
         self._segments: dict[str, list[_Segment]] = {}
+        self._stationary: dict[str, tuple] = {}
 
     def __repr__(self):
         ext = "" if self.extrapolate_dex is None else f", extrapolate_dex={self.extrapolate_dex:g}"
@@ -251,6 +252,14 @@ class Calibration:
 
     # ------------------------------------------------------------------ branches
     def _stationary_points(self, diag):
+        """``((12+log(O/H), "max" | "min"), ...)`` of the curve inside the search domain
+        (computed once per diagnostic)."""
+        hit = self._stationary.get(diag)
+        if hit is None:
+            hit = self._stationary[diag] = tuple(self._find_stationary_points(diag))
+        return hit
+
+    def _find_stationary_points(self, diag):
         c = np.array(self.coeffs[diag])
         if len(c) <= 2:
             return []

@@ -238,10 +238,13 @@ class _Model:
 
 
 def _turnover(model, j, lo, hi):
-    """Interior maximum of observable j's model ratio over [lo, hi], or None."""
-    z = np.linspace(lo, hi, 2001)
-    i = int(np.argmax(model.ratios(z)[:, j]))
-    return float(z[i]) if 0 < i < len(z) - 1 else None
+    """Interior maximum of observable j's model ratio over [lo, hi], or None (cached per
+    calibration, observables, ``j`` and range: it depends on no data)."""
+    def find():
+        z = np.linspace(lo, hi, 2001)
+        i = int(np.argmax(model.ratios(z)[:, j]))
+        return float(z[i]) if 0 < i < len(z) - 1 else None
+    return _cached(("turnover", model.key, int(j), float(lo), float(hi)), model.cal, find)
 
 
 # ---------------------------------------------------------------------------
@@ -361,7 +364,7 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
     coarse = _coarse_pass(model, zlo, zhi, free, (a_lo, a_hi), av_fixed, normalize_likelihood,
                           computable, chunk_elements)
     turn_cache = {}
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = None                          # the emcee generator, made when first needed
     metal_idx = np.flatnonzero(~model.is_balmer)
     fine = _fine_passes(model, coarse["groups"], normalize_likelihood, chunk_elements) if method == "grid" else None
     for n_grp, i_grp in enumerate(coarse["groups"]):
@@ -369,6 +372,8 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
         if method == "grid":
             out = fine[n_grp]
         else:
+            if gen is None:
+                gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
             out = _emcee_pass(model, i_grp, normalize_likelihood, gen, nwalkers, nsteps, nburn)
         for k in res:
             res[k][idx] = out[k]
