@@ -13,11 +13,12 @@ import sys
 import time
 
 
-#: (quick, full) settings
+#: (quick, full) settings; a batch of None: the grid engine's chunk size for the workload's
+#: scenario (:func:`mocksim.calibration.store.default_chunk_size`, 64 for their 100,000 galaxies)
 SETTINGS = {
-    "w1_galaxies": (4, 128), "w1_batch": (2, 32), "w1_naive_galaxies": (1, 2),
+    "w1_galaxies": (4, 256), "w1_batch": (2, None), "w1_naive_galaxies": (1, 2),
     "w1m_galaxies": (3, 30), "w1m_naive_galaxies": (1, 2), "w1m_naive_spaxels": (6, None),
-    "w2_galaxies": (4, 256), "w2_batch": (2, 32), "w2_naive_galaxies": (1, 2),
+    "w2_galaxies": (4, 512), "w2_batch": (2, None), "w2_naive_galaxies": (1, 2),
     "naive_emcee_steps": (40, 2000),
     "w3_galaxies": (40, 300),
     "w4_galaxies": (4, 2000),
@@ -62,8 +63,14 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--only: unknown workload(s) {sorted(bad)}")
 
+    from mocksim.calibration.store import default_chunk_size
+
     from . import workloads as W
     from .common import log, peak_rss_mb
+
+    for w, scn in (("w1", W.W1_SCENARIO), ("w2", W.W2_SCENARIO)):    # batches as the engine chunks them
+        if S[f"{w}_batch"] is None:
+            S[f"{w}_batch"] = default_chunk_size(scn["population"]["n"])
 
     t_start = time.perf_counter()
     details = {"mode": "quick" if args.quick else "full", "settings": S,
