@@ -230,27 +230,30 @@ def series_widening(n_terms: int) -> int:
 
 @functools.lru_cache(maxsize=16)
 def _series_matrix(order: int, n_terms: int) -> np.ndarray:
-    """``(order + 2 w, n_terms * order)`` matrix ``M`` of the fused deposit weights,
-    ``w = series_widening(n_terms)``.
+    """``(order + 2 w, n_terms (order - 2) + 2)`` matrix ``M`` of the fused deposit
+    weights, ``w = series_widening(n_terms)``: ``weights = M @ q`` with the rows of ``q``
+    ``coef[n] frac^k`` for ``n < n_terms``, ``k < order - 2`` (``n``-major), then
+    ``coef[0] frac^(order - 2)`` and ``coef[0] frac^(order - 1)``.
 
-    Block 0 holds the Lagrange coefficients; block 1 those of their second derivative
-    (``L_j''(f) = sum_k C[j, k] k (k - 1) f^(k - 2)``: the second derivative of the
-    interpolant, exact for polynomials of degree ``< order``, on the same nodes); block
-    ``n >= 2`` the ``(n - 1)``-fold second difference ``[1, -2, 1]`` of block 1, placed
-    ``w - (n - 1)`` rows down, so that :func:`deposit_weights` is one product.
+    Term 0 holds the Lagrange coefficients; term 1 those of their second derivative
+    (``L_j''(f) = sum_k C[j, k] k (k - 1) f^(k - 2)``, degree ``order - 3``: the second
+    derivative of the interpolant, exact for polynomials of degree ``< order``, on the
+    same nodes); term ``n >= 2`` the ``(n - 1)``-fold second difference ``[1, -2, 1]`` of
+    term 1, placed ``w - (n - 1)`` rows down.
     """
     c = _lagrange_coefficients(order)
     w = series_widening(n_terms)
-    out = np.zeros((order + 2 * w, n_terms * order))
-    out[w:w + order, :order] = c
+    low = order - 2                                    # powers used by every term
+    out = np.zeros((order + 2 * w, n_terms * low + 2))
+    out[w:w + order, :low] = c[:, :low]
+    out[w:w + order, n_terms * low:] = c[:, low:]
     if n_terms > 1:
         k = np.arange(2, order)
-        cur = np.zeros_like(c)
-        cur[:, :order - 2] = c[:, 2:] * (k * (k - 1))
+        cur = c[:, 2:] * (k * (k - 1))                 # (order, order - 2): L'' in powers 0 .. order - 3
         for n in range(1, n_terms):
             o = w - (n - 1)
-            out[o:o + cur.shape[0], n * order:(n + 1) * order] = cur
-            nxt = np.zeros((cur.shape[0] + 2, order))
+            out[o:o + cur.shape[0], n * low:(n + 1) * low] = cur
+            nxt = np.zeros((cur.shape[0] + 2, low))
             nxt[:-2] += cur
             nxt[1:-1] -= 2.0 * cur
             nxt[2:] += cur
@@ -259,20 +262,36 @@ def _series_matrix(order: int, n_terms: int) -> np.ndarray:
     return out
 
 
+def _series_powers(frac: np.ndarray, coef: list, order: int) -> np.ndarray:
+    """The rows ``q`` of :func:`_series_matrix`: ``(n_terms (order - 2) + 2, npix)``."""
+    n_terms, low = len(coef), order - 2
+    q = np.empty((n_terms * low + 2, frac.size))
+    terms = q[:n_terms * low].reshape(n_terms, low, frac.size)
+    for n, c in enumerate(coef):
+        terms[n, 0] = c
+    power = frac.copy()
+    for k in range(1, order):                          # power = frac^k
+        if k > 1:
+            power *= frac
+        if k < low:
+            np.multiply(power, terms[:, 0], out=terms[:, k])
+        else:
+            np.multiply(power, terms[0, 0], out=q[n_terms * low + k - low])
+    return q
+
+
 def deposit_weights(frac: np.ndarray, coef: list, order: int = DEPOSIT_ORDER) -> np.ndarray:
     """Lagrange deposit weights with the line-width series in one matrix product.
 
     ``coef[n]``: ``(npix,)`` coefficient ``Delta^n / (2^n n!)`` of the ``2n``-th
     derivative (module docstring, step 2). The second derivative is that of the Lagrange
-    weights (same nodes; relative error ~ ``(2 pi f)^4 / 90`` at frequency ``f``); higher
-    ones apply second differences ``[1, -2, 1]`` to it ``n - 1`` times (their relative error
-    ``(pi f)^2 / 3`` multiplies terms that are already small). The weights live on
-    ``order + 2 w`` nodes starting ``w = series_widening(len(coef))`` columns left of the
-    first Lagrange node. Returns ``(nodes, npix)``.
+    weights (the same nodes); higher ones apply second differences ``[1, -2, 1]`` to it
+    ``n - 1`` times (their relative error ``(pi f)^2 / 3`` at frequency ``f`` multiplies
+    terms that are already small). The weights live on ``order + 2 w`` nodes starting
+    ``w = series_widening(len(coef))`` columns left of the first Lagrange node. Returns
+    ``(nodes, npix)``.
     """
-    n_terms = len(coef)
-    q = _powers(frac, order)[None, :, :] * np.asarray(coef)[:, None, :]      # coef[n] * frac^k
-    return _series_matrix(order, n_terms) @ q.reshape(n_terms * order, frac.size)
+    return _series_matrix(order, len(coef)) @ _series_powers(frac, coef, order)
 
 
 def _clusters(x: np.ndarray, gap: float) -> list[np.ndarray] | None:
@@ -424,19 +443,14 @@ def _deposit(slab, pixels, x0: int, s02: float, n_terms: int, n1: int) -> None:
     row = cross * n1                                   # flat index of the first node
     row += base.astype(np.int64)
     row -= x0 - first
-    q = np.empty((n_terms, DEPOSIT_ORDER, frac.size))   # coef[n] * frac^k
-    q[0, 0] = w                                          # coef[0] = w
+    coef = [w]                                           # coef[n] = w (delta^n / (2^n n!))
     if n_terms > 1:
         delta = s2 - s02
-        for n in range(1, n_terms):                      # coef[n] = w (delta^n / (2^n n!))
-            np.divide(delta ** n if n > 1 else delta, 2.0 ** n * math.factorial(n), out=q[n, 0])
-            q[n, 0] *= w
-    power = frac.copy()                                  # frac^k, k = 1 .. order - 1, as _powers
-    for k in range(1, DEPOSIT_ORDER):
-        if k > 1:
-            power *= frac
-        np.multiply(power, q[:, 0], out=q[:, k])
-    q = q.reshape(n_terms * DEPOSIT_ORDER, frac.size)
+        for n in range(1, n_terms):
+            c = np.divide(delta ** n if n > 1 else delta, 2.0 ** n * math.factorial(n))
+            c *= w
+            coef.append(c)
+    q = _series_powers(frac, coef, DEPOSIT_ORDER)
     if frac.size == 1:          # a matrix-vector product sums in another order: keep the matrix product
         q = np.repeat(q, 2, axis=1)
     wts = _series_matrix(DEPOSIT_ORDER, n_terms) @ q
