@@ -295,13 +295,9 @@ def _unit_pixel(gsparams: galsim.GSParams):
     return galsim.Pixel(scale=1.0, gsparams=gsparams), {}
 
 
-def _unit_pixel_kfactor(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndarray:
+def _unit_pixel_kimage(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndarray:
     """k image of the unit pixel on GalSim's ``drawFFT`` k grid of size ``nk`` (even) and
-    step ``dk`` (rows ``ky = -nk/2 .. nk/2``, columns ``kx = 0 .. nk/2``, times ``dk``), as
-    the float factor of a complex k image viewed as floats: shape ``(nk + 1, nk + 2)``,
-    each value twice (real and imaginary parts). The pixel's k image is real (a centred
-    box: its imaginary parts are exactly 0), so scaling both parts by it gives the values
-    of the complex product, with less work.
+    step ``dk``: rows ``ky = -nk/2 .. nk/2``, columns ``kx = 0 .. nk/2`` (times ``dk``).
 
     A view into one cached larger image: the pixel's k values depend on the grid point
     alone, so the centred sub-grid of a larger drawing holds the same numbers
@@ -315,15 +311,12 @@ def _unit_pixel_kfactor(gsparams: galsim.GSParams, dk: float, nk: int) -> np.nda
             big = nk                                  # a rare large grid: drawn, not kept
         kim = galsim.ImageCD(galsim.BoundsI(0, big // 2, -(big // 2), big // 2), scale=dk)
         pixel.drawKImage(image=kim, recenter=False)
-        if np.any(kim.array.imag):
-            raise RuntimeError("the unit pixel's k image is not real")   # never for a centred box
-        factor = np.repeat(kim.array.real, 2, axis=1)
         if big > _PIXEL_K_MAX:
-            return factor
-        arr = kimages[dk] = factor
+            return kim.array
+        arr = kimages[dk] = kim.array
         arr.flags.writeable = False
     c, h = arr.shape[0] // 2, nk // 2
-    return arr[c - h:c + h + 1, :2 * (h + 1)]
+    return arr[c - h:c + h + 1, :h + 1]
 
 
 @functools.lru_cache(maxsize=16)
@@ -363,7 +356,7 @@ def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     same image to ~1e-16 of its peak, ``tests/test_galsim_draw.py``), less its per-call
     checks: the profile in pixel units (``PixelScale.profileToImage``; the offset less
     0.5 pixel along even axes, ``use_true_center``) convolved with the unit pixel, i.e.
-    its k image times the pixel's (cached, :func:`_unit_pixel_kfactor`, instead of drawn
+    its k image times the pixel's (cached, :func:`_unit_pixel_kimage`, instead of drawn
     and copied for every galaxy), wrapped and transformed as ``drawFFT_finish`` does
     (:func:`_wrapped_inverse`) onto an image centred on pixel (0, 0). ``prof`` must be
     analytic only in k space (true of the profiles here), so that ``drawImage`` takes the
@@ -379,7 +372,7 @@ def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     conv = galsim.Convolve(in_pixels, _unit_pixel(gsp)[0], gsparams=gsp)
     kimage, wrap_size = conv.drawFFT_makeKImage(img)
     conv.obj_list[0].drawKImage(image=kimage, recenter=False)
-    kimage.array.view(np.float64)[...] *= _unit_pixel_kfactor(gsp, kimage.scale, kimage.array.shape[0] - 1)
+    kimage.array[:, :] *= _unit_pixel_kimage(gsp, kimage.scale, kimage.array.shape[0] - 1)
     return _wrapped_inverse(kimage, wrap_size, img.bounds)
 
 

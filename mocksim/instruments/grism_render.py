@@ -192,7 +192,7 @@ def render_beams_many(inst, scenes, keep=(), single=None) -> list:
     for scene, direct, (_, fine_c), ks in zip(scenes, directs, prepared, of_scene):
         n = scene.grid.shape[1] // inst.oversample
         beams = np.zeros((len(inst.beams), n, inst.n_dispersed(n)))
-        kept = {name: np.zeros(beams.shape) for name in keep}       # (calloc'd: cheaper than zeros_like)
+        kept = {name: np.zeros_like(beams) for name in keep}
         for k in ks:                                     # the one-scene order of accumulation
             name, bi = jobs[k][1], jobs[k][2]
             for img, c0 in pieces[k]:
