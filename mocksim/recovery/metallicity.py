@@ -363,7 +363,6 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
     samples = [None] * nb if keep_samples else None
     coarse = _coarse_pass(model, zlo, zhi, free, (a_lo, a_hi), av_fixed, normalize_likelihood,
                           computable, chunk_elements)
-    turn_cache = {}
     gen = None                          # the emcee generator, made when first needed
     metal_idx = np.flatnonzero(~model.is_balmer)
     fine = _fine_passes(model, coarse["groups"], normalize_likelihood, chunk_elements) if method == "grid" else None
@@ -379,12 +378,9 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
             res[k][idx] = out[k]
         pres = model.m[np.ix_(idx, metal_idx)] > 0  # metal lines present per bin
         n_pres, first = pres.sum(axis=1), metal_idx[np.argmax(pres, axis=1)]
-        turns = []
-        for n, ib in enumerate(idx):
-            key = (int(first[n]), zlo[ib], zhi[ib]) if n_pres[n] == 1 else None
-            if key is not None and key not in turn_cache:  # single metal line: double valued?
-                turn_cache[key] = _turnover(model, *key)
-            turns.append(turn_cache.get(key))
+        # a single metal line may be double valued: its turnover in the bin's range (memoised)
+        turns = [_turnover(model, int(first[n]), zlo[ib], zhi[ib]) if n_pres[n] == 1 else None
+                 for n, ib in enumerate(idx)]
         if method == "grid":
             edge, bim = _grid_shape_flags(out["x"], out["p"], out["cdf"], zlo[idx], zhi[idx], turns)
         else:
