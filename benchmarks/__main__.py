@@ -14,7 +14,7 @@ import time
 
 
 #: (quick, full) settings; a batch of None: the grid engine's chunk size for the workload's
-#: scenario (:func:`mocksim.calibration.store.default_chunk_size`, 64 for their 100,000 galaxies)
+#: scenario (:func:`mocksim.pipeline.chunks.default_chunk_size`, 64 for their 100,000 galaxies)
 SETTINGS = {
     "w1_galaxies": (4, 256), "w1_batch": (2, None), "w1_naive_galaxies": (1, 2),
     "w1m_galaxies": (3, 30), "w1m_naive_galaxies": (1, 2), "w1m_naive_spaxels": (6, None),
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--only: unknown workload(s) {sorted(bad)}")
 
-    from mocksim.calibration.store import default_chunk_size
+    from mocksim.pipeline.chunks import default_chunk_size
 
     from . import workloads as W
     from .common import log, peak_rss_mb

@@ -26,7 +26,8 @@ import numpy as np
 from ..errors import MocksimInputError
 from ..pipeline.results_io import collect, read_results, summary, write_summary
 from ..pipeline.run import preflight
-from .store import ChunkStore, chunk_bounds, default_chunk_size, write_grid_results
+from ..pipeline.chunks import chunk_bounds, default_chunk_size
+from .store import ChunkStore, write_grid_results
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
@@ -291,7 +292,7 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
     progress : bool
         tqdm progress bar with ETA.
     chunk_size : int, optional
-        Realisations per chunk (default :func:`~.store.default_chunk_size`); on
+        Realisations per chunk (default :func:`~mocksim.pipeline.chunks.default_chunk_size`); on
         resume the interrupted run's value is used.
     consolidate_every_s : float
         Rewrite ``results.h5`` from the finished chunks at most this often [s].

@@ -37,6 +37,7 @@ import numpy as np
 from .. import __version__
 from ..errors import MocksimInputError
 from ..io_utils import atomic_path
+from ..pipeline.chunks import chunk_bounds
 from ..pipeline.results_io import write_results
 
 CHUNK_DIR = ".chunks"
@@ -48,20 +49,6 @@ _CHUNK_RE = re.compile(r"^chunk_(\d{8})_(\d{8})\.h5$")
 def scenario_digest(scn) -> str:
     """SHA-256 of the scenario text and seed (identifies a run for ``--resume``)."""
     return hashlib.sha256(f"{scn.seed}\n{scn.text}".encode()).hexdigest()
-
-
-def default_chunk_size(n: int) -> int:
-    """Realisations per chunk: about 100 chunks, between 1 and 64 realisations each.
-
-    Depends on ``n`` only, never on the executor, so chunk boundaries (and hence
-    ``--resume``) are the same whatever the worker count.
-    """
-    return int(min(64, max(1, -(-n // 100))))
-
-
-def chunk_bounds(n: int, chunk_size: int) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` covering ``range(n)`` in consecutive chunks."""
-    return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
 
 
 class ChunkStore:

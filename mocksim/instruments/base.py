@@ -112,6 +112,25 @@ def check_range(key, value, lo, hi):
     return v
 
 
+class KernelMemo(dict):
+    """PSF kernels of one instrument by ``(wavelength, pixel scale)``: at most
+    ``max_entries`` (inserting beyond drops the oldest). A population with continuous
+    redshifts asks for new wavelengths with every galaxy; unbounded, these grew by
+    ~0.8 MB per z ~ 6 grism galaxy. A dropped kernel comes back from the PSF's cache."""
+
+    def __init__(self, max_entries: int = 128):
+        super().__init__()
+        self.max_entries = int(max_entries)
+
+    def __setitem__(self, key, value):
+        if key not in self and len(self) >= self.max_entries:
+            del self[next(iter(self))]
+        super().__setitem__(key, value)
+
+    def __reduce__(self):          # pickle: the bound first, then the items
+        return type(self), (self.max_entries,), None, None, iter(self.items())
+
+
 class NoPSF:
     """Identity PSF (``psf="none"``): kernel ``[[1.0]]``."""
 

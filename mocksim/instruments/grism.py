@@ -97,9 +97,9 @@ import functools
 import numpy as np
 
 from ..errors import MocksimInputError
-from ..lines import C_KMS
+from ..lines import C_KMS, LINES
 from ..observation import Observation
-from .base import Instrument, register_instrument
+from .base import Instrument, KernelMemo, register_instrument
 from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, check_neighbours,
                            check_range, continuum_matrix, grism_noise_sigma, neighbour_components)
 from .fftconv import SpectrumCache
@@ -234,7 +234,7 @@ class SlitlessGrism(Instrument):
         self.margin_px = int(np.ceil(0.5 * self.kernel_max_arcsec / self.pixscale_arcsec)
                              + np.ceil(vpix)) + 3
         self.wave_start_um = self.wave_range_um[0]
-        self._kernels: dict = {}
+        self._kernels = KernelMemo()
         self._obs_records: dict = {}  # n -> _observation_records(n)
         self._spectra = SpectrumCache()
         if not isinstance(single_precision_fft, (bool, np.bool_)):
@@ -304,6 +304,18 @@ class SlitlessGrism(Instrument):
                 "undeviated_um": self.family.undeviated_um,
                 "column_rule": "X = along + (lambda - wave_start_um) / dispersion + margin_px",
                 "frame": "data[b] is (cross, dispersed column); cross = y for R, x for C"}
+
+    def batch_nbytes(self, scene) -> int:
+        """Working memory [bytes] ``scene`` holds while waiting in an :meth:`observe_many`
+        batch, roughly: per fine pixel, four 8-byte numbers for each line and beam whose
+        band holds the line (its dispersion job) and one for each line (direct image)."""
+        ny, nx = scene.grid.shape
+        z = float(scene.redshift)
+        per_pixel = 0
+        for name in scene.line_names():
+            lam = LINES[name].observed_um(z) if name in LINES else None
+            per_pixel += 8 + 32 * sum(lam is not None and f.lo_um <= lam <= f.hi_um for f, _ in self.beams)
+        return per_pixel * ny * nx
 
     def covers(self, wave_um) -> np.ndarray:
         """True where ``wave_um`` [micron] lies inside one of the filter bands (gaps excluded)."""

@@ -53,7 +53,7 @@ from ..observation import Observation
 from . import ifu_fft as _fft
 from . import ifu_render as _render
 from . import lsf as _lsf
-from .base import Instrument, check_range as _check_range, register_instrument, resolve_psf
+from .base import Instrument, KernelMemo, check_range as _check_range, register_instrument, resolve_psf
 from .noise import (NIRSPEC_GAIN_E_PER_DN, NoiseSpec, apply_noise, axis_correlation, line_snr_aperture,
                     load_sensitivity_table, resampling_matrix)
 
@@ -188,7 +188,7 @@ class NIRSpecIFU(Instrument):
         self.wave_um = 0.5 * (self.wave_edges_um[1:] + self.wave_edges_um[:-1])
         self.dwave_um = float(step)
         self.wave_range_um = (float(self.wave_edges_um[0]), float(self.wave_edges_um[-1]))
-        self._kernels: dict = {}
+        self._kernels = KernelMemo()
         self._kernel_ffts: dict = {}
         self._resamplers: dict = {}
         self._lsf_rel_min = None  # min sigma_LSF / lambda over the band (ifu_render.interp_plan)
@@ -196,7 +196,7 @@ class NIRSpecIFU(Instrument):
 
     def __getstate__(self):  # pickle without the (large, rebuildable) caches
         state = self.__dict__.copy()
-        state["_kernels"], state["_kernel_ffts"], state["_resamplers"] = {}, {}, {}
+        state["_kernels"], state["_kernel_ffts"], state["_resamplers"] = KernelMemo(), {}, {}
         return state
 
     # ------------------------------------------------------------ properties

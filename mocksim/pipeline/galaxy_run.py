@@ -71,21 +71,29 @@ def _simulate(scn, index: int) -> _Simulated:
     return sim
 
 
+#: Working memory [bytes] of the scenes waiting in one ``observe_many`` call
+#: (``batch_nbytes``): a chunk of 64 z = 6 NIRCam F356W galaxies (~1.1 MB each) is
+#: one call, NIRISS galaxies (six beams, 14 lines: ~30 MB each) go three at a time.
+OBSERVE_BATCH_BYTES = 128 * 2**20
+
+
 def _simulate_groups(scn, indices):
     """:func:`_simulate` of several galaxies, yielded in order as lists. A run of
     galaxies whose instrument has ``observe_many`` (slitless grisms: small observations)
-    is observed in one call and yielded as one list (bit-identical); other instruments
-    (IFU cubes) come one galaxy per list, so the caller can reduce and free each cube
-    before the next is made."""
-    run = []
+    is observed in one call, up to :data:`OBSERVE_BATCH_BYTES` of working memory, and
+    yielded as one list (bit-identical); other instruments (IFU cubes) come one galaxy
+    per list, so the caller can reduce and free each cube before the next is made."""
+    run, held = [], 0
     for i in indices:
         sim, noise, rng = _scene(scn, i)
         many = hasattr(sim.inst, "observe_many")
-        if run and (not many or run[0][0].inst is not sim.inst):
+        size = sim.inst.batch_nbytes(sim.scene) if many else 0
+        if run and (not many or run[0][0].inst is not sim.inst or held + size > OBSERVE_BATCH_BYTES):
             yield _observe_run(run)
-            run = []
+            run, held = [], 0
         if many:
             run.append((sim, noise, rng))
+            held += size
         else:
             sim.obs = sim.inst.observe(sim.scene, noise, rng)
             yield [sim]
@@ -130,21 +138,27 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
     return _finish(scn, sim, rec, keep_products)
 
 
-def process_galaxies(scn, indices, keep_products: bool = False) -> list:
+def process_galaxies(scn, indices, keep_products=False) -> list:
     """:func:`process_galaxy` of several galaxies, with the recovery batched across them
     when the configuration allows (:func:`mocksim.recovery.batch.batchable`: grid
     metallicity and linear gradient, from line maps or annulus spectra; the grism line
     maps of a chunk are extracted together, bit-identically). Results equal the
-    one-by-one ones to round-off; the random streams are per galaxy either way."""
+    one-by-one ones to round-off; the random streams are per galaxy either way.
+
+    ``keep_products``: one flag for all galaxies, or one per galaxy of ``indices``."""
     from ..recovery.batch import batchable, complete, stage_many
 
     indices = [int(i) for i in indices]
+    keep = [bool(k) for k in np.broadcast_to(keep_products, len(indices))] if np.ndim(keep_products) == 0 \
+        else [bool(k) for k in keep_products]
+    if len(keep) != len(indices):
+        raise ValueError(f"keep_products: {len(keep)} flags for {len(indices)} galaxies")
     if len(indices) < 2 or not batchable(scn.recovery):
-        return [process_galaxy(scn, i, keep_products) for i in indices]
+        return [process_galaxy(scn, i, k) for i, k in zip(indices, keep)]
     sims, staged = [], []
     for group in _simulate_groups(scn, indices):   # grism runs staged together (line maps extracted at once)
         for sim, st in zip(group, stage_many([(s.obs, s.geometry()) for s in group], scn.recovery)):
-            if not keep_products:      # only the spectra / binned fluxes go on: free the data and scene now
+            if not keep[len(sims)]:    # only the spectra / binned fluxes go on: free the data and scene now
                 st.strip()
                 sim.obs = st.obs
                 sim.hbeta_total = sim.scene.total_line_flux("Hbeta")
@@ -152,7 +166,7 @@ def process_galaxies(scn, indices, keep_products: bool = False) -> list:
             sims.append(sim)
             staged.append(st)
     recs = complete(staged, scn.recovery, cosmology=scn.cosmology)
-    return [_finish(scn, s, r, keep_products) for s, r in zip(sims, recs)]
+    return [_finish(scn, s, r, k) for s, r, k in zip(sims, recs, keep)]
 
 
 def _finish(scn, sim: _Simulated, rec, keep_products: bool) -> GalaxyOutput:

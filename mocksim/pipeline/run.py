@@ -11,7 +11,8 @@ from pathlib import Path
 from ..errors import MocksimInputError
 from ..lines import LINES
 from .build import build_galaxy, build_instrument, build_noise
-from .galaxy_run import process_galaxy
+from .chunks import chunk_bounds, run_chunk_size
+from .galaxy_run import process_galaxies
 from .results_io import collect, summary, write_results, write_summary
 
 
@@ -44,8 +45,9 @@ def preflight(scn) -> list[dict]:
 
 
 def _work(args):
-    scn, index, keep = args
-    return process_galaxy(scn, index, keep_products=keep)
+    """Galaxies ``[start, stop)``, the products kept for those below ``keep_n``."""
+    scn, start, stop, keep_n = args
+    return process_galaxies(scn, range(start, stop), keep_products=[i < keep_n for i in range(start, stop)])
 
 
 def run_scenario(scn, out_dir=None, *, save_cubes: bool = False, workers: int = 1,
@@ -60,7 +62,9 @@ def run_scenario(scn, out_dir=None, *, save_cubes: bool = False, workers: int = 
     save_cubes : bool
         Also write each cube as FITS (SCI + ERR, 3D WCS).
     workers : int
-        Worker processes; results are identical for any value.
+        Worker processes; results are identical for any value (galaxies run in
+        fixed chunks, :func:`~mocksim.pipeline.chunks.run_chunk_size`, each batched
+        through :func:`~mocksim.pipeline.galaxy_run.process_galaxies`).
     progress : bool
         Show a progress bar.
     n_plot : int
@@ -71,18 +75,19 @@ def run_scenario(scn, out_dir=None, *, save_cubes: bool = False, workers: int = 
     preflight(scn)
     out_dir = Path(out_dir) if out_dir is not None else Path("outputs") / scn.name
     keep_n = scn.n if save_cubes else min(n_plot, scn.n)
-    tasks = [(scn, i, i < keep_n) for i in range(scn.n)]
+    # fixed chunks (set by n alone), each run as one batch: same numbers for any worker count
+    tasks = [(scn, a, b, keep_n) for a, b in chunk_bounds(scn.n, run_chunk_size(scn.n))]
     bar = _bar(scn.n, progress, scn.name)
     outputs = []
     if workers == 1:
         for t in tasks:
-            outputs.append(_work(t))
-            bar.update(1)
+            outputs += _work(t)
+            bar.update(t[2] - t[1])
     else:
         with ProcessPoolExecutor(max_workers=workers) as ex:
-            for out in ex.map(_work, tasks, chunksize=max(1, scn.n // (8 * workers))):
-                outputs.append(out)
-                bar.update(1)
+            for t, outs in zip(tasks, ex.map(_work, tasks)):
+                outputs += outs
+                bar.update(t[2] - t[1])
     bar.close()
     arrays = collect(outputs, scn)
     summ = summary(arrays, scn)
