@@ -37,7 +37,8 @@ so no further LSF is applied) and block-summed to detector pixels. Implementatio
 (:mod:`~mocksim.instruments.grism_disperse`): for lines at least 1.5 fine pixels wide
 the spreading is a Lagrange deposit followed by one FFT convolution with the line
 profile x PSF (equal to the exact per-pixel integrals to < 1e-5 of the peak); narrower
-lines use the exact integrals. The continuum
+lines (NIRISS) use the exact integrals, then the same cached-spectrum PSF step
+(:mod:`~mocksim.instruments.grism_narrow`). The continuum
 (component ``continuum`` maps, flat f_lambda) is convolved with the PSF at the filter
 pivot, block-summed, and dispersed as a flat spectrum across the top-hat band with
 exact pixel x band overlap weights (:func:`~.grism_config.box_band_weights`).

@@ -18,8 +18,9 @@ Two implementations of this one model:
 
 * :func:`disperse_line_exact` -- the reference: ``H`` evaluated for every pixel and
   column from differences of the exact box x Gaussian CDF. Cost ~ pixels x ``12 s``
-  columns of ``erf``/``exp``, then a 2D FFT convolution. Used for narrow lines
-  (``s < MIN_FAST_SIGMA``), where it is cheap, and as the reference in the tests.
+  columns of ``erf``/``exp``, then a 2D FFT convolution: the reference in the tests.
+  Narrow lines (``s < MIN_FAST_SIGMA``), where the profile integrals are cheap, take
+  the same profiles with the fast path's PSF step (:mod:`~.grism_narrow`).
 * :func:`disperse_line_fft` -- the fast path. It uses that ``H`` is a convolution:
 
   1. *deposit*: each pixel's flux is spread over the ``DEPOSIT_ORDER`` fine columns
@@ -59,11 +60,10 @@ import math
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.special import ndtr
 
 from .fftconv import SpectrumCache, block_fast_len, block_sum, block_sum_transfer, crop_kernel, fold_spectrum
+from .grism_narrow import disperse_narrow, profile_image
 
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 #: Number of fine columns over which a pixel's flux is deposited (Lagrange nodes).
 DEPOSIT_ORDER = 6
@@ -111,48 +111,14 @@ def disperse_line_exact(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: in
     """
     from scipy.signal import fftconvolve
 
-    rows, cols = np.divmod(idx, nfine)
-    cross, along = (rows, cols) if grism == "R" else (cols, rows)
-    xf = along + mu_off * os_                      # fine dispersed coordinate
-    sf = np.maximum(sig_px * os_, 1e-4)            # Gaussian sigma [fine columns]
-    half = int(np.ceil(6.0 * float(sf.max()))) + 2
-    hk = 0 if kern is None else kern.shape[0] // 2
-    lo = max(int(np.floor(xf.min())) - half - hk, 0) // os_ * os_
-    hi = min(-(-(int(np.ceil(xf.max())) + half + hk + 1) // os_) * os_, n_disp * os_)
-    if hi <= lo:
+    prof = profile_image(idx, w, mu_off, sig_px, nfine, n_disp, os_, 0 if kern is None else kern.shape[0] // 2,
+                         grism)
+    if prof is None:
         return []
-    win = hi - lo
-    base = np.floor(xf).astype(int)
-    # Fraction of each pixel's (box x Gaussian) profile in columns base + k, k = -half..half:
-    # differences of the CDF at the column edges, cdf(u) = s (psi((u + 1/2)/s) - psi((u - 1/2)/s))
-    # (:func:`~.grism_config.box_gauss_cdf`), psi evaluated once per point base + j - xf,
-    # j = -half-1..half+1, and shared by neighbouring edges.
-    offs = np.arange(-half - 1, half + 2, dtype=float)
-    ks = np.arange(-half, half + 1)
-    frac = xf - base
-    ws = w * sf
-    row0 = cross * win + (base - lo)               # flat index of column base of each pixel
-    clip = int(base.min()) - half < lo or int(base.max()) + half >= hi
-    step = max(1, (1 << 16) // offs.size)
-    bins, wts = [], []
-    for a in range(0, base.size, step):            # cache-sized chunks of pixels
-        sl = slice(a, a + step)
-        t = (offs - frac[sl, None]) / sf[sl, None]
-        p = ndtr(t) * t + np.exp(-0.5 * t * t) / _SQRT_2PI     # psi(t) = t Phi(t) + phi(t)
-        d = p[:, 1:] - p[:, :-1]                   # cdf / s at the edges
-        wk = (d[:, 1:] - d[:, :-1]) * ws[sl, None]
-        ix = row0[sl, None] + ks
-        if clip:
-            ok = (ix >= cross[sl, None] * win) & (ix < (cross[sl, None] + 1) * win)
-            ix, wk = ix[ok], wk[ok]
-        bins.append(ix.ravel())
-        wts.append(wk.ravel())
-    flat = np.bincount(np.concatenate(bins), weights=np.concatenate(wts), minlength=nfine * win)
-    img = flat.reshape(nfine, win)
+    img, lo = prof
     if kern is not None:
         img = fftconvolve(img, kern if grism == "R" else kern.T, mode="same")
-    coarse = block_sum(img, os_)
-    return [(coarse, lo // os_)]
+    return [(block_sum(img, os_), lo // os_)]
 
 
 # ------------------------------------------------------------------ fast path
@@ -548,6 +514,9 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
     for j, pieces in zip(fast_of, disperse_line_fft_many(fast_jobs, nfine, n_disp, os_, kern, grism,
                                                          kern_key, cache, single)):
         out[j] += pieces
-    for j, job in slow_jobs:                             # narrow pixels: the exact reference
-        out[j] += disperse_line_exact(*job, nfine, n_disp, os_, kern, grism)
+    if slow_jobs:                                        # narrow pixels: exact profiles
+        cache = SpectrumCache() if cache is None else cache
+        kd, _, _, key = _line_kernel(kern, grism, nfine, kern_key)
+        for j, job in slow_jobs:
+            out[j] += disperse_narrow(job, nfine, n_disp, os_, kd, key, cache, grism, single)
     return out
