@@ -83,3 +83,20 @@ def test_wrapped_inverse_equals_draw_fft_finish(n_fft, nx, ny):
     got = disk._wrapped_inverse(kim.copy(), n_fft, bounds)
     assert got.shape == (ny, nx)
     assert np.max(np.abs(got - ref.array)) <= 1e-13 * np.max(np.abs(ref.array))
+
+
+@pytest.mark.parametrize("n,b", [(96, (-48, 47, -48, 47)), (128, (-48, 47, -48, 47)), (96, (-47, 48, -48, 47)),
+                                 (64, (0, 63, -10, 30)), (50, (-60, -11, 5, 20))])
+def test_centred_blocks_equal_the_wrapped_gather(n, b):
+    from mocksim.galaxy.disk import _centred_blocks
+
+    bounds = galsim.BoundsI(*b)
+    real = np.random.default_rng(n).standard_normal((n, n))
+    rows = np.arange(bounds.ymin, bounds.ymax + 1) % n
+    cols = np.arange(bounds.xmin, bounds.xmax + 1) % n
+    shape, blocks = _centred_blocks(bounds, n)
+    out = np.full(shape, np.nan)
+    for dst, src in blocks:
+        out[dst] = real[src]
+    assert len(blocks) <= 4
+    np.testing.assert_array_equal(out, real[rows[:, None], cols[None, :]])

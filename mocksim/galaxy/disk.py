@@ -329,13 +329,27 @@ def _centred_image(nx: int, ny: int) -> galsim.ImageD:
     return img
 
 
+def _wrap_runs(lo: int, length: int, n: int) -> list:
+    """``[(dst, src)]`` slices copying indices ``lo .. lo + length - 1`` taken modulo ``n``
+    (``length <= n``: at most two contiguous runs)."""
+    runs, d = [], 0
+    while d < length:
+        s = (lo + d) % n
+        m = min(length - d, n - s)
+        runs.append((slice(d, d + m), slice(s, s + m)))
+        d += m
+    return runs
+
+
 @functools.lru_cache(maxsize=16)
-def _centred_index(bounds: galsim.BoundsI, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of an unshifted ``n`` x ``n`` inverse FFT that hold the pixels of
-    ``bounds`` (pixel (0, 0) at index (0, 0); negative pixels wrap to the end)."""
-    rows = np.arange(bounds.ymin, bounds.ymax + 1) % n
-    cols = np.arange(bounds.xmin, bounds.xmax + 1) % n
-    return rows[:, None], cols[None, :]
+def _centred_blocks(bounds: galsim.BoundsI, n: int) -> tuple:
+    """Blocks ``(dst, src)`` of an unshifted ``n`` x ``n`` inverse FFT that hold the pixels
+    of ``bounds`` (pixel (0, 0) at index (0, 0); negative pixels wrap to the end): at
+    most four block copies instead of a fancy-index gather (same values, ~4x faster)."""
+    rows = _wrap_runs(bounds.ymin, bounds.ymax - bounds.ymin + 1, n)
+    cols = _wrap_runs(bounds.xmin, bounds.xmax - bounds.xmin + 1, n)
+    shape = (bounds.ymax - bounds.ymin + 1, bounds.xmax - bounds.xmin + 1)
+    return shape, tuple(((rd, cd), (rs, cs)) for rd, rs in rows for cd, cs in cols)
 
 
 def _wrapped_inverse(kimage: galsim.ImageCD, n: int, bounds: galsim.BoundsI) -> np.ndarray:
@@ -345,7 +359,11 @@ def _wrapped_inverse(kimage: galsim.ImageCD, n: int, bounds: galsim.BoundsI) -> 
     ~1e-16 of the peak), cut to ``bounds``."""
     wrapped = kimage.wrap(galsim.BoundsI(0, n // 2, -(n // 2), n // 2 - 1), hermitian="x").array
     real = np.fft.irfft2(np.fft.ifftshift(wrapped, axes=0), s=(n, n))   # rows ky = -n/2.. -> 0..
-    return real[_centred_index(bounds, n)]
+    shape, blocks = _centred_blocks(bounds, n)
+    out = np.empty(shape)
+    for dst, src in blocks:
+        out[dst] = real[src]
+    return out
 
 
 def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
