@@ -62,7 +62,7 @@ def test_fft_dispersion_without_psf_and_with_width_bins():
     assert fast.sum() == pytest.approx(ref.sum(), rel=1e-9)
 
 
-def test_narrow_lines_use_exact_path_and_distant_pixels_separate_windows(psf_kernel):
+def test_narrow_lines_use_exact_profiles_and_distant_pixels_separate_windows(psf_kernel):
     nfine, os_, n_disp = 60, 5, 400
     idx, w, mu, sig = _disk_line(nfine, os_, 0.0, 0.2)     # 1 fine px < MIN_FAST_SIGMA
     assert np.all(sig * os_ < MIN_FAST_SIGMA)

@@ -26,6 +26,11 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 PSI_TAIL = 9.0
 
 
+def _psi(t: np.ndarray) -> np.ndarray:
+    """``t Phi(t) + phi(t)``: the integral of the normal CDF up to ``t``."""
+    return ndtr(t) * t + np.exp(-0.5 * t * t) / _SQRT_2PI
+
+
 def profile_image(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, hk: int, grism: str):
     """Fine dispersed image of one line before the PSF, from exact profile integrals.
 
@@ -76,10 +81,9 @@ def profile_image(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, hk:
         j0, j1 = np.searchsorted(offs, (-reach, 1.0 + reach))
         if j1 - j0 < offs.size:
             p = np.maximum(t, 0.0)
-            tc = t[:, j0:j1]
-            p[:, j0:j1] = ndtr(tc) * tc + np.exp(-0.5 * tc * tc) / _SQRT_2PI
+            p[:, j0:j1] = _psi(t[:, j0:j1])
         else:
-            p = ndtr(t) * t + np.exp(-0.5 * t * t) / _SQRT_2PI
+            p = _psi(t)
         d = p[:, 1:] - p[:, :-1]                   # cdf / s at the edges
         wk = (d[:, 1:] - d[:, :-1]) * ws[sl, None]
         ix = row0[sl, None] + ks

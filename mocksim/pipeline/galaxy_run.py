@@ -149,8 +149,8 @@ def process_galaxies(scn, indices, keep_products=False) -> list:
     from ..recovery.batch import batchable, complete, stage_many
 
     indices = [int(i) for i in indices]
-    keep = [bool(k) for k in np.broadcast_to(keep_products, len(indices))] if np.ndim(keep_products) == 0 \
-        else [bool(k) for k in keep_products]
+    keep = ([bool(keep_products)] * len(indices) if np.ndim(keep_products) == 0
+            else [bool(k) for k in keep_products])
     if len(keep) != len(indices):
         raise ValueError(f"keep_products: {len(keep)} flags for {len(indices)} galaxies")
     if len(indices) < 2 or not batchable(scn.recovery):
