@@ -364,3 +364,26 @@ def test_explicit_extrapolation_option():
     assert stack_config_from_dict({"extrapolate_dex": "none"}).extrapolate_dex is None
     with pytest.raises(MocksimInputError, match="stack.extrapolate_dex"):
         stack_config_from_dict({"calibration": "sanders24", "extrapolate_dex": 5.0})
+
+
+def test_derived_calibrations_built_once_and_checked_every_call():
+    """The same (name, scatter, extrapolation) gives the same object -- its segments and
+    inference grids are made once per process -- and bad values still raise."""
+    from mocksim.physics.calibrations import get_calibration
+
+    a = get_calibration("sanders24", extrapolate_dex=0.9)
+    assert get_calibration("Sanders24", extrapolate_dex=0.9) is a
+    assert get_calibration("sanders24", extrapolate_dex=0.5) is not a
+    b = get_calibration("bian18", scatter_dex=0.02)
+    assert get_calibration("bian18", scatter_dex=0.02) is b
+    assert set(b.sigmas.values()) == {0.02}
+    c = get_calibration("bian18", scatter_dex={"R3": 0.03}, extrapolate_dex=0.3)
+    assert get_calibration("bian18", scatter_dex={"R3": 0.03}, extrapolate_dex=0.3) is c
+    assert c.sigmas["R3"] == 0.03 and c.extrapolate_dex == 0.3
+    get_calibration("sanders24", extrapolate_dex=1)             # valid, memoised under int 1
+    with pytest.raises(MocksimInputError, match="extrapolate_dex"):
+        get_calibration("sanders24", extrapolate_dex=True)      # True == 1, still refused
+    with pytest.raises(MocksimInputError, match="scatter_dex"):
+        get_calibration("bian18", scatter_dex=float("nan"))
+    with pytest.raises(MocksimInputError, match="scatter_dex"):
+        get_calibration("bian18", scatter_dex=-0.1)

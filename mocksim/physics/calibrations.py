@@ -490,6 +490,25 @@ def _table():
 
 _TABLE = _table()
 _CACHE: dict[str, Calibration] = {}
+#: Derived calibrations of the registry ones, by (name, scatter, extrapolation) with
+#: the arguments' types (so an invalid ``True`` never matches a valid ``1``).
+_DERIVED: dict[tuple, Calibration] = {}
+
+
+def _derived_key(name, scatter_dex, extrapolate_dex):
+    """Memo key of ``get_calibration(name, ...)``, or None (not memoised)."""
+    if not isinstance(name, str):
+        return None
+    if isinstance(scatter_dex, Mapping):
+        scat = tuple(sorted((str(k), type(v).__name__, v) for k, v in scatter_dex.items()))
+    else:
+        scat = (type(scatter_dex).__name__, scatter_dex)
+    key = (name.lower(), scat, type(extrapolate_dex).__name__, extrapolate_dex)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = None,
@@ -502,12 +521,19 @@ def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = N
         One of :data:`CALIBRATION_NAMES` or :data:`EXTRA_CALIBRATION_NAMES`.
     scatter_dex : float or mapping, optional
         Override the intrinsic scatter [dex]: one value for every diagnostic or a
-        ``{diag: sigma}`` mapping. Returns a new, uncached object.
+        ``{diag: sigma}`` mapping.
     extrapolate_dex : float, optional
         Explicitly extrapolate the polynomials this far [dex, 0 < d <= 2] beyond
         the validity range (module docstring "Explicit extrapolation"); the search
         domain becomes ``valid_range +/- max(d, SEARCH_PAD_DEX)`` and the default
-        inference prior ``valid_range +/- d``. Returns a new, uncached object.
+        inference prior ``valid_range +/- d``.
+
+    Returns
+    -------
+    Calibration
+        For a name, one object per distinct set of arguments (built once: its curve
+        segments, stationary points and the inference's grids are computed once per
+        process, not once per galaxy); treat it as read-only.
 
     Raises
     ------
@@ -515,6 +541,18 @@ def get_calibration(name, *, scatter_dex: float | Mapping[str, float] | None = N
         Unknown name (message names ``recovery.calibration`` and the allowed names);
         ``extrapolate_dex`` out of range or making a diagnostic's branches ambiguous.
     """
+    dkey = None if scatter_dex is None and extrapolate_dex is None else \
+        _derived_key(name, scatter_dex, extrapolate_dex)
+    cal = _DERIVED.get(dkey) if dkey is not None else None
+    if cal is None:
+        cal = _make_calibration(name, scatter_dex, extrapolate_dex)
+        if dkey is not None:
+            _DERIVED[dkey] = cal
+    return cal
+
+
+def _make_calibration(name, scatter_dex, extrapolate_dex) -> Calibration:
+    """:func:`get_calibration` without the memo of derived calibrations."""
     if isinstance(name, Calibration):
         cal = name
     else:
