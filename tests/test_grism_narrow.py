@@ -8,13 +8,7 @@ from mocksim.instruments import grism_narrow
 from mocksim.instruments.fftconv import SpectrumCache, crop_kernel
 from mocksim.instruments.grism_disperse import MIN_FAST_SIGMA, disperse_line_exact, disperse_line_many
 from mocksim.instruments.grism_narrow import disperse_narrow, profile_image
-
-
-def _full(pieces, ny, n_disp):
-    out = np.zeros((ny, n_disp))
-    for img, c0 in pieces:
-        out[:, c0:c0 + img.shape[1]] += img
-    return out
+from test_grism_disperse import _full  # noqa: E402  (pieces -> full dispersed image)
 
 
 def _line(nfine=60, sigma_px=0.05, mu0=60.0, seed=3):

@@ -112,11 +112,18 @@ def check_range(key, value, lo, hi):
     return v
 
 
+def check_flag(key, value) -> bool:
+    """Return ``bool(value)`` or raise MocksimInputError naming ``key`` (true/false only)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise MocksimInputError(f"{key}: expected true or false, got {value!r}")
+    return bool(value)
+
+
 class KernelMemo(dict):
-    """PSF kernels of one instrument by ``(wavelength, pixel scale)``: at most
-    ``max_entries`` (inserting beyond drops the oldest). A population with continuous
-    redshifts asks for new wavelengths with every galaxy; unbounded, these grew by
-    ~0.8 MB per z ~ 6 grism galaxy. A dropped kernel comes back from the PSF's cache."""
+    """PSF kernels (or their spectra) of one instrument by key: at most ``max_entries``
+    (inserting beyond drops the oldest). A population with continuous redshifts asks
+    for new wavelengths with every galaxy; unbounded, the kernels grew by ~0.8 MB per
+    z ~ 6 grism galaxy. A dropped kernel comes back from the PSF's cache."""
 
     def __init__(self, max_entries: int = 128):
         super().__init__()

@@ -21,6 +21,8 @@ import functools
 import numpy as np
 from scipy import fft as sfft
 
+from .base import KernelMemo
+
 
 def fast_len(n: int) -> int:
     """FFT length >= n: a multiple of 16 with small prime factors (fewer cache entries)."""
@@ -119,7 +121,7 @@ class SpectrumCache:
 
     def __init__(self, max_entries: int = 48):
         self.max_entries = int(max_entries)
-        self._store: dict = {}
+        self._store = KernelMemo(self.max_entries)
 
     def get(self, key, kern: np.ndarray, shape: tuple[int, int], os_: int = 1,
             single: bool = False) -> np.ndarray:
@@ -146,8 +148,6 @@ class SpectrumCache:
         return spec
 
     def _put(self, k, spec: np.ndarray) -> np.ndarray:
-        if len(self._store) >= self.max_entries:
-            self._store.pop(next(iter(self._store)))
         self._store[k] = spec
         return spec
 
@@ -266,7 +266,14 @@ def _convolve_stack(lists, shape0, shape, cache: SpectrumCache, os_: int, single
                 sp[t] *= kspec
                 spec[g] += sp[t]
             t += 1
-    if os_ == 1:
-        return sfft.irfft2(spec, s=shape, axes=(-2, -1))[:, :shape0[0], :shape0[1]].astype(float, copy=False)
+    return coarse_inverse(spec, shape, os_, shape0)
+
+
+def coarse_inverse(spec: np.ndarray, shape: tuple[int, int], os_: int, shape0=None) -> np.ndarray:
+    """Detector-grid image(s) of ``rfft2`` spectra on the padded fine grid ``shape``
+    (carrying :func:`block_sum_transfer`): folded (:func:`fold_spectrum`), inverse
+    transformed on the ``shape // os_`` grid and cut to the ``shape0 // os_`` image
+    (default: all), as float64."""
+    shape0 = shape if shape0 is None else shape0
     small = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
-    return small[:, :shape0[0] // os_, :shape0[1] // os_].astype(float, copy=False)
+    return small[..., :shape0[0] // os_, :shape0[1] // os_].astype(float, copy=False)

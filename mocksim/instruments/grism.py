@@ -100,7 +100,7 @@ import numpy as np
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINES
 from ..observation import Observation
-from .base import Instrument, KernelMemo, register_instrument
+from .base import Instrument, KernelMemo, check_flag, register_instrument
 from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, check_neighbours,
                            check_range, continuum_matrix, grism_noise_sigma, neighbour_components)
 from .fftconv import SpectrumCache
@@ -238,10 +238,7 @@ class SlitlessGrism(Instrument):
         self._kernels = KernelMemo()
         self._obs_records: dict = {}  # n -> _observation_records(n)
         self._spectra = SpectrumCache()
-        if not isinstance(single_precision_fft, (bool, np.bool_)):
-            raise MocksimInputError(f"instrument.single_precision_fft: expected true or false, got "
-                                    f"{single_precision_fft!r}")
-        self.single_precision_fft = bool(single_precision_fft)
+        self.single_precision_fft = check_flag("instrument.single_precision_fft", single_precision_fft)
 
     @staticmethod
     def _per_filter(key, value, filt, default, lo, hi):
@@ -367,18 +364,12 @@ class SlitlessGrism(Instrument):
         """``(img, kernel, key)`` term of :func:`~.fftconv.convolve_sum_block` (PSF at ``wave_um``)."""
         return img, self._kernel(wave_um, pixscale), (self._kernel_key(wave_um, pixscale), "direct")
 
-    def _disperse_line(self, idx, w, mu_off, sig_px, nfine, n_disp, kern_wave, pixscale, grism):
-        """Fine-grid dispersion of one line (:func:`~.grism_disperse.disperse_line`);
-        returns a list of ``(coarse, col0)`` pieces."""
-        return self._disperse_lines([(idx, w, mu_off, sig_px)], nfine, n_disp, kern_wave, pixscale, grism)[0]
-
-    def _disperse_lines(self, jobs, nfine, n_disp, kern_wave, pixscale, grism, single=None):
-        """:meth:`_disperse_line` of several ``(idx, w, mu_off, sig_px)`` jobs sharing the
-        PSF at ``kern_wave`` (:func:`~.grism_disperse.disperse_line_many`; ``single``:
-        single-precision FFTs, default :attr:`single_precision_fft`)."""
+    def _disperse_lines(self, jobs, nfine, n_disp, kern_wave, pixscale, grism, single):
+        """Fine-grid dispersion of ``(idx, w, mu_off, sig_px)`` jobs sharing the PSF at
+        ``kern_wave`` (:func:`~.grism_disperse.disperse_line_many`; ``single``:
+        single-precision FFTs): one list of ``(coarse, col0)`` pieces per job."""
         kern = self._kernel(kern_wave, pixscale)
         key = (self._kernel_key(kern_wave, pixscale), grism)
-        single = self.single_precision_fft if single is None else single
         return disperse_line_many(jobs, nfine, n_disp, self.oversample, kern, grism, key, self._spectra, single)
 
     def render_components(self, scene, keep=()):

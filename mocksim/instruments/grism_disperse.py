@@ -61,7 +61,7 @@ import math
 import numpy as np
 from scipy import fft as sfft
 
-from .fftconv import SpectrumCache, block_fast_len, block_sum, block_sum_transfer, crop_kernel, fold_spectrum
+from .fftconv import SpectrumCache, block_fast_len, block_sum, block_sum_transfer, coarse_inverse, crop_kernel
 from .grism_narrow import disperse_narrow, profile_image
 
 
@@ -475,8 +475,7 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache, s
             done.add(c)
     # PSF and detector-pixel block sum; the inverse FFT runs on the coarse grid
     spec *= block_sum_transfer(shape, os_) if kd is None else cache.get(kern_key, kd, shape, os_, single)
-    coarse = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_), axes=(-2, -1))
-    return coarse.astype(float, copy=False)
+    return coarse_inverse(spec, shape, os_)
 
 
 def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, kern, grism: str,

@@ -12,23 +12,14 @@ convolves the same profile image directly.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import fft as sfft
-from scipy.special import ndtr
 
-from .fftconv import SpectrumCache, block_fast_len, block_sum, fold_spectrum
-
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
+from .fftconv import SpectrumCache, block_fast_len, block_sum, coarse_inverse
+from .grism_config import _psi
 #: |t| beyond which psi(t) = t Phi(t) + phi(t) is taken as max(t, 0): the difference,
 #: ~phi(t) / t^2, is < 1e-19 there (below double precision of the O(1) values used).
 PSI_TAIL = 9.0
-
-
-def _psi(t: np.ndarray) -> np.ndarray:
-    """``t Phi(t) + phi(t)``: the integral of the normal CDF up to ``t``."""
-    return ndtr(t) * t + np.exp(-0.5 * t * t) / _SQRT_2PI
 
 
 def profile_image(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, hk: int, grism: str):
@@ -118,5 +109,4 @@ def disperse_narrow(job, nfine: int, n_disp: int, os_: int, kd, kern_key, cache:
     rows = sfft.rfft(img.astype(np.float32) if single else img, n=shape[1], axis=-1)
     spec = sfft.fft(rows, n=shape[0], axis=-2, overwrite_x=True)
     spec *= cache.get(kern_key, kd, shape, os_, single)
-    coarse = sfft.irfft2(fold_spectrum(spec, shape, os_), s=(shape[0] // os_, shape[1] // os_))
-    return [(coarse[:nfine // os_, :img.shape[1] // os_].astype(float, copy=False), lo // os_)]
+    return [(coarse_inverse(spec, shape, os_, img.shape), lo // os_)]

@@ -53,7 +53,7 @@ from ..observation import Observation
 from . import ifu_fft as _fft
 from . import ifu_render as _render
 from . import lsf as _lsf
-from .base import Instrument, KernelMemo, check_range as _check_range, register_instrument, resolve_psf
+from .base import Instrument, KernelMemo, check_flag, check_range as _check_range, register_instrument, resolve_psf
 from .noise import (NIRSPEC_GAIN_E_PER_DN, NoiseSpec, apply_noise, axis_correlation, line_snr_aperture,
                     load_sensitivity_table, resampling_matrix)
 
@@ -172,10 +172,7 @@ class NIRSpecIFU(Instrument):
         self.nsigma_window = _check_range("instrument.nsigma_window", nsigma_window, 3.0, 20.0)
         self.kernel_max_arcsec = _check_range("instrument.kernel_max_arcsec", kernel_max_arcsec,
                                               0.1, 20.0)
-        if not isinstance(single_precision_fft, (bool, np.bool_)):
-            raise MocksimInputError(f"instrument.single_precision_fft: expected true or false, got "
-                                    f"{single_precision_fft!r}")
-        self.single_precision_fft = bool(single_precision_fft)
+        self.single_precision_fft = check_flag("instrument.single_precision_fft", single_precision_fft)
         if svd_rtol is None:
             svd_rtol = 1e-7 if self.single_precision_fft else 1e-10
         self.svd_rtol = _check_range("instrument.svd_rtol", svd_rtol, 0.0, 1e-3)

@@ -271,7 +271,7 @@ def finish_recovery(obs, config: dict, geometry, bins, lm, flux, err, prof, cosm
     if gradient is None:
         r_kpc = bin_radii_kpc(obs, bins, cosmology)
         used = usable_bins(flux, err, prof, config)
-        fit = fit_linear_gradient(r_kpc, prof.log_oh, 0.5 * (prof.log_oh_hi - prof.log_oh_lo), mask=used)
+        fit = fit_linear_gradient(r_kpc, prof.log_oh, gradient_errors(prof), mask=used)
     else:
         r_kpc, used, fit = gradient
     status = STATUS_OK if fit.status == 0 else STATUS_FEW_BINS
@@ -341,6 +341,11 @@ def posterior_mode(x, pdf) -> float:
         if a < 0:
             return float(np.clip(-b / (2 * a), x0, x2))
     return float(x[k])
+
+
+def gradient_errors(prof):
+    """Errors of the bins' 12+log(O/H) in the gradient fit: half the 16-84 % range [dex]."""
+    return 0.5 * (prof.log_oh_hi - prof.log_oh_lo)
 
 
 def usable_bins(flux, err, prof, config):

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..errors import MocksimInputError
 from ..lines import LINES
-from .analysis import (bin_radii_kpc, binned_metallicity, finish_recovery, line_map_noise, prepare_bins,
-                       truncate_bins, usable_bins)
+from .analysis import (bin_radii_kpc, binned_metallicity, finish_recovery, gradient_errors, line_map_noise,
+                       prepare_bins, truncate_bins, usable_bins)
 from .bin_extraction import fit_summed_spectra, summed_spectra
 from .binning import sum_in_bins
 from .gradient import fit_linear_gradients
@@ -154,8 +154,7 @@ def complete(staged: list, config: dict, *, cosmology: str = "Planck18") -> list
         counts = [cut[i][0].n_bins for i in idx]
         radii = [bin_radii_kpc(staged[i].obs, cut[i][0], cosmology) for i in idx]
         used = usable_bins(F, E, prof, config)
-        fits = fit_linear_gradients(np.concatenate(radii), prof.log_oh, 0.5 * (prof.log_oh_hi - prof.log_oh_lo),
-                                    counts, used)
+        fits = fit_linear_gradients(np.concatenate(radii), prof.log_oh, gradient_errors(prof), counts, used)
         bounds = np.cumsum(counts)
         for i, p, r, u, f in zip(idx, _split(prof, counts), radii, np.split(used, bounds[:-1]), fits):
             profs[i], grads[i] = p, (r, u, f)

@@ -94,11 +94,7 @@ def _spd_inverse_many(mats):
     """Inverses ``(J, m, m)`` of SPD matrices (lower triangles read), by Cholesky factors
     (those of :func:`_cholesky`, with its jitter, for every matrix if one is not
     numerically positive definite)."""
-    try:
-        low = np.linalg.cholesky(mats)
-    except np.linalg.LinAlgError:
-        low = np.stack([_cholesky(a) for a in mats])
-    linv = _lower_inverse_inplace(np.ascontiguousarray(low))
+    linv = _block_inverse_factors(mats)
     return linv.transpose(0, 2, 1) @ linv
 
 

@@ -288,28 +288,22 @@ def _design_many(models, sky, prior, beams, bsel, n, n_disp, n_data, pix):
     return rows, cols, vals.reshape(-1)[sel]
 
 
-def _solve_filter(data, err, cont, beams, bsel, models, tgt, prior_img, reg, checker_reg):
-    """Joint weighted least squares of one filter's line maps (module docstring, step 3).
+def _solve_filter_many(jobs, reg, checker_reg):
+    """Joint weighted least squares of one filter's line maps (module docstring, step 3),
+    for several fits.
 
+    ``jobs``: per fit ``(data, err, cont, beams, bsel, models, tgt, prior_img)``;
     ``data``, ``err``: ``(n_beams, n, n_disp)`` dispersed data and errors; ``cont``: per
     beam continuum fit (:func:`~.grism_continuum.continuum_coefficients`), subtracted
     from the data, or None.
 
-    Returns ``(values, variances, sky_offsets, chi2_nu, corr)``: per map-kind model
-    ``(npix,)`` solutions in data units (flux / D per pixel) with their variances, the
-    map grids' sky offsets ``(ox, oy)`` [pixels], the reduced chi^2 and the
-    large-area noise-correlation factor of each map.
-    """
-    return _solve_filter_many([(data, err, cont, beams, bsel, models, tgt, prior_img)], reg, checker_reg)[0]
-
-
-def _solve_filter_many(jobs, reg, checker_reg):
-    """:func:`_solve_filter` of several fits; ``jobs``: its first eight arguments, per fit.
-
     Fits with the same grids, beams and line models (e.g. one filter of the galaxies of a
     chunk at one redshift) are set up together and, with one grism orientation, solved
     together (:func:`~.grism_rows._solve_rows_many`); each gets exactly the arithmetic of
-    its own call. Returns the list of :func:`_solve_filter` results.
+    its own call. Returns per fit ``(values, variances, sky_offsets, chi2_nu, corr)``:
+    per map-kind model ``(npix,)`` solutions in data units (flux / D per pixel) with their
+    variances, the map grids' sky offsets ``(ox, oy)`` [pixels], the reduced chi^2 and the
+    large-area noise-correlation factor of each map.
     """
     groups = {}
     for q, (data, _, _, beams, bsel, models, tgt, _) in enumerate(jobs):
@@ -411,7 +405,7 @@ def _solve_group(jobs, reg, checker_reg):
 
 
 def _solve_dense(grp, cols, bv, ys, n_unknowns, pk, sidx, n, checker, reg, checker_reg):
-    """Dense least squares of one fit (two grism orientations, or no map): see :func:`_solve_filter`.
+    """Dense least squares of one fit (two grism orientations, or no map): see :func:`_solve_filter_many`.
 
     ``grp``, ``cols``, ``bv``: data pixel, unknown and weighted value of each design
     entry; ``ys``: weighted data; ``pk`` ``(K, npix)``: the maps' normalised prior

@@ -159,9 +159,7 @@ def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPai
         fac = np.where(np.bincount(idx, minlength=n_bins) > 1, float(noise.excess), 1.0)
         es = e.reshape(e.shape[:-2] + (-1,)).take(np.flatnonzero(sel), axis=-1)   # (e[..., sel], faster)
         e2 = np.where(np.isfinite(es), es ** 2, 0.0)
-        if e.ndim > 2:          # maps (leading dimensions): one bincount
-            m = math.prod(e.shape[:-2])
-            return np.sqrt(stacked_bincount(idx, e2.reshape(m, -1), n_bins)).reshape(e.shape[:-2] + (n_bins,)) * fac
-        return np.sqrt(np.bincount(idx, e2, n_bins)) * fac
+        m = math.prod(e.shape[:-2])            # maps (leading dimensions, or none): one bincount
+        return np.sqrt(stacked_bincount(idx, e2.reshape(m, -1), n_bins)).reshape(e.shape[:-2] + (n_bins,)) * fac
     pairs = pairs or BinPairs(lab, n_bins, noise.kernel)
     return float(noise.excess) * np.sqrt(np.maximum(pairs.variance(e), 0.0))
