@@ -67,7 +67,11 @@ def _reference_jobs(inst, scene):
         sig_um = lam * s / C_KMS
         for filt in inst.filters:
             w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
-            keep = np.abs(w) > 1e-10 * max(float(np.abs(w).sum()), 1e-300)
+            aw = np.abs(w)
+            total = max(float(aw.sum()), 1e-300)
+            keep = aw > 1e-8 * total                 # faint pixels dropped within a 3e-5 flux budget
+            if aw[~keep].sum() > 3e-5 * total:
+                keep = aw > 1e-10 * total
             for bi, (bf, _) in enumerate(inst.beams):
                 if bf is filt and keep.any():
                     out.append((name, bi, idx[keep], w[keep], inst.column_offset(lam[keep]),

@@ -57,10 +57,30 @@ def _line_pixels(comps, name, grid_shape, flat):
     return parts[0] if len(parts) == 1 else [np.concatenate(a) for a in zip(*parts)]
 
 
-#: A line's pixels below 1e-10 of its flux are left out of the dispersion only when that
-#: drops more than this fraction of them: a few dropped pixels save less deposit work than
-#: the gathers they cost (and dispersing them too is, if anything, more exact).
+#: A line's faint pixels (:func:`kept_pixels`) are left out of the dispersion only when
+#: that drops more than this fraction of them: a few dropped pixels save less deposit work
+#: than the gathers they cost (and dispersing them too is, if anything, more exact).
 KEEP_ALL_FRACTION = 0.9
+#: Pixels below this fraction of a line's flux are left out of its dispersion and direct
+#: image ...
+DROP_BELOW = 1e-8
+#: ... when together they hold at most this fraction of the line's flux (an exponential
+#: disk drops its pixels beyond ~8.5 scale lengths, ~6e-6 of its flux); otherwise only
+#: the pixels below ``DROP_BELOW_FALLBACK`` of the flux (at most ``n_pixels`` x 1e-10).
+DROP_BUDGET = 3e-5
+DROP_BELOW_FALLBACK = 1e-10
+
+
+def kept_pixels(aw: np.ndarray) -> np.ndarray:
+    """Mask of the pixels of a line (absolute fluxes ``aw``) that are dispersed: those
+    above ``DROP_BELOW`` of the line's flux if the others hold at most ``DROP_BUDGET`` of
+    it, else those above ``DROP_BELOW_FALLBACK`` of it. Far below any noise: the light
+    dropped is < 3e-5 of the line's, in its outskirts."""
+    total = max(float(aw.sum()), 1e-300)
+    keep = aw > DROP_BELOW * total
+    if float(np.sum(aw, where=~keep)) > DROP_BUDGET * total:
+        keep = aw > DROP_BELOW_FALLBACK * total
+    return keep
 
 
 def _prepare(inst, scene, jobs, g):
@@ -101,8 +121,7 @@ def _prepare(inst, scene, jobs, g):
                     lam = lam_sys * dop
                     sig_um = lam * s / C_KMS
                 w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
-            aw = np.abs(w)
-            keep_px = aw > 1e-10 * max(float(aw.sum()), 1e-300)
+            keep_px = kept_pixels(np.abs(w))
             n_keep = int(np.count_nonzero(keep_px))
             if n_keep == 0:
                 continue
