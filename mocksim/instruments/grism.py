@@ -30,8 +30,8 @@ Gaussian line profile inside the filter's top-hat band) is placed at
 fine pixel) convolved with the Gaussian of the intrinsic dispersion
 ``lambda sigma_v / c``, integrated over fine dispersed columns (a line's faint outskirts
 are skipped: pixels below 1e-8 of its flux when together they hold at most 3e-5 of it,
-else those below 1e-10; :func:`~.grism_render.kept_pixels`). The fine dispersed image is convolved with the 2D PSF
-at the line's systemic wavelength (dispersion is a shift, so it commutes with the PSF;
+else those below 1e-10; :func:`~.grism_render.kept_pixels`). The fine dispersed image is
+convolved with the 2D PSF at the line's systemic wavelength (dispersion is a shift, so it commutes with the PSF;
 the PSF's own width along the dispersion axis *is* the slitless line-spread function,
 so no further LSF is applied) and block-summed to detector pixels. Implementation
 (:mod:`~mocksim.instruments.grism_disperse`): for lines at least 1.5 fine pixels wide

@@ -61,12 +61,12 @@ def _line_pixels(comps, name, grid_shape, flat):
 #: that drops more than this fraction of them: a few dropped pixels save less deposit work
 #: than the gathers they cost (and dispersing them too is, if anything, more exact).
 KEEP_ALL_FRACTION = 0.9
-#: Pixels below this fraction of a line's flux are left out of its dispersion and direct
-#: image ...
+#: Faint pixels (:func:`kept_pixels`): a line's pixels below ``DROP_BELOW`` of its flux
+#: are left out of its dispersion and direct image when together they hold at most
+#: ``DROP_BUDGET`` of it (an exponential disk then drops what lies beyond ~8.5 scale
+#: lengths, ~6e-6 of its flux), else only those below ``DROP_BELOW_FALLBACK`` (in all at
+#: most ``n_pixels`` x 1e-10 of it).
 DROP_BELOW = 1e-8
-#: ... when together they hold at most this fraction of the line's flux (an exponential
-#: disk drops its pixels beyond ~8.5 scale lengths, ~6e-6 of its flux); otherwise only
-#: the pixels below ``DROP_BELOW_FALLBACK`` of the flux (at most ``n_pixels`` x 1e-10).
 DROP_BUDGET = 3e-5
 DROP_BELOW_FALLBACK = 1e-10
 
@@ -74,8 +74,8 @@ DROP_BELOW_FALLBACK = 1e-10
 def kept_pixels(aw: np.ndarray) -> np.ndarray:
     """Mask of the pixels of a line (absolute fluxes ``aw``) that are dispersed: those
     above ``DROP_BELOW`` of the line's flux if the others hold at most ``DROP_BUDGET`` of
-    it, else those above ``DROP_BELOW_FALLBACK`` of it. Far below any noise: the light
-    dropped is < 3e-5 of the line's, in its outskirts."""
+    it, else those above ``DROP_BELOW_FALLBACK`` of it. The light left out lies in the
+    line's far outskirts, orders of magnitude below any noise."""
     total = max(float(aw.sum()), 1e-300)
     keep = aw > DROP_BELOW * total
     if float(np.sum(aw, where=~keep)) > DROP_BUDGET * total:
