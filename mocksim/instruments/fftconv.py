@@ -120,36 +120,39 @@ class SpectrumCache:
     """
 
     def __init__(self, max_entries: int = 48):
-        self.max_entries = int(max_entries)
-        self._store = KernelMemo(self.max_entries)
+        self._store = KernelMemo(max_entries)
 
     def get(self, key, kern: np.ndarray, shape: tuple[int, int], os_: int = 1,
             single: bool = False) -> np.ndarray:
         """``rfft2`` of ``kern`` centred on pixel ``(0, 0)`` of a ``shape`` grid (wrap-around),
         times the block-sum transfer of ``os_`` when ``os_ > 1``; ``single``: as complex64
-        (for single-precision convolutions; cached separately)."""
+        (for single-precision convolutions; cached alone: the complex128 spectrum it is
+        rounded from is kept only if it was asked for itself)."""
+        k = (key, shape, os_)
         if single:
-            k32 = (key, shape, os_, "complex64")
+            k32 = k + ("complex64",)
             spec = self._store.get(k32)
             if spec is None:
-                spec = self._put(k32, self.get(key, kern, shape, os_).astype(np.complex64))
+                double = self._store.get(k)
+                double = _kernel_spectrum(kern, shape, os_) if double is None else double
+                spec = self._store[k32] = double.astype(np.complex64)
             return spec
-        k = (key, shape, os_)
         spec = self._store.get(k)
         if spec is None:
-            h0, h1 = kern.shape[0] // 2, kern.shape[1] // 2
-            pad = np.zeros(shape)
-            pad[:kern.shape[0], :kern.shape[1]] = kern
-            pad = np.roll(pad, (-h0, -h1), axis=(0, 1))
-            spec = sfft.rfft2(pad)
-            if os_ > 1:
-                spec *= block_sum_transfer(shape, os_)
-            self._put(k, spec)
+            spec = self._store[k] = _kernel_spectrum(kern, shape, os_)
         return spec
 
-    def _put(self, k, spec: np.ndarray) -> np.ndarray:
-        self._store[k] = spec
-        return spec
+
+def _kernel_spectrum(kern: np.ndarray, shape: tuple[int, int], os_: int) -> np.ndarray:
+    """:meth:`SpectrumCache.get` uncached (complex128)."""
+    h0, h1 = kern.shape[0] // 2, kern.shape[1] // 2
+    pad = np.zeros(shape)
+    pad[:kern.shape[0], :kern.shape[1]] = kern
+    pad = np.roll(pad, (-h0, -h1), axis=(0, 1))
+    spec = sfft.rfft2(pad)
+    if os_ > 1:
+        spec *= block_sum_transfer(shape, os_)
+    return spec
 
 
 def crop_kernel(kern: np.ndarray, h0: int, h1: int) -> np.ndarray:

@@ -105,7 +105,7 @@ from .grism_config import (FAMILIES, FWHM_TO_SIGMA, GRISMS, check_neighbours,
                            check_range, continuum_matrix, grism_noise_sigma, neighbour_components)
 from .fftconv import SpectrumCache
 from .grism_disperse import disperse_line_many
-from .grism_render import render_beams_many
+from .grism_render import render_beams, render_beams_many
 from .noise import NoiseSpec
 
 BUNIT = "erg s-1 cm-2 um-1"
@@ -391,7 +391,7 @@ class SlitlessGrism(Instrument):
         kept : dict
             line -> ``(n_beam, n, n_disp)`` beams of that line alone.
         """
-        return render_beams_many(self, [scene], keep)[0]
+        return render_beams(self, scene, keep)
 
     def render_components_many(self, scenes, keep=()) -> list:
         """:meth:`render_components` of several scenes, with the dispersion of each line
@@ -402,7 +402,7 @@ class SlitlessGrism(Instrument):
         """Noise-free ``(n_beam, n, n_disp)`` dispersed images (the layout of ``obs.data``),
         always in double precision: these are the models of fits (the forward fit's
         finite-difference Jacobian), whatever :attr:`single_precision_fft`."""
-        return render_beams_many(self, [scene], (), single=False)[0][0]
+        return render_beams(self, scene, single=False)[0]
 
     # --------------------------------------------------------------- noise
     def noise_sigma(self, beams, direct, kept_oiii, spec: NoiseSpec, n: int):

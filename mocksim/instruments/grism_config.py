@@ -398,14 +398,14 @@ def _beam_time(inst, spec) -> float:
 
 
 def _true_span(flags: np.ndarray) -> tuple[int, int]:
-    """Indices of the first and the last True of the 1-D bool array ``flags`` (which
-    must hold one)."""
+    """Indices of the first and the last True of the 1-D bool array ``flags`` (the whole
+    range if it holds none)."""
     return int(flags.argmax()), flags.size - 1 - int(flags[::-1].argmax())
 
 
 def _aperture_window(img: np.ndarray, radius_px: float | None) -> tuple[slice, slice] | None:
     """Sub-image of ``img`` holding every disc the S/N aperture can use (None if the
-    flux of ``img``, which must have a non-zero pixel, is not positive).
+    flux of ``img`` is not positive, e.g. all zero).
 
     The aperture and the half-light disc are centred on the flux centroid, with a
     radius that is either ``radius_px`` or the distance of a pixel with flux; the
@@ -438,8 +438,7 @@ def _snr_apertures(inst, kept_oiii, spec):
     aps = []
     rad_px = None if spec.snr_aperture_arcsec is None else spec.snr_aperture_arcsec / inst.pixscale_arcsec
     for b in range(len(inst.beams)):
-        window = (None if kept_oiii is None or not kept_oiii[b].any()
-                  else _aperture_window(kept_oiii[b], rad_px))
+        window = None if kept_oiii is None else _aperture_window(kept_oiii[b], rad_px)
         if window is None:                                 # no positive [OIII] flux in this beam
             aps.append(None)
             continue

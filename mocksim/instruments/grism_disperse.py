@@ -356,7 +356,7 @@ def _disperse_clusters(units, nfine, n_disp, os_, kd, hk0, hk1, kern_key, cache,
     for u, (_, xf, _, s2) in enumerate(units):
         s2_lo, s2_hi = float(s2.min()), float(s2.max())
         half = int(np.ceil(6.0 * math.sqrt(s2_hi))) + 2
-        reach = half + hk1 + SIGMA_SERIES_MAX + 1        # + widening of the deposit by the series
+        reach = half + hk1 + SIGMA_SERIES_MAX + 1        # + a bound on the series' widening of the deposit
         # fine column of FFT index 0 and end of the support (min floor(xf) = floor(min xf))
         x0 = (math.floor(float(xf.min())) + int(nodes[0]) - reach) // os_ * os_
         x1 = -(-(math.floor(float(xf.max())) + int(nodes[-1]) + reach + 1) // os_) * os_
@@ -481,7 +481,8 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache, s
 def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, kern, grism: str,
                   kern_key=None, cache: SpectrumCache | None = None):
     """Fine-grid dispersion of one line: the FFT path for lines at least
-    ``MIN_FAST_SIGMA`` fine pixels wide, the exact reference for the others.
+    ``MIN_FAST_SIGMA`` fine pixels wide, exact profiles followed by the same PSF step
+    for the others (:func:`~.grism_narrow.disperse_narrow`).
 
     Arguments and return value as :func:`disperse_line_exact`, plus the kernel's cache
     key and a :class:`SpectrumCache` (list of ``(coarse, col0)`` pieces).
@@ -495,6 +496,7 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
     ``[(idx, w, mu_off, sig_px)]``, one list of pieces per job (the fast parts of all
     jobs in one :func:`disperse_line_fft_many`, in single precision if ``single``;
     bit-identical to job by job)."""
+    cache = SpectrumCache() if cache is None else cache    # one cache for the fast and narrow parts
     fast_jobs, fast_of, slow_jobs = [], [], []
     for j, job in enumerate(jobs):
         if float(job[3].min()) * os_ >= MIN_FAST_SIGMA:    # every pixel (no mask needed)
@@ -514,8 +516,7 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
                                                          kern_key, cache, single)):
         out[j] += pieces
     if slow_jobs:                                        # narrow pixels: exact profiles
-        cache = SpectrumCache() if cache is None else cache
-        kd, _, _, key = _line_kernel(kern, grism, nfine, kern_key)
+        kd = _line_kernel(kern, grism, nfine, kern_key)[0]
         for j, job in slow_jobs:
-            out[j] += disperse_narrow(job, nfine, n_disp, os_, kd, key, cache, grism, single)
+            out[j] += disperse_narrow(job, nfine, n_disp, os_, kd, kern_key, cache, grism, single)
     return out

@@ -13,9 +13,8 @@ convolves the same profile image directly.
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft as sfft
 
-from .fftconv import SpectrumCache, block_fast_len, block_sum, coarse_inverse
+from .fftconv import SpectrumCache, block_sum, convolve_sum_block_many
 from .grism_config import _psi
 #: |t| beyond which psi(t) = t Phi(t) + phi(t) is taken as max(t, 0): the difference,
 #: ~phi(t) / t^2, is < 1e-19 there (below double precision of the O(1) values used).
@@ -92,21 +91,16 @@ def disperse_narrow(job, nfine: int, n_disp: int, os_: int, kd, kern_key, cache:
     """One narrow line: exact profiles, then PSF and block sum in Fourier space.
 
     ``job``: ``(idx, w, mu_off, sig_px)`` as :func:`~.grism_disperse.disperse_line_exact`;
-    ``kd``: PSF kernel in the dispersion frame (or None) and ``kern_key`` its
-    :class:`~.fftconv.SpectrumCache` key; ``single``: FFTs and products in single
+    ``kd``: PSF kernel in the dispersion frame (or None) and ``kern_key`` its name (the
+    :class:`~.fftconv.SpectrumCache` key with its shape); ``single``: FFTs and products in single
     precision (float64 results). Returns ``[(coarse, col0)]`` as the reference does,
     equal to it to round-off (``tests/test_grism_narrow.py``).
     """
-    hk0, hk1 = (0, 0) if kd is None else (kd.shape[0] // 2, kd.shape[1] // 2)
-    prof = profile_image(*job, nfine, n_disp, os_, hk1, grism)
+    prof = profile_image(*job, nfine, n_disp, os_, 0 if kd is None else kd.shape[1] // 2, grism)
     if prof is None:
         return []
     img, lo = prof
     if kd is None:
         return [(block_sum(img, os_), lo // os_)]
-    # zero padding of a kernel half-width on both axes: the cyclic convolution is the linear one
-    shape = (block_fast_len(nfine + hk0, os_), block_fast_len(img.shape[1] + hk1, os_))
-    rows = sfft.rfft(img.astype(np.float32) if single else img, n=shape[1], axis=-1)
-    spec = sfft.fft(rows, n=shape[0], axis=-2, overwrite_x=True)
-    spec *= cache.get(kern_key, kd, shape, os_, single)
-    return [(coarse_inverse(spec, shape, os_, img.shape), lo // os_)]
+    # the profile image carries a kernel half-width of margin: its "same" convolution is complete
+    return [(convolve_sum_block_many([[(img, kd, kern_key)]], cache, os_, single)[0], lo // os_)]

@@ -186,14 +186,14 @@ class NIRSpecIFU(Instrument):
         self.dwave_um = float(step)
         self.wave_range_um = (float(self.wave_edges_um[0]), float(self.wave_edges_um[-1]))
         self._kernels = KernelMemo()
-        self._kernel_ffts: dict = {}
+        self._kernel_ffts = KernelMemo(64)
         self._resamplers: dict = {}
         self._lsf_rel_min = None  # min sigma_LSF / lambda over the band (ifu_render.interp_plan)
         self._lsf_slope = None    # max |d sigma_LSF / d lambda| (ifu_render.lsf_slope_max)
 
     def __getstate__(self):  # pickle without the (large, rebuildable) caches
         state = self.__dict__.copy()
-        state["_kernels"], state["_kernel_ffts"], state["_resamplers"] = KernelMemo(), {}, {}
+        state["_kernels"], state["_kernel_ffts"], state["_resamplers"] = KernelMemo(), KernelMemo(64), {}
         return state
 
     # ------------------------------------------------------------ properties
@@ -247,8 +247,6 @@ class NIRSpecIFU(Instrument):
         key = (round(float(wave_um), 3), round(float(pixscale), 7), fy, fx, os_)
         kf = self._kernel_ffts.get(key)
         if kf is None:
-            if len(self._kernel_ffts) >= 64:  # bound the memory of the cache
-                self._kernel_ffts.clear()
             kern = self._kernel(wave_um, pixscale)
             ky, kx = kern.shape
             wrapped = np.zeros((fy, fx))

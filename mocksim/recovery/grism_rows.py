@@ -43,7 +43,7 @@ def _cho_solve(cf, rhs):
 def _stack_matmul(a, b):
     """``a @ b`` of stacks of small matrices; element-wise for an inner size of 1 (a BLAS
     call per 1 x 1 product costs more)."""
-    return a * b if a.shape[-1] == 1 and b.shape[-2] == 1 else a @ b
+    return a * b if a.shape[-1] == 1 else a @ b
 
 
 def _lower_inverse_inplace(low):
@@ -57,14 +57,12 @@ def _lower_inverse_inplace(low):
     g, m = low.shape[:2]
     diag = low.reshape(g, -1)[:, ::m + 1]
     np.divide(1.0, diag, out=diag)
-    st0, st1, st2 = low.strides
     b = 1
     while b < m:
         full = m // (2 * b)                                   # whole 2b blocks
         o = 2 * b * full
         # a view of the whole 2b diagonal blocks, and a last block of b + fewer
-        blocks = [np.ndarray((g, full, 2 * b, 2 * b), low.dtype, low, 0, (st0, 2 * b * (st1 + st2), st1, st2))
-                  ] if full else []
+        blocks = [_diagonal_blocks(low, full, o)] if full else []
         if m - o > b:
             blocks.append(low[:, o:, o:])
         for blk in blocks:
@@ -98,10 +96,10 @@ def _spd_inverse_many(mats):
     return linv.transpose(0, 2, 1) @ linv
 
 
-def _diagonal_blocks(mats, k, size=None):
+def _diagonal_blocks(mats, k, size):
     """View ``(G, k, s, s)`` of the ``k`` equal diagonal blocks of the leading ``size x size``
-    part (default: all) of a stack of square matrices ``(G, m, m)`` (``s = size // k``)."""
-    s = (size or mats.shape[1]) // k
+    part of a stack of square matrices ``(G, m, m)`` (``s = size // k``)."""
+    s = size // k
     st0, st1, st2 = mats.strides
     return as_strided(mats, (mats.shape[0], k, s, s), (st0, s * (st1 + st2), st1, st2))
 
@@ -298,8 +296,7 @@ def _solve_rows_many(grp, starts, cols, bv, wy, drow, tg, axis, pix, n_temps, pk
         ones[fu, kk] = 1.0
         ones = ones.reshape(G, kb, K)
         rhs_d = np.zeros((j1 - j0, T + K, 1 + K))
-        if T:
-            rhs_d[:, :T, 0] = np.add.reduceat(rhs[:, kb:kb + T], jb[:-1], axis=0)
+        rhs_d[:, :T, 0] = np.add.reduceat(rhs[:, kb:kb + T], jb[:-1], axis=0)
         x_a, x_d, dinv = _bordered_solve_many(gram, kb, np.concatenate([rhs[:, :kb, None], ones], axis=2),
                                               rhs_d, jb, K if separate else 1)
         sol[:, p0:p1] = x_a[:, :, 0].reshape(-1)[fu]

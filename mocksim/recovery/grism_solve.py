@@ -354,8 +354,9 @@ def _solve_group(jobs, reg, checker_reg):
     key = rows * int(ucount.sum()) + cols
     order = key.argsort(kind="stable")
     key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
-    if (key[1:] == key[:-1]).any():
-        one = np.concatenate([[True], key[1:] != key[:-1]]).nonzero()[0]
+    new = key[1:] != key[:-1]
+    if not new.all():                                               # duplicates
+        one = np.concatenate([[True], new]).nonzero()[0]
         rows, cols, vals = rows[one], cols[one], np.add.reduceat(vals, one)
     first = np.concatenate([[True], rows[1:] != rows[:-1]])
     starts = first.nonzero()[0]

@@ -363,7 +363,7 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
     samples = [None] * nb if keep_samples else None
     coarse = _coarse_pass(model, zlo, zhi, free, (a_lo, a_hi), av_fixed, normalize_likelihood,
                           computable, chunk_elements)
-    gen = None                          # the emcee generator, made when first needed
+    gen = None if method == "grid" else rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     metal_idx = np.flatnonzero(~model.is_balmer)
     fine = _fine_passes(model, coarse["groups"], normalize_likelihood, chunk_elements) if method == "grid" else None
     for n_grp, i_grp in enumerate(coarse["groups"]):
@@ -371,8 +371,6 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
         if method == "grid":
             out = fine[n_grp]
         else:
-            if gen is None:
-                gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
             out = _emcee_pass(model, i_grp, normalize_likelihood, gen, nwalkers, nsteps, nburn)
         for k in res:
             res[k][idx] = out[k]
