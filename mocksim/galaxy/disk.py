@@ -356,8 +356,8 @@ def _centred_blocks(bounds: galsim.BoundsI, n: int) -> tuple:
 def _wrapped_inverse(kimage: galsim.ImageCD, n: int, bounds: galsim.BoundsI) -> np.ndarray:
     """The image ``drawFFT_finish`` makes of a drawn ``kimage``: the k image wrapped
     onto ``n`` x ``n`` frequencies (GalSim's ``wrap``, Hermitian in x), then its inverse
-    real FFT (scipy's: GalSim's own does the same sums ~4x slower on these sizes and
-    numpy's ~2x, all equal to ~1e-16 of the peak), cut to ``bounds``."""
+    real FFT (scipy's; numpy's takes up to twice as long on these sizes and GalSim's own ~4x,
+    all equal to ~1e-16 of the peak), cut to ``bounds``."""
     wrapped = kimage.wrap(galsim.BoundsI(0, n // 2, -(n // 2), n // 2 - 1), hermitian="x").array
     real = sfft.irfft2(np.fft.ifftshift(wrapped, axes=0), s=(n, n))     # rows ky = -n/2.. -> 0..
     shape, blocks = _centred_blocks(bounds, n)
