@@ -512,9 +512,10 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
             fast_of.append(j)
             slow_jobs.append((j, tuple(a[slow] for a in job)))
     out = [[] for _ in jobs]
-    for j, pieces in zip(fast_of, disperse_line_fft_many(fast_jobs, nfine, n_disp, os_, kern, grism,
-                                                         kern_key, cache, single)):
-        out[j] += pieces
+    if fast_jobs:
+        for j, pieces in zip(fast_of, disperse_line_fft_many(fast_jobs, nfine, n_disp, os_, kern, grism,
+                                                             kern_key, cache, single)):
+            out[j] += pieces
     if slow_jobs:                                        # narrow pixels: exact profiles
         kd = _line_kernel(kern, grism, nfine, kern_key)[0]
         for j, job in slow_jobs:
