@@ -64,17 +64,21 @@ def main(argv=None) -> int:
         ap.error(f"--only: unknown workload(s) {sorted(bad)}")
 
     from mocksim.pipeline.chunks import default_chunk_size
+    from mocksim.pipeline.malloc import tune_malloc
 
     from . import workloads as W
     from .common import log, peak_rss_mb
 
+    # the heap settings of mocksim run's and the calibration engine's chunk workers
+    malloc_tuned = tune_malloc()
     for w, scn in (("w1", W.W1_SCENARIO), ("w2", W.W2_SCENARIO)):    # batches as the engine chunks them
         if S[f"{w}_batch"] is None:
             S[f"{w}_batch"] = default_chunk_size(scn["population"]["n"])
 
     t_start = time.perf_counter()
     details = {"mode": "quick" if args.quick else "full", "settings": S,
-               "python": sys.version.split()[0], "machine": platform.machine(), "platform": platform.platform()}
+               "python": sys.version.split()[0], "malloc_tuned": malloc_tuned, "machine": platform.machine(),
+               "platform": platform.platform()}
     out = {k: None for k in ("w1_galaxies_per_s", "w1_speedup_vs_naive", "w1_over_floor", "w2_galaxies_per_s",
                              "w3_seconds", "w4_scaling_efficiency", "peak_rss_mb", "w1_maps_galaxies_per_s",
                              "w1_maps_speedup_vs_naive", "w1_maps_over_floor", "w1_oversample5_galaxies_per_s",

@@ -27,6 +27,7 @@ from ..errors import MocksimInputError
 from ..pipeline.results_io import collect, read_results, summary, write_summary
 from ..pipeline.run import preflight
 from ..pipeline.chunks import chunk_bounds, default_chunk_size
+from ..pipeline.malloc import tune_malloc
 from .store import ChunkStore, write_grid_results
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -204,31 +205,6 @@ def _single_thread_env():
                 os.environ[k] = v
 
 
-_MALLOC_TUNED = False
-
-
-def _tune_malloc() -> None:
-    """Undo Dask's ``MALLOC_TRIM_THRESHOLD_`` in its workers (glibc only, once per process).
-
-    Dask nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also
-    disables glibc's dynamic mmap threshold: every NumPy temporary above 128 kB is
-    then mmap'ed and unmapped, and a realisation takes ~1.6x longer. We raise the
-    mmap / trim thresholds to 32 / 64 MiB (glibc's dynamic-threshold ceiling).
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        return
-    _MALLOC_TUNED = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def run_chunk(scn, start: int, stop: int) -> dict:
     """Simulate realisations ``[start, stop)``.
 
@@ -238,7 +214,7 @@ def run_chunk(scn, start: int, stop: int) -> dict:
     """
     from ..pipeline.galaxy_run import process_galaxies
 
-    _tune_malloc()
+    tune_malloc()          # a batch's memory reused by the next (mocksim.pipeline.malloc)
     t0 = time.process_time()
     with warnings.catch_warnings(record=True) as caught:   # tallied, reported once by run_grid
         warnings.simplefilter("always")

@@ -13,6 +13,7 @@ from ..lines import LINES
 from .build import build_galaxy, build_instrument, build_noise
 from .chunks import chunk_bounds, run_chunk_size
 from .galaxy_run import process_galaxies
+from .malloc import tune_malloc
 from .results_io import collect, summary, write_results, write_summary
 
 
@@ -47,6 +48,7 @@ def preflight(scn) -> list[dict]:
 def _work(args):
     """Galaxies ``[start, stop)``, the products kept for those below ``keep_n``."""
     scn, start, stop, keep_n = args
+    tune_malloc()                          # a batch's memory reused by the next
     return process_galaxies(scn, range(start, stop), keep_products=[i < keep_n for i in range(start, stop)])
 
 
