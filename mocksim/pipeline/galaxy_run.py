@@ -138,7 +138,7 @@ def process_galaxy(scn, index: int, keep_products: bool = False) -> GalaxyOutput
     return _finish(scn, sim, rec, keep_products)
 
 
-def process_galaxies(scn, indices, keep_products=False) -> list:
+def process_galaxies(scn, indices, keep_products: bool | list = False) -> list:
     """:func:`process_galaxy` of several galaxies, with the recovery batched across them
     when the configuration allows (:func:`mocksim.recovery.batch.batchable`: grid
     metallicity and linear gradient, from line maps or annulus spectra; the grism line

@@ -14,9 +14,9 @@ mapped and unmapped (~1.6x the time per realisation).
 dynamic threshold) and the trim threshold to 64 MiB: a batch's memory is reused by the
 next one. A worker's peak memory barely changes (the heap stops shrinking between
 batches; up to 64 MiB stays free at its top): 279 against 278 MB over 1024 W2 galaxies.
-The batch runners call it once per process: ``mocksim run``'s
-chunks, the calibration engine's chunks (local workers and Dask) and the benchmarks'
-galaxy workloads. Set ``MOCKSIM_MALLOC_TUNING=0`` to keep the process's own settings.
+The batch runners call it once per process: ``mocksim run``'s chunks, the calibration
+engine's chunks (local workers and Dask) and the benchmarks' galaxy workloads. Set
+``MOCKSIM_MALLOC_TUNING=0`` to keep the process's own settings.
 """
 from __future__ import annotations
 
