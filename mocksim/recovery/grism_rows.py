@@ -89,10 +89,13 @@ def _block_inverse_factors(blocks, bounds=None):
 
 
 def _spd_inverse_many(mats):
-    """Inverses ``(J, m, m)`` of SPD matrices (lower triangles read), by Cholesky factors
-    (those of :func:`_cholesky`, with its jitter, for every matrix if one is not
-    numerically positive definite)."""
-    linv = _block_inverse_factors(mats)
+    """Inverses ``(J, m, m)`` of SPD matrices (lower triangles read), by Cholesky factors.
+
+    Each matrix is its own job of :func:`_block_inverse_factors`: if one is not
+    numerically positive definite, only it takes :func:`_cholesky`'s jitter and the
+    others keep the factor they have alone (one job's failure changed the others' last
+    bits when every matrix was refactored)."""
+    linv = _block_inverse_factors(mats, np.arange(mats.shape[0] + 1))
     return linv.transpose(0, 2, 1) @ linv
 
 
