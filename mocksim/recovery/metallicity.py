@@ -363,7 +363,7 @@ def infer_metallicity(fluxes, errors, calibration, *, method="grid", fit_av=None
     samples = [None] * nb if keep_samples else None
     coarse = _coarse_pass(model, zlo, zhi, free, (a_lo, a_hi), av_fixed, normalize_likelihood,
                           computable, chunk_elements)
-    gen = None if method == "grid" else rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = None if method == "grid" else np.random.default_rng(rng)   # a Generator is returned as it is
     metal_idx = np.flatnonzero(~model.is_balmer)
     fine = _fine_passes(model, coarse["groups"], normalize_likelihood, chunk_elements) if method == "grid" else None
     for n_grp, i_grp in enumerate(coarse["groups"]):
