@@ -100,3 +100,51 @@ def test_centred_blocks_equal_the_wrapped_gather(n, b):
         out[dst] = real[src]
     assert len(blocks) <= 4
     np.testing.assert_array_equal(out, real[rows[:, None], cols[None, :]])
+
+
+@pytest.mark.parametrize("gsparams", [disk.GSPARAMS, galsim.GSParams()])
+def test_make_kimage_sizes_as_galsim(gsparams):
+    """The k image and wrap size equal ``Convolve(profile, pixel).drawFFT_makeKImage``'s,
+    from round to very compact, strongly inclined profiles (k images up to ~10x the stamp)."""
+    rng = np.random.default_rng(7)
+    for n in (45, 50, 96):
+        img = disk._centred_image(n, n)
+        for _ in range(12):
+            pix = float(rng.uniform(0.01, 0.05))
+            re = float(rng.uniform(0.01, 0.6))
+            q = float(rng.uniform(0.1, 1.0))
+            for prof in (galsim.Exponential(half_light_radius=re, flux=1.0, gsparams=gsparams),
+                         galsim.Sersic(n=2.5, half_light_radius=re, flux=1.0, gsparams=gsparams)):
+                prof = prof.shear(q=q, beta=rng.uniform(0, 180) * galsim.degrees).dilate(np.sqrt(q))
+                in_pixels = galsim.PixelScale(pix).profileToImage(prof, offset=galsim.PositionD(0.3, -0.2))
+                conv = galsim.Convolve(in_pixels, disk._unit_pixel(gsparams)[0], gsparams=gsparams)
+                ref, ref_wrap = conv.drawFFT_makeKImage(img)
+                got, wrap = disk._make_kimage(in_pixels, img)
+                assert wrap == ref_wrap
+                assert got.bounds == ref.bounds and got.scale == ref.scale
+                assert got.array.shape == ref.array.shape and got.array.dtype == ref.array.dtype
+
+
+def test_draw_writes_every_k_value(monkeypatch):
+    """The k image starts uninitialised: a buffer full of NaN gives the same image, so
+    the draw writes every value it is read for."""
+    rng = np.random.default_rng(3)
+    grid = SceneGrid(0.021, (96, 96), 3)
+    profs = list(_profiles(rng, disk.GSPARAMS))
+    ref = [disk._draw(p, grid, (0.05, -0.1)) for p in profs]
+    monkeypatch.setattr(disk, "_kimage_buffer",
+                        lambda nk: np.full((nk + 1, nk // 2 + 1), np.nan, np.complex128))
+    for p, r in zip(profs, ref):
+        got = disk._draw(p, grid, (0.05, -0.1))
+        assert np.all(np.isfinite(got)) and np.array_equal(got, r)
+
+
+def test_very_large_k_image_takes_galsim_call():
+    """Above ``maximum_fft_size`` the k image comes from GalSim's own call (its warning)."""
+    gsp = galsim.GSParams(minimum_fft_size=64, maximum_fft_size=256)
+    prof = galsim.Exponential(half_light_radius=0.02, flux=1.0, gsparams=gsp)
+    grid = SceneGrid(0.03, (45, 45), 3)
+    with pytest.warns(galsim.GalSimFFTSizeWarning):
+        got = disk._draw(prof, grid, (0.0, 0.0))
+    ref = _draw_image(prof, grid, (0.0, 0.0))
+    assert np.max(np.abs(got - ref)) <= 1e-13 * np.max(np.abs(ref))

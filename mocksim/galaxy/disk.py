@@ -9,6 +9,7 @@ optional dust. Kinematics: an arctan rotation curve and a constant dispersion.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -324,7 +325,7 @@ def _unit_pixel_kimage(gsparams: galsim.GSParams, dk: float, nk: int) -> np.ndar
 def _centred_image(nx: int, ny: int) -> galsim.ImageD:
     """An ``nx`` x ``ny`` unit-scale image centred on pixel (0, 0) (``ImageD(nx, ny)``
     after ``setCenter(0, 0)``), made once per shape: :func:`_draw` only reads its
-    bounds, scale and type (to size the k image), never its pixels."""
+    bounds (to size the k image), never its pixels."""
     img = galsim.ImageD(nx, ny, scale=1.0)
     img.setCenter(0, 0)
     return img
@@ -358,13 +359,47 @@ def _wrapped_inverse(kimage: galsim.ImageCD, n: int, bounds: galsim.BoundsI) -> 
     onto ``n`` x ``n`` frequencies (GalSim's ``wrap``, Hermitian in x), then its inverse
     real FFT (scipy's; numpy's takes up to twice as long on these sizes and GalSim's own ~4x,
     all equal to ~1e-16 of the peak), cut to ``bounds``."""
-    wrapped = kimage.wrap(galsim.BoundsI(0, n // 2, -(n // 2), n // 2 - 1), hermitian="x").array
-    real = sfft.irfft2(np.fft.ifftshift(wrapped, axes=0), s=(n, n))     # rows ky = -n/2.. -> 0..
+    h = n // 2
+    wrapped = kimage.wrap(galsim.BoundsI(0, h, -h, h - 1), hermitian="x").array
+    real = sfft.irfft2(np.concatenate((wrapped[h:], wrapped[:h])), s=(n, n))   # ifftshift: rows ky = 0.., -n/2..
     shape, blocks = _centred_blocks(bounds, n)
     out = np.empty(shape)
     for dst, src in blocks:
         out[dst] = real[src]
     return out
+
+
+def _kimage_buffer(nk: int) -> np.ndarray:
+    """Uninitialised ``(nk + 1, nk // 2 + 1)`` complex array for a k image (every value is
+    then drawn: the zeros ``ImageCD`` would write first are not needed)."""
+    return np.empty((nk + 1, nk // 2 + 1), np.complex128)
+
+
+def _make_kimage(in_pixels, img: galsim.ImageD):
+    """``(k image, wrap size)`` of ``Convolve(in_pixels, unit pixel).drawFFT_makeKImage(img)``
+    (GalSim 2.5-2.8) without building the convolution: its ``stepk`` and ``maxk`` from the
+    two profiles' (``Convolution._stepk`` / ``_maxk``), then the same sizes (``img`` has
+    unit scale), the k image on :func:`_kimage_buffer`. Sizes above the GSParams'
+    ``maximum_fft_size`` take GalSim's own call (and its warning).
+    ``tests/test_galsim_draw.py`` compares both, bounds and scale, and the draws bit for bit.
+    """
+    gsp = in_pixels.gsparams
+    pixel = _unit_pixel(gsp)[0]
+    stepk = (in_pixels.stepk ** -2 + pixel.stepk ** -2) ** -0.5
+    maxk = min(in_pixels.maxk, pixel.maxk)
+    n = int(math.ceil(2. * math.pi / (1.0 * stepk) * (1. - 1.e-12)))   # getGoodImageSize(1.0)
+    n = 2 * ((n + 1) // 2)
+    b = img.bounds
+    n = max(n, max(abs(b.xmin), abs(b.xmax), abs(b.ymin), abs(b.ymax)) * 2, b.xmax - b.xmin + 1,
+            b.ymax - b.ymin + 1)
+    n = max(galsim.Image.good_fft_size(n), gsp.minimum_fft_size)
+    dk = 2. * np.pi / (n * 1.0)
+    nk = n if n * dk / 2 > maxk else int(np.ceil(maxk / dk)) * 2
+    if nk > gsp.maximum_fft_size:
+        return galsim.Convolve(in_pixels, pixel, gsparams=gsp).drawFFT_makeKImage(img)
+    kimage = galsim._Image(_kimage_buffer(nk), galsim._BoundsI(0, nk // 2, -nk // 2, nk // 2),
+                           galsim.PixelScale(dk))
+    return kimage, n
 
 
 def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
@@ -375,8 +410,9 @@ def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     same image to ~1e-16 of its peak, ``tests/test_galsim_draw.py``), less its per-call
     checks: the profile in pixel units (``PixelScale.profileToImage``; the offset less
     0.5 pixel along even axes, ``use_true_center``) convolved with the unit pixel, i.e.
-    its k image times the pixel's (cached, :func:`_unit_pixel_kimage`, instead of drawn
-    and copied for every galaxy), wrapped and transformed as ``drawFFT_finish`` does
+    its k image (sized as ``drawFFT_makeKImage`` sizes it, :func:`_make_kimage`) times
+    the pixel's (cached, :func:`_unit_pixel_kimage`, instead of drawn and copied for
+    every galaxy), wrapped and transformed as ``drawFFT_finish`` does
     (:func:`_wrapped_inverse`) onto an image centred on pixel (0, 0). ``prof`` must be
     analytic only in k space (true of the profiles here), so that ``drawImage`` takes the
     FFT path.
@@ -388,9 +424,8 @@ def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     dy = offset_arcsec[1] / pix - (0.5 if ny % 2 == 0 else 0.0)
     img = _centred_image(nx, ny)
     in_pixels = _pixel_scale(pix).profileToImage(prof, offset=galsim.PositionD(dx, dy))
-    conv = galsim.Convolve(in_pixels, _unit_pixel(gsp)[0], gsparams=gsp)
-    kimage, wrap_size = conv.drawFFT_makeKImage(img)
-    conv.obj_list[0].drawKImage(image=kimage, recenter=False)
+    kimage, wrap_size = _make_kimage(in_pixels, img)
+    in_pixels.drawKImage(image=kimage, recenter=False)
     kimage.array[:, :] *= _unit_pixel_kimage(gsp, kimage.scale, kimage.array.shape[0] - 1)
     return _wrapped_inverse(kimage, wrap_size, img.bounds)
 
