@@ -110,11 +110,14 @@ def _prepare(inst, scene, jobs, g):
         if px is None:
             continue
         idx, flux, dop, s = px
-        if id(dop) not in bounds:                       # lines of one component share dop, s
-            bounds[id(dop)] = (float(dop.min()), float(dop.max()), float(s.max()))
+        # lines of one component emitted by all its pixels share dop and s; the entry holds
+        # dop, so that no later line's array can take its id while the dict lives
+        b = bounds.get(id(dop))
+        if b is None:
+            b = bounds[id(dop)] = (dop, float(dop.min()), float(dop.max()), float(s.max()))
         lam = sig_um = None                             # per-pixel values, made when needed
         for filt in inst.filters:
-            if band_fraction_is_one(lam_sys, *bounds[id(dop)], filt.lo_um, filt.hi_um):
+            if band_fraction_is_one(lam_sys, *b[1:], filt.lo_um, filt.hi_um):
                 w = flux                                # flux x 1.0: the same values
             else:
                 if lam is None:
