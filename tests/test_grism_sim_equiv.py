@@ -46,8 +46,15 @@ def _scene(inst, partial=True):
 
 
 def _reference_jobs(inst, scene):
-    """``[(line, beam, idx, w, mu_off, sig_px)]`` from the per-line expressions."""
-    comps = inst._components(scene)
+    """``[(line, beam, kernel wavelength, idx, w, mu_off, sig_px)]`` from the per-line
+    expressions (line None for a neighbour's, whose kernel is at its own wavelength)."""
+    out = []
+    for comps, z, own in inst._sources(scene):
+        out += _reference_source_jobs(inst, scene, comps, z, own)
+    return out
+
+
+def _reference_source_jobs(inst, scene, comps, z, own):
     names = []
     for c in comps:
         names += [k for k in c.line_flux if k not in names]
@@ -63,7 +70,7 @@ def _reference_jobs(inst, scene):
             nz = f != 0
             parts.append((np.flatnonzero(nz), f[nz], v[nz], s[nz]))
         idx, flux, v, s = (np.concatenate(a) for a in zip(*parts))
-        lam = LINES[name].observed_um(scene.redshift) * (1.0 + v / C_KMS)
+        lam = LINES[name].observed_um(z) * (1.0 + v / C_KMS)
         sig_um = lam * s / C_KMS
         for filt in inst.filters:
             w = flux * band_fraction(lam, sig_um, filt.lo_um, filt.hi_um)
@@ -74,8 +81,8 @@ def _reference_jobs(inst, scene):
                 keep = aw > 1e-10 * total
             for bi, (bf, _) in enumerate(inst.beams):
                 if bf is filt and keep.any():
-                    out.append((name, bi, idx[keep], w[keep], inst.column_offset(lam[keep]),
-                                sig_um[keep] / inst.dispersion_um))
+                    out.append((name if own else None, bi, LINES[name].observed_um(z), idx[keep], w[keep],
+                                inst.column_offset(lam[keep]), sig_um[keep] / inst.dispersion_um))
     return out
 
 
@@ -90,19 +97,18 @@ def test_prepare_jobs_equal_per_line_expressions(partial, neighbours):
     direct = grism_render._direct_images(inst, [scene], [prepared])[0]
     ref = _reference_jobs(inst, scene)
     assert len(jobs) == len(ref) >= 3
-    for (g, name, bi, _, arrays), (rname, rbi, *rarrays) in zip(jobs, ref):
-        assert (g, name, bi) == (0, rname, rbi)
+    for (g, name, bi, lam, arrays), (rname, rbi, rlam, *rarrays) in zip(jobs, ref):
+        assert (g, name, bi, lam) == (0, rname, rbi, rlam)
         for a, b in zip(arrays, rarrays):                # the same values to round-off
             assert a.dtype == b.dtype and a.shape == b.shape, name
             np.testing.assert_allclose(a, b, rtol=1e-14, atol=0, err_msg=name)
     # direct images: the same fine images (bincount of the kept pixels) through the same convolution
     nf = scene.grid.shape[1]
     terms = {f.name: [] for f in inst.filters}
-    for name, bi, idx, w, *_ in ref:
+    for name, bi, lam, idx, w, *_ in ref:
         filt = inst.beams[bi][0]
         fine = np.bincount(idx, w / filt.width_um, nf * nf).reshape(nf, nf)
-        terms[filt.name].append(inst._direct_term(fine, LINES[name].observed_um(scene.redshift),
-                                                  scene.grid.pixscale_arcsec))
+        terms[filt.name].append(inst._direct_term(fine, lam, scene.grid.pixscale_arcsec))
     for f in inst.filters:
         want = grism_render.convolve_sum_block(terms[f.name], inst._spectra, inst.oversample)
         assert np.array_equal(direct[f.name], np.zeros_like(want) + want)

@@ -51,8 +51,9 @@ Direct images (one per filter): band-averaged f_lambda per pixel, i.e. continuum
 wavelength) and detector-sampled.
 
 Neighbours (option ``neighbours``): contaminating sources, each a circular Gaussian
-with a flat continuum and one emission line at its own redshift; they appear in the
-direct and dispersed images only.
+with a flat continuum and one emission line at its own redshift (PSF-convolved at its
+own observed wavelength); they appear in the direct and dispersed images only, not
+among the scene's lines (the kept beams of ``render_components``, the S/N line).
 
 Noise (:class:`~mocksim.instruments.noise.NoiseSpec`)
 -----------------------------------------------------
@@ -357,8 +358,14 @@ class SlitlessGrism(Instrument):
         return self._kernels[key]
 
     # ------------------------------------------------------------ rendering
-    def _components(self, scene) -> list:
-        return list(scene.components) + neighbour_components(scene.grid, scene.redshift, self.neighbours)
+    def _sources(self, scene) -> list:
+        """``[(components, redshift, own)]``: the scene's components at its redshift, then
+        each neighbour at its own (so that its line takes the PSF of its own wavelength);
+        ``own`` is False for neighbours (not among the scene's lines, e.g. the S/N line)."""
+        z = float(scene.redshift)
+        return [(list(scene.components), z, True)] + [
+            ([comp], z if z_nb is None else z_nb, False)
+            for comp, z_nb in neighbour_components(scene.grid, self.neighbours)]
 
     def _direct_term(self, img: np.ndarray, wave_um: float, pixscale: float):
         """``(img, kernel, key)`` term of :func:`~.fftconv.convolve_sum_block` (PSF at ``wave_um``)."""

@@ -337,13 +337,12 @@ def check_neighbours(neighbours, fov) -> list[dict]:
     return out
 
 
-def neighbour_components(grid, redshift: float, neighbours) -> list:
-    """Scene components of validated neighbours on ``grid`` (fine sky grid).
+def neighbour_components(grid, neighbours) -> list:
+    """``[(component, redshift)]`` of validated neighbours on ``grid`` (fine sky grid).
 
     Each is a circular Gaussian (pixel-integrated), flat continuum
-    ``continuum_flam x profile`` and one line at its own redshift, encoded as a
-    constant velocity offset ``c ((1 + z_nb) / (1 + z) - 1)`` so that
-    ``lambda_rest (1 + z)(1 + v / c) = lambda_rest (1 + z_nb)`` exactly.
+    ``continuum_flam x profile`` and one line at rest at the neighbour's ``redshift``
+    (None for a neighbour without a line).
     """
     from ..scene import SceneComponent
 
@@ -357,13 +356,11 @@ def neighbour_components(grid, redshift: float, neighbours) -> list:
         px = 0.5 * (erf((x - nb["dx_arcsec"] + h) / s) - erf((x - nb["dx_arcsec"] - h) / s))
         py = 0.5 * (erf((y - nb["dy_arcsec"] + h) / s) - erf((y - nb["dy_arcsec"] - h) / s))
         prof = px * py
-        lines, v = {}, 0.0
-        if nb["line_flux"] > 0:
-            lines[nb["line"]] = nb["line_flux"] * prof
-            v = C_KMS * ((1.0 + nb["redshift"]) / (1.0 + redshift) - 1.0)
+        lines = {nb["line"]: nb["line_flux"] * prof} if nb["line_flux"] > 0 else {}
         cont = nb["continuum_flam"] * prof if nb["continuum_flam"] > 0 else None
-        out.append(SceneComponent(f"neighbour{k}", lines, np.full(prof.shape, v),
-                                  np.full(prof.shape, nb["sigma_kms"]), cont))
+        out.append((SceneComponent(f"neighbour{k}", lines, np.zeros(prof.shape),
+                                   np.full(prof.shape, nb["sigma_kms"]), cont),
+                    nb["redshift"] if lines else None))
     return out
 
 

@@ -87,17 +87,27 @@ def _prepare(inst, scene, jobs, g):
     """Direct-image terms, continuum and the dispersion jobs of scene number ``g`` (appended to ``jobs``).
 
     Each job: ``(g, line, beam index, kernel wavelength [um], (idx, w, mu_off, sig_px))``
-    in the order the one-scene renderer accumulates them. Returns ``(terms, continuum)``:
-    per filter the :func:`~.fftconv.convolve_sum_block` terms of the lines (PSF-convolved
-    together), and the summed fine continuum map or None."""
+    in the order the one-scene renderer accumulates them; ``line`` is None for a
+    neighbour's line (dispersed with the PSF of its own wavelength, not one of the scene's
+    lines). Returns ``(terms, continuum)``: per filter the
+    :func:`~.fftconv.convolve_sum_block` terms of the lines (PSF-convolved together), and
+    the summed fine continuum map or None."""
     ny, nx = inst.check_scene_grid(scene.grid)
     if ny != nx:
         raise MocksimInputError(f"scene.grid: {inst.name} needs a square field, got {scene.grid.shape}")
-    nfine = scene.grid.shape[1]
-    pix = scene.grid.pixscale_arcsec
-    z = float(scene.redshift)
-    comps = inst._components(scene)
     direct_terms = {f.name: [] for f in inst.filters}     # PSF-convolved together per filter
+    cont = []
+    for comps, z, own in inst._sources(scene):
+        _prepare_lines(inst, scene.grid, comps, z, own, direct_terms, jobs, g)
+        cont += [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
+    return direct_terms, (np.sum(cont, axis=0) if cont else None)
+
+
+def _prepare_lines(inst, grid, comps, z, own, direct_terms, jobs, g):
+    """The lines of components ``comps`` at redshift ``z`` (:func:`_prepare`): their
+    direct-image terms appended to ``direct_terms``, their dispersion jobs to ``jobs``."""
+    nfine = grid.shape[1]
+    pix = grid.pixscale_arcsec
     names = []
     for c in comps:
         names += [k for k in c.line_flux if k not in names]
@@ -106,7 +116,7 @@ def _prepare(inst, scene, jobs, g):
         if name not in LINES:
             raise MocksimInputError(f"scene.line_flux: unknown line {name!r}")
         lam_sys = LINES[name].observed_um(z)
-        px = _line_pixels(comps, name, scene.grid.shape, flat)
+        px = _line_pixels(comps, name, grid.shape, flat)
         if px is None:
             continue
         idx, flux, dop, s = px
@@ -149,9 +159,7 @@ def _prepare(inst, scene, jobs, g):
             direct_terms[filt.name].append(inst._direct_term(fine, lam_sys, pix))
             for bi, (bf, grism) in enumerate(inst.beams):
                 if bf is filt:
-                    jobs.append((g, name, bi, lam_sys, (ii, ww, mu_off, sig_px)))
-    cont = [np.asarray(c.continuum, float) for c in comps if c.continuum is not None]
-    return direct_terms, (np.sum(cont, axis=0) if cont else None)
+                    jobs.append((g, name if own else None, bi, lam_sys, (ii, ww, mu_off, sig_px)))
 
 
 def _direct_images(inst, scenes, prepared, single: bool = False) -> list:
