@@ -19,8 +19,8 @@ Two implementations of this one model:
 * :func:`disperse_line_exact` -- the reference: ``H`` evaluated for every pixel and
   column from differences of the exact box x Gaussian CDF. Cost ~ pixels x ``12 s``
   columns of ``erf``/``exp``, then a 2D FFT convolution: the reference in the tests.
-  Narrow lines (``s < MIN_FAST_SIGMA``), where the profile integrals are cheap, take
-  the same profiles with the fast path's PSF step (:mod:`~.grism_narrow`).
+  Narrow lines (:func:`fast_sigma_threshold`), where the profile integrals are cheap,
+  take the same profiles with the fast path's PSF step (:mod:`~.grism_narrow`).
 * :func:`disperse_line_fft` -- the fast path. It uses that ``H`` is a convolution:
 
   1. *deposit*: each pixel's flux is spread over the ``DEPOSIT_ORDER`` fine columns
@@ -43,9 +43,14 @@ Two implementations of this one model:
      detector pixels is folded into the spectrum, so that inverse FFT runs on the
      detector grid (:func:`~.fftconv.fold_spectrum`).
 
-  Differences from the reference are discretisation/round-off: < 1e-5 of the peak
-  with or without the JWST PSF, total flux to 1e-9, for
-  ``s >= MIN_FAST_SIGMA`` (``tests/test_grism_disperse.py``; ~7e-7 on W2 galaxies). Light dispersed
+  Differences from the reference are the deposit's interpolation error, about
+  ``0.015 w^-6`` of the line's peak for an effective width ``w^2 = s^2 + s_psf^2``
+  (``s_psf``: Gaussian sigma of the PSF core along the dispersion, fine pixels): the
+  PSF removes the high frequencies where the error lies. The FFT path therefore takes
+  lines with ``s >= MIN_FAST_SIGMA`` and ``w >= MIN_FAST_WIDTH`` only
+  (:func:`fast_sigma_threshold`), which keeps the difference below 3e-5 of the peak
+  (measured 2.5e-5 at most, without a PSF at oversample 1; 1e-5 with the JWST PSF at
+  oversample 3, 2e-6 at 5; ``tests/test_grism_disperse.py``); total flux to 1e-9. Light dispersed
   beyond the ends of the dispersed cutout is cut after the PSF convolution (the
   reference cuts the profile before it); both only matter for lines within a PSF
   radius of the cutout ends, which the cutout margin avoids.
@@ -70,6 +75,9 @@ DEPOSIT_ORDER = 6
 #: Smallest line sigma [fine pixels] handled by the FFT path: the spectrum of ``H`` is
 #: then < 2e-5 of its peak at the fine Nyquist frequency (no aliasing of the deposit).
 MIN_FAST_SIGMA = 1.5
+#: Smallest effective width ``sqrt(s^2 + s_psf^2)`` [fine pixels] handled by the FFT path
+#: (module docstring): its interpolation error is then below 3e-5 of the line's peak.
+MIN_FAST_WIDTH = 3.0
 #: Largest relative spread of ``s^2`` within one line-width bin.
 SIGMA_BIN_SPREAD = 0.2
 #: Target truncation error of the line-width series, relative to the line's peak.
@@ -301,6 +309,31 @@ def _fft_units(idx, w, mu_off, sig_px, nfine: int, os_: int, grism: str, hk1: in
     return [(cross[g], xf[g], w[g], s2[g]) for g in groups]
 
 
+def psf_core_sigma(kd) -> float:
+    """Gaussian sigma [fine pixels] of the core of kernel ``kd`` along its axis 1 (the
+    dispersion axis in the dispersion frame): its full width at half maximum through
+    the peak, over 2.3548 (0 for no kernel)."""
+    if kd is None:
+        return 0.0
+    cy, cx = np.unravel_index(int(np.argmax(kd)), kd.shape)
+    row = kd[cy] / kd[cy, cx]
+    half = 0.0
+    for side in (row[cx:], row[cx::-1]):
+        below = np.flatnonzero(side < 0.5)
+        if below.size == 0:                              # no half-maximum inside: the whole side
+            half += side.size - 0.5
+            continue
+        i = int(below[0])
+        half += i - 1 + (side[i - 1] - 0.5) / (side[i - 1] - side[i])
+    return half / 2.3548
+
+
+def fast_sigma_threshold(kd) -> float:
+    """Smallest line sigma [fine pixels] the FFT path takes with kernel ``kd`` (dispersion
+    frame): ``MIN_FAST_SIGMA``, raised so that ``s^2 + psf_core_sigma(kd)^2 >= MIN_FAST_WIDTH^2``."""
+    return max(MIN_FAST_SIGMA, math.sqrt(max(MIN_FAST_WIDTH ** 2 - psf_core_sigma(kd) ** 2, 0.0)))
+
+
 def _line_kernel(kern, grism: str, nfine: int, kern_key):
     """Kernel in the dispersion frame cropped to the field, its half-widths and cache key."""
     kd = None if kern is None else crop_kernel(kern if grism == "R" else kern.T, nfine - 1, kern.shape[0])
@@ -313,7 +346,8 @@ def disperse_line_fft(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int,
     """Fast fine-grid dispersion of one line (module docstring); same call as
     :func:`disperse_line_exact` plus the kernel's cache key and a :class:`SpectrumCache`.
 
-    Every ``sig_px * os_`` must be ``>= MIN_FAST_SIGMA`` (:func:`disperse_line` splits).
+    Every ``sig_px * os_`` must be at least :func:`fast_sigma_threshold` of the kernel
+    (:func:`disperse_line` splits).
     """
     return disperse_line_fft_many([(idx, w, mu_off, sig_px)], nfine, n_disp, os_, kern, grism, kern_key, cache)[0]
 
@@ -481,8 +515,8 @@ def _transform_clusters(units, ranges, shape, nfine, os_, kd, kern_key, cache, s
 def disperse_line(idx, w, mu_off, sig_px, nfine: int, n_disp: int, os_: int, kern, grism: str,
                   kern_key=None, cache: SpectrumCache | None = None):
     """Fine-grid dispersion of one line: the FFT path for lines at least
-    ``MIN_FAST_SIGMA`` fine pixels wide, exact profiles followed by the same PSF step
-    for the others (:func:`~.grism_narrow.disperse_narrow`).
+    :func:`fast_sigma_threshold` fine pixels wide, exact profiles followed by the same
+    PSF step for the others (:func:`~.grism_narrow.disperse_narrow`).
 
     Arguments and return value as :func:`disperse_line_exact`, plus the kernel's cache
     key and a :class:`SpectrumCache` (list of ``(coarse, col0)`` pieces).
@@ -497,13 +531,15 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
     jobs in one :func:`disperse_line_fft_many`, in single precision if ``single``;
     bit-identical to job by job)."""
     cache = SpectrumCache() if cache is None else cache    # one cache for the fast and narrow parts
+    kd = _line_kernel(kern, grism, nfine, kern_key)[0]
+    thr = fast_sigma_threshold(kd)
     fast_jobs, fast_of, slow_jobs = [], [], []
     for j, job in enumerate(jobs):
-        if float(job[3].min()) * os_ >= MIN_FAST_SIGMA:    # every pixel (no mask needed)
+        if float(job[3].min()) * os_ >= thr:              # every pixel (no mask needed)
             fast_jobs.append(job)
             fast_of.append(j)
             continue
-        fast = job[3] * os_ >= MIN_FAST_SIGMA
+        fast = job[3] * os_ >= thr
         if not fast.any():
             slow_jobs.append((j, job))
         else:
@@ -517,7 +553,6 @@ def disperse_line_many(jobs, nfine: int, n_disp: int, os_: int, kern, grism: str
                                                              kern_key, cache, single)):
             out[j] += pieces
     if slow_jobs:                                        # narrow pixels: exact profiles
-        kd = _line_kernel(kern, grism, nfine, kern_key)[0]
         for j, job in slow_jobs:
             out[j] += disperse_narrow(job, nfine, n_disp, os_, kd, kern_key, cache, grism, single)
     return out
