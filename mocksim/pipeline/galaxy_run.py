@@ -12,6 +12,7 @@ from ..instruments.noise import noise_generator
 from ..lines import LINES
 from ..recovery.analysis import Geometry, analyse, line_extractor
 from ..recovery.forward import forward_fit
+from ..recovery.linefit import EDGE_REACH_SIGMA
 from .build import build_galaxy, build_instrument, build_noise, build_profile
 
 
@@ -109,6 +110,15 @@ def _observe_run(run):
     return [sim for sim, _, _ in run]
 
 
+def rendered_lines(inst, redshift: float) -> list:
+    """Lines rendered for ``inst`` at ``redshift``: those inside its wavelength range and
+    those within ``EDGE_REACH_SIGMA`` LSF sigmas beyond it, whose wings reach into it
+    (the lines the fits model, :func:`mocksim.recovery.linefit.modelled_lines`)."""
+    lo, hi = inst.wave_range_um
+    r_lo, r_hi = (EDGE_REACH_SIGMA * float(s) for s in inst.lsf_sigma_um(np.array([lo, hi])))
+    return [ln for ln in LINES if lo - r_lo <= LINES[ln].observed_um(redshift) <= hi + r_hi]
+
+
 def _scene(scn, index: int):
     """Galaxy ``index`` drawn and rendered: ``(_Simulated without obs, NoiseSpec, noise rng)``."""
     params = scn.draw_galaxy(index)
@@ -123,8 +133,7 @@ def _scene(scn, index: int):
         from ..physics.calibrations import get_calibration
 
         calib = get_calibration(calib, extrapolate_dex=scn.recovery["extrapolate_dex"])
-    lo, hi = inst.wave_range_um
-    lines = [ln for ln in LINES if lo <= LINES[ln].observed_um(galaxy.redshift) <= hi]
+    lines = rendered_lines(inst, galaxy.redshift)
     grid = inst.scene_grid()
     scene = galaxy.render(grid, calib, lines=lines)
     noise_rng, fit_rng = _streams(scn, index)

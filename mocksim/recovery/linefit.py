@@ -78,7 +78,7 @@ class LineMaps:
     chi2_nu : ndarray
         Reduced chi^2 summed over all fitted groups.
     lines : list of str
-        Lines that were fitted (in coverage).
+        Lines that were fitted (:func:`modelled_lines`).
     groups : list of str
         Groups that were fitted.
     velocity_err_kms, sigma_err_kms : dict of str -> ndarray
@@ -101,6 +101,12 @@ class LineMaps:
     chi2_nu_group: dict = field(default_factory=dict)
 
 
+def _outer_edges(wave: np.ndarray) -> tuple[float, float]:
+    """Outer channel edges of ``wave`` (as ``_channel_edges(wave)[[0, -1]]``) [micron]."""
+    w0, w1, wm2, wm1 = (float(x) for x in wave[[0, 1, -2, -1]])
+    return 2 * w0 - 0.5 * (w1 + w0), 2 * wm1 - 0.5 * (wm1 + wm2)
+
+
 def lines_in_coverage(wave_um, redshift: float, lines=None, *, margin_kms: float = 0.0) -> list:
     """Lines whose observed (systemic) centre falls inside the channel range.
 
@@ -121,9 +127,7 @@ def lines_in_coverage(wave_um, redshift: float, lines=None, *, margin_kms: float
         The covered subset of ``lines``, in input order.
     """
     wave = _check_wave(wave_um)
-    # outer channel edges, as _channel_edges(wave)[[0, -1]]
-    w0, w1, wm2, wm1 = (float(x) for x in wave[[0, 1, -2, -1]])
-    lo, hi = 2 * w0 - 0.5 * (w1 + w0), 2 * wm1 - 0.5 * (wm1 + wm2)
+    lo, hi = _outer_edges(wave)
     if lines is None:
         lines = [ln for grp in LINE_GROUPS.values() for ln in grp]
     out = []
@@ -133,6 +137,26 @@ def lines_in_coverage(wave_um, redshift: float, lines=None, *, margin_kms: float
         lam = get_line(name).observed_um(redshift)
         if lo <= lam <= hi:
             out.append(name)
+    return out
+
+
+#: Lines whose centre lies up to this many LSF sigmas beyond the channel range are
+#: modelled too: their wing reaches into the band and would otherwise be fitted by the
+#: in-band lines of their group (their own flux is NaN: under half of it is covered).
+EDGE_REACH_SIGMA = 5.0
+
+
+def modelled_lines(wave_um, redshift: float, lsf_sigma_um) -> set:
+    """Names of the lines a fit models: :func:`lines_in_coverage` and those whose centre
+    lies within ``EDGE_REACH_SIGMA`` LSF sigmas beyond the outer channel edges."""
+    wave = _check_wave(wave_um)
+    out = set(lines_in_coverage(wave, redshift))
+    lsf = np.broadcast_to(np.asarray(lsf_sigma_um, dtype=float), wave.shape)
+    lo, hi = _outer_edges(wave)
+    lo -= EDGE_REACH_SIGMA * float(lsf[0])
+    hi += EDGE_REACH_SIGMA * float(lsf[-1])
+    for grp in LINE_GROUPS.values():
+        out.update(ln for ln in grp if lo <= get_line(ln).observed_um(redshift) <= hi)
     return out
 
 
@@ -174,7 +198,9 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
     lines : sequence of str, optional
         Lines to fit (default: every line of ``LINE_GROUPS``). Each group with at
         least one requested line is fitted with *all* of its lines in coverage
-        (they are in the data whether requested or not).
+        (they are in the data whether requested or not), and those just beyond the
+        band whose wing reaches into it (:func:`modelled_lines`; their own flux is
+        NaN, under half of it being covered).
     velocity_range_kms : (float, float)
         Allowed velocity range [km/s].
     sigma_range_kms : (float, float)
@@ -211,7 +237,7 @@ def fit_spectra(wave_um, spectra, errors, redshift: float, lsf_sigma_um, lines=N
     requested = list(lines) if lines is not None else [ln for g in LINE_GROUPS.values() for ln in g]
     for name in requested:
         get_line(name)
-    covered = set(lines_in_coverage(wave, redshift))
+    covered = modelled_lines(wave, redshift, lsf)
     gkey = _grid_key(wave, edges, lsf)
     gms = []
     for gname, members in LINE_GROUPS.items():

@@ -15,7 +15,7 @@ from scipy.special import ndtr
 
 from ..errors import MocksimInputError
 from ..lines import C_KMS, LINE_GROUPS
-from .linefit import LineMaps, fit_spectra, lines_in_coverage
+from .linefit import LineMaps, fit_spectra, lines_in_coverage, modelled_lines
 from .linefit_model import _NSIG, _channel_edges, _check_wave, _grid_key, _group_model, cache_frozen
 
 __all__ = ["fit_spectra_tied"]
@@ -61,9 +61,10 @@ def fit_spectra_tied(wave_um, spectra, errors, redshift: float, lsf_sigma_um, li
     edges = _channel_edges(wave)
     gkey = _grid_key(wave, edges, lsf)
     requested = list(lines) if lines is not None else [ln for g in LINE_GROUPS.values() for ln in g]
+    modelled = modelled_lines(wave, redshift, lsf)
     gms = []
     for gname, members in LINE_GROUPS.items():
-        names = [ln for ln in members if ln in covered]
+        names = [ln for ln in members if ln in modelled]
         if gname == reference or not names or not any(ln in requested for ln in members):
             continue
         gm = _group_model(names, wave, edges, lsf, redshift, window_kms, continuum, "integrated", gkey)
