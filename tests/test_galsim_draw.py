@@ -1,8 +1,12 @@
 """The disk draws (``mocksim.galaxy.disk._draw``) equal GalSim's ``drawImage`` to round-off (the
 same GalSim steps; only the final inverse FFT is numpy's instead of GalSim's)."""
+import warnings
+
 import galsim
 import numpy as np
 import pytest
+
+from mocksim.errors import MocksimInputError
 
 from mocksim.galaxy import disk
 from mocksim.scene import SceneGrid
@@ -118,7 +122,13 @@ def test_make_kimage_sizes_as_galsim(gsparams):
                 prof = prof.shear(q=q, beta=rng.uniform(0, 180) * galsim.degrees).dilate(np.sqrt(q))
                 in_pixels = galsim.PixelScale(pix).profileToImage(prof, offset=galsim.PositionD(0.3, -0.2))
                 conv = galsim.Convolve(in_pixels, disk._unit_pixel(gsparams)[0], gsparams=gsparams)
-                ref, ref_wrap = conv.drawFFT_makeKImage(img)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", galsim.GalSimFFTSizeWarning)
+                    ref, ref_wrap = conv.drawFFT_makeKImage(img)
+                if ref.array.shape[0] - 1 > gsparams.maximum_fft_size:     # refused, not allocated
+                    with pytest.raises(MocksimInputError, match="maximum_fft_size"):
+                        disk._make_kimage(in_pixels, img)
+                    continue
                 got, wrap = disk._make_kimage(in_pixels, img)
                 assert wrap == ref_wrap
                 assert got.bounds == ref.bounds and got.scale == ref.scale
@@ -139,12 +149,28 @@ def test_draw_writes_every_k_value(monkeypatch):
         assert np.all(np.isfinite(got)) and np.array_equal(got, r)
 
 
-def test_very_large_k_image_takes_galsim_call():
-    """Above ``maximum_fft_size`` the k image comes from GalSim's own call (its warning)."""
+def test_too_large_k_image_is_refused_before_allocation(monkeypatch):
+    """Above ``maximum_fft_size`` the draw raises a MocksimInputError naming the fields
+    (GalSim itself would warn and allocate: ~22 GB for the disk below), without allocating."""
+    def no_buffer(nk):
+        raise AssertionError(f"k image of {nk} allocated")
+    monkeypatch.setattr(disk, "_kimage_buffer", no_buffer)
     gsp = galsim.GSParams(minimum_fft_size=64, maximum_fft_size=256)
     prof = galsim.Exponential(half_light_radius=0.02, flux=1.0, gsparams=gsp)
-    grid = SceneGrid(0.03, (45, 45), 3)
-    with pytest.warns(galsim.GalSimFFTSizeWarning):
-        got = disk._draw(prof, grid, (0.0, 0.0))
-    ref = _draw_image(prof, grid, (0.0, 0.0))
-    assert np.max(np.abs(got - ref)) <= 1e-13 * np.max(np.abs(ref))
+    with pytest.raises(MocksimInputError, match="maximum_fft_size = 256"):
+        disk._draw(prof, SceneGrid(0.03, (45, 45), 3), (0.0, 0.0), "clumps[0].fwhm_kpc")
+    grid = SceneGrid(0.02, (150, 150), 5)                          # NIRSpec G395M fine grid
+    gal = disk.linear_disk(6.0, 0.3, 8.0, 0.0, sersic_n=4.0, inclination_deg=85.0)
+    for call in (lambda: gal.check_drawable(grid), lambda: gal.render(grid, "curti20", lines=["Hbeta"])):
+        with pytest.raises(MocksimInputError, match="population: sersic_n, re_kpc, inclination_deg"):
+            call()
+
+
+def test_check_drawable_passes_drawable_galaxies():
+    from mocksim.galaxy import Clump, Companion
+    grid = SceneGrid(0.021, (96, 96), 3)
+    gal = disk.linear_disk(6.0, 0.25, 7.8, -0.2, inclination_deg=70.0, sersic_n=2.0,
+                           clumps=(Clump(r_kpc=0.5, phi_deg=20.0, fwhm_kpc=0.2, hbeta_fraction=0.1),),
+                           companions=(Companion(dx_arcsec=0.3, dy_arcsec=0.1),))
+    gal.check_drawable(grid)
+    assert np.isfinite(gal.render(grid, "curti20", lines=["Hbeta"]).total_line_flux("Hbeta"))

@@ -162,7 +162,8 @@ class DiskGalaxy:
 
         # main disk
         q = self.axis_ratio
-        hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, q, self.pa_deg, self.total_hbeta_flux, grid, (dx0, dy0))
+        hb = _draw_sersic(self.sersic_n, self.re_kpc / scale, q, self.pa_deg, self.total_hbeta_flux, grid, (dx0, dy0),
+                          _DISK_FIELDS)
         u, v = disk_coords(x, y, self.pa_deg, q, dx0, dy0)  # (ny, nx)
         r_kpc = norm2(u, v)
         r_kpc *= scale
@@ -186,6 +187,22 @@ class DiskGalaxy:
             "center_arcsec": (dx0, dy0),
         }
         return EmissionScene(redshift=float(self.redshift), grid=grid, components=comps, truth=truth)
+
+    def check_drawable(self, grid: SceneGrid) -> None:
+        """Raise :class:`~mocksim.errors.MocksimInputError` if a profile of this galaxy is
+        too compact or too inclined to be drawn on ``grid`` within GalSim's
+        ``maximum_fft_size`` (what :meth:`render` would raise, found without drawing)."""
+        scale = self.kpc_per_arcsec
+        profs = [(_sersic_profile(self.sersic_n, self.re_kpc / scale, self.axis_ratio, self.pa_deg, 1.0),
+                  _DISK_FIELDS)]
+        profs += [(galsim.Gaussian(fwhm=c.fwhm_kpc / scale, gsparams=GSPARAMS), f"clumps[{k}].fwhm_kpc")
+                  for k, c in enumerate(self.clumps)]
+        profs += [(_sersic_profile(c.sersic_n, c.re_kpc / scale, axis_ratio_from_inclination(c.inclination_deg),
+                                   c.pa_deg, 1.0), f"companions[{k}]: sersic_n, re_kpc, inclination_deg")
+                  for k, c in enumerate(self.companions)]
+        img = _centred_image(grid.shape[1], grid.shape[0])
+        for prof, what in profs:
+            _kimage_size(_pixel_scale(grid.pixscale_arcsec).profileToImage(prof), img, what)
 
     def _vlos(self, u, v, scale, v_rot, r_turn_kpc, incl_deg, r=None):
         """Line-of-sight velocity [km/s] at disk coordinates ``(u, v)`` [arcsec]; ``r`` is
@@ -223,7 +240,7 @@ class DiskGalaxy:
         cy = self.center_offset_arcsec[1] + u_c * np.cos(pa) - v_c * q * np.sin(pa)
         flux = clump.hbeta_fraction * self.total_hbeta_flux
         prof = galsim.Gaussian(fwhm=clump.fwhm_kpc / scale, flux=flux, gsparams=GSPARAMS)
-        hb = _draw(prof, grid, (cx, cy))
+        hb = _draw(prof, grid, (cx, cy), f"clumps[{k}].fwhm_kpc")
         local = float(self.profile(clump.r_kpc))
         z_clump = clump.log_oh if clump.log_oh is not None else local + clump.delta_log_oh
         log_oh = np.full(grid.shape, z_clump)
@@ -238,13 +255,18 @@ class DiskGalaxy:
         off = (self.center_offset_arcsec[0] + comp.dx_arcsec, self.center_offset_arcsec[1] + comp.dy_arcsec)
         q = axis_ratio_from_inclination(comp.inclination_deg)
         flux = comp.hbeta_fraction * self.total_hbeta_flux
-        hb = _draw_sersic(comp.sersic_n, comp.re_kpc / scale, q, comp.pa_deg, flux, grid, off)
+        hb = _draw_sersic(comp.sersic_n, comp.re_kpc / scale, q, comp.pa_deg, flux, grid, off,
+                          f"companions[{k}]: sersic_n, re_kpc, inclination_deg")
         u, v = disk_coords(*_grid_axes(grid), comp.pa_deg, q, *off)
         r_kpc = norm2(u, v) * scale
         log_oh = comp.log_oh_center + comp.gradient_dex_per_kpc * r_kpc
         vlos = comp.dv_kms + self._vlos(u, v, scale, comp.v_rot_kms, 0.4 * comp.re_kpc, comp.inclination_deg)
         return SceneComponent(f"companion{k}", _line_maps(hb, log_oh, None, calibration, "none", lines),
                               vlos, np.full(grid.shape, float(comp.sigma_kms)))
+
+
+#: The parameters that set the disk's drawing size (named in "too compact to draw" errors).
+_DISK_FIELDS = "population: sersic_n, re_kpc, inclination_deg"
 
 
 def linear_disk(redshift, re_kpc, log_oh_center, gradient_dex_per_kpc, **kw) -> DiskGalaxy:
@@ -375,14 +397,25 @@ def _kimage_buffer(nk: int) -> np.ndarray:
     return np.empty((nk + 1, nk // 2 + 1), np.complex128)
 
 
-def _make_kimage(in_pixels, img: galsim.ImageD):
+def _make_kimage(in_pixels, img: galsim.ImageD, what: str = "galaxy profile"):
     """``(k image, wrap size)`` of ``Convolve(in_pixels, unit pixel).drawFFT_makeKImage(img)``
-    (GalSim 2.5-2.8) without building the convolution: its ``stepk`` and ``maxk`` from the
-    two profiles' (``Convolution._stepk`` / ``_maxk``), then the same sizes (``img`` has
-    unit scale), the k image on :func:`_kimage_buffer`. Sizes above the GSParams'
-    ``maximum_fft_size`` take GalSim's own call (and its warning).
-    ``tests/test_galsim_draw.py`` compares both, bounds and scale, and the draws bit for bit.
+    (GalSim 2.5-2.8) without building the convolution (:func:`_kimage_size`), the k image
+    on :func:`_kimage_buffer`. ``tests/test_galsim_draw.py`` compares both, bounds and
+    scale, and the draws bit for bit. A k image above the GSParams' ``maximum_fft_size``
+    raises :class:`~mocksim.errors.MocksimInputError` (GalSim would warn and allocate it:
+    tens of GB for a compact, highly inclined n = 4 disk on a 0.02" grid).
     """
+    nk, n, dk = _kimage_size(in_pixels, img, what)
+    kimage = galsim._Image(_kimage_buffer(nk), galsim._BoundsI(0, nk // 2, -nk // 2, nk // 2),
+                           galsim.PixelScale(dk))
+    return kimage, n
+
+
+def _kimage_size(in_pixels, img: galsim.ImageD, what: str = "galaxy profile") -> tuple:
+    """``(nk, wrap size, dk)`` that ``drawFFT_makeKImage`` of the convolution with the unit
+    pixel gives ``img`` (unit scale): its ``stepk`` and ``maxk`` from the two profiles'
+    (``Convolution._stepk`` / ``_maxk``), then the same rounding. Raises
+    :class:`~mocksim.errors.MocksimInputError` about ``what`` above ``maximum_fft_size``."""
     gsp = in_pixels.gsparams
     pixel = _unit_pixel(gsp)[0]
     stepk = (in_pixels.stepk ** -2 + pixel.stepk ** -2) ** -0.5
@@ -396,13 +429,15 @@ def _make_kimage(in_pixels, img: galsim.ImageD):
     dk = 2. * np.pi / (n * 1.0)
     nk = n if n * dk / 2 > maxk else int(np.ceil(maxk / dk)) * 2
     if nk > gsp.maximum_fft_size:
-        return galsim.Convolve(in_pixels, pixel, gsparams=gsp).drawFFT_makeKImage(img)
-    kimage = galsim._Image(_kimage_buffer(nk), galsim._BoundsI(0, nk // 2, -nk // 2, nk // 2),
-                           galsim.PixelScale(dk))
-    return kimage, n
+        raise MocksimInputError(
+            f"{what}: too compact or too inclined for the {img.array.shape[1]} x {img.array.shape[0]} fine grid: "
+            f"drawing it needs a {nk} x {nk} FFT ({16e-9 * (nk + 1) * (nk // 2 + 1):.1f} GB), above "
+            f"maximum_fft_size = {gsp.maximum_fft_size}; use a lower Sérsic index or inclination or a "
+            f"larger radius")
+    return nk, n, dk
 
 
-def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
+def _draw(prof, grid: SceneGrid, offset_arcsec, what: str = "galaxy profile") -> np.ndarray:
     """Pixel-integrated image of ``prof`` on ``grid``, centred at ``offset_arcsec`` [arcsec]:
     ``prof.drawImage(image=ImageD(nx, ny, scale=pix), offset=off / pix, method="auto")``.
 
@@ -424,14 +459,19 @@ def _draw(prof, grid: SceneGrid, offset_arcsec) -> np.ndarray:
     dy = offset_arcsec[1] / pix - (0.5 if ny % 2 == 0 else 0.0)
     img = _centred_image(nx, ny)
     in_pixels = _pixel_scale(pix).profileToImage(prof, offset=galsim.PositionD(dx, dy))
-    kimage, wrap_size = _make_kimage(in_pixels, img)
+    kimage, wrap_size = _make_kimage(in_pixels, img, what)
     in_pixels.drawKImage(image=kimage, recenter=False)
     kimage.array[:, :] *= _unit_pixel_kimage(gsp, kimage.scale, kimage.array.shape[0] - 1)
     return _wrapped_inverse(kimage, wrap_size, img.bounds)
 
 
-def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec) -> np.ndarray:
-    """Pixel-integrated thin Sérsic disk; major-axis half-light radius ``re_arcsec``.
+def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec, what="population.sersic_n") -> np.ndarray:
+    """Pixel-integrated thin Sérsic disk (:func:`_sersic_profile`) on ``grid``."""
+    return _draw(_sersic_profile(n, re_arcsec, q, pa_deg, flux), grid, offset_arcsec, what)
+
+
+def _sersic_profile(n, re_arcsec, q, pa_deg, flux):
+    """GalSim profile of a thin Sérsic disk; major-axis half-light radius ``re_arcsec``.
 
     ``n = 1`` is drawn as ``galsim.Exponential``: the same profile, with an analytic
     Fourier transform, so about twice as fast as ``Sersic(n=1)``; the two agree to
@@ -445,7 +485,7 @@ def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec) -> np.ndarr
     if q < 1.0:
         # shear() preserves area; dilating by sqrt(q) keeps the major axis at re
         prof = prof.shear(q=float(q), beta=(90.0 + pa_deg) * galsim.degrees).dilate(np.sqrt(q))
-    return _draw(prof, grid, offset_arcsec)
+    return prof
 
 
 def _line_maps(hb, log_oh, av_map, calibration, dust_law, lines) -> dict[str, np.ndarray]:

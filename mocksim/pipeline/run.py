@@ -37,7 +37,10 @@ def preflight(scn) -> list[dict]:
         needed = list(scn.recovery["lines"])
         if noise.model == "snr" and "OIII5007" not in needed:
             needed.append("OIII5007")
-        build_galaxy(scn, p)
+        try:
+            build_galaxy(scn, p).check_drawable(inst.scene_grid())
+        except MocksimInputError as exc:
+            raise MocksimInputError(f"galaxy {i}: {exc}") from None
         try:
             inst.check_lines(needed, p["redshift"])
         except MocksimInputError as exc:
