@@ -465,7 +465,7 @@ def _draw(prof, grid: SceneGrid, offset_arcsec, what: str = "galaxy profile") ->
     return _wrapped_inverse(kimage, wrap_size, img.bounds)
 
 
-def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec, what="population.sersic_n") -> np.ndarray:
+def _draw_sersic(n, re_arcsec, q, pa_deg, flux, grid, offset_arcsec, what=_DISK_FIELDS) -> np.ndarray:
     """Pixel-integrated thin Sérsic disk (:func:`_sersic_profile`) on ``grid``."""
     return _draw(_sersic_profile(n, re_arcsec, q, pa_deg, flux), grid, offset_arcsec, what)
 

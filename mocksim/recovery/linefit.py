@@ -150,14 +150,11 @@ def modelled_lines(wave_um, redshift: float, lsf_sigma_um) -> set:
     """Names of the lines a fit models: :func:`lines_in_coverage` and those whose centre
     lies within ``EDGE_REACH_SIGMA`` LSF sigmas beyond the outer channel edges."""
     wave = _check_wave(wave_um)
-    out = set(lines_in_coverage(wave, redshift))
     lsf = np.broadcast_to(np.asarray(lsf_sigma_um, dtype=float), wave.shape)
     lo, hi = _outer_edges(wave)
     lo -= EDGE_REACH_SIGMA * float(lsf[0])
     hi += EDGE_REACH_SIGMA * float(lsf[-1])
-    for grp in LINE_GROUPS.values():
-        out.update(ln for ln in grp if lo <= get_line(ln).observed_um(redshift) <= hi)
-    return out
+    return {ln for grp in LINE_GROUPS.values() for ln in grp if lo <= get_line(ln).observed_um(redshift) <= hi}
 
 
 def _check_ranges(velocity_range_kms, sigma_range_kms, continuum, window_kms, profile):
