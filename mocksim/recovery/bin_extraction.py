@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import MocksimInputError
-from ..lines import get_line
+from ..lines import LINES, get_line
 from .binning import Bins, bin_spectra
 from .linefit import LineMaps, fit_spectra
 from .linefit_model import _channel_edges
@@ -103,36 +103,52 @@ def select_bins(bins: Bins, keep) -> Bins:
                    r_inner=sub(bins.r_inner), r_outer=sub(bins.r_outer), n_pix=sub(bins.n_pix), sn=sub(bins.sn))
 
 
-def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float = 500.0):
+#: Default half width of the narrow-band window [km/s], at least ``NB_LSF_SIGMAS`` LSF sigmas.
+NB_HALF_WIDTH_KMS = 500.0
+NB_LSF_SIGMAS = 3.0
+
+
+def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float | None = None):
     """Continuum-subtracted narrow-band image of one line and its error.
 
     Sums the cube over channels within ``+-half_width_kms`` of the line at the
     systemic redshift (channel widths included, so the map is a line flux) and
     subtracts the per-spaxel median continuum of the channels between 1 and 3
-    half-widths on either side.
+    half-widths on either side, less those within a half-width of another line of
+    :data:`mocksim.lines.LINES` (e.g. [OIII]4959 next to 5007 on the PRISM).
 
     Parameters
     ----------
     obs : Observation
         IFU cube.
     line : str
-    half_width_kms : float
+    half_width_kms : float, optional
         Half width of the line window [km/s]; must exceed the line's velocity
-        extent plus a few LSF sigmas.
+        extent plus a few LSF sigmas. Default: ``NB_HALF_WIDTH_KMS`` or
+        ``NB_LSF_SIGMAS`` LSF sigmas at the line, whichever is larger (500 km/s
+        on the gratings; ~2100 km/s for [OIII] at 4 um on the PRISM, where 500
+        km/s held ~35 % of the line).
 
     Returns
     -------
     flux, err : ndarray
         ``(ny, nx)`` [erg s^-1 cm^-2].
     """
-    if not half_width_kms > 0:
-        raise MocksimInputError(f"narrowband_map: half_width_kms must be > 0, got {half_width_kms!r}")
     lam0 = get_line(line).observed_um(obs.redshift)
     wave = np.asarray(obs.wave_um, float)
+    if half_width_kms is None:
+        lsf = np.broadcast_to(np.asarray(obs.lsf_sigma_um, float), wave.shape)
+        half_width_kms = max(NB_HALF_WIDTH_KMS, NB_LSF_SIGMAS * float(np.interp(lam0, wave, lsf)) / lam0 * C_KMS)
+    if not half_width_kms > 0:
+        raise MocksimInputError(f"narrowband_map: half_width_kms must be > 0, got {half_width_kms!r}")
     dv = (wave / lam0 - 1.0) * C_KMS
     dlam = np.diff(_channel_edges(wave))
     win = np.abs(dv) <= half_width_kms
     side = (np.abs(dv) > half_width_kms) & (np.abs(dv) <= 3 * half_width_kms)
+    for other in LINES.values():                         # keep other lines out of the continuum
+        lam1 = other.observed_um(obs.redshift)
+        if other.name != get_line(line).name and abs(lam1 / lam0 - 1.0) * C_KMS <= 4 * half_width_kms:
+            side &= np.abs((wave / lam1 - 1.0) * C_KMS) > half_width_kms
     if not win.any():
         raise MocksimInputError(f"narrowband_map: {line} at z = {obs.redshift} is outside the cube's coverage")
     cube, ecube = np.asarray(obs.data, float), np.asarray(obs.error, float)
