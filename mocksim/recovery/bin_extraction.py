@@ -134,7 +134,8 @@ def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float | None 
     flux, err : ndarray
         ``(ny, nx)`` [erg s^-1 cm^-2].
     """
-    lam0 = get_line(line).observed_um(obs.redshift)
+    this = get_line(line)
+    lam0 = this.observed_um(obs.redshift)
     wave = np.asarray(obs.wave_um, float)
     if half_width_kms is None:
         lsf = np.broadcast_to(np.asarray(obs.lsf_sigma_um, float), wave.shape)
@@ -147,7 +148,7 @@ def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float | None 
     side = (np.abs(dv) > half_width_kms) & (np.abs(dv) <= 3 * half_width_kms)
     for other in LINES.values():                         # keep other lines out of the continuum
         lam1 = other.observed_um(obs.redshift)
-        if other.name != get_line(line).name and abs(lam1 / lam0 - 1.0) * C_KMS <= 4 * half_width_kms:
+        if other.name != this.name and abs(lam1 / lam0 - 1.0) * C_KMS <= 4 * half_width_kms:
             side &= np.abs((wave / lam1 - 1.0) * C_KMS) > half_width_kms
     if not win.any():
         raise MocksimInputError(f"narrowband_map: {line} at z = {obs.redshift} is outside the cube's coverage")
