@@ -63,6 +63,28 @@ def test_help(cmd, capsys):
     assert "usage: mocksim" in capsys.readouterr().out
 
 
+def test_help_does_not_import_the_simulation_stack():
+    """`mocksim --help` (and the parser every command builds) loads no GalSim/scipy.signal:
+    the simulation stack takes ~1 s to import, the parser ~0.1 s."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mocksim.cli import build_parser; build_parser(); "
+            "print(','.join(m for m in ('galsim', 'scipy.signal', 'mocksim.calibration.engine', "
+            "'mocksim.pipeline.galaxy_run') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_calibration_engine_names_load_on_first_use():
+    import mocksim.calibration as cal
+    from mocksim.calibration import engine
+
+    assert cal.run_grid is engine.run_grid and cal.GridResult is engine.GridResult
+    with pytest.raises(AttributeError, match="no_such_name"):
+        cal.no_such_name
+
+
 @pytest.mark.slow
 def test_models_observe_prints_intrinsic_observed_and_seed_values(tmp_path, capsys):
     from analytic_models import FFBModel

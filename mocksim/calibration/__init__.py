@@ -11,9 +11,20 @@ from .correct import Curves, add_correct_parser, correct_gradient, load_curves
 from .bias import PropertyBiasFit, fit_property_bias, stacking_bias_points
 from .curves import (CalibrationProducts, CurveFit, cell_table, compute_products, fit_correction_curves,
                      fit_curve, hill)
-from .engine import GridResult, parse_scheduler, run_chunk, run_grid
+
+_ENGINE_NAMES = ("GridResult", "parse_scheduler", "run_chunk", "run_grid")
 
 __all__ = ["run_grid", "run_chunk", "GridResult", "parse_scheduler", "compute_products", "cell_table",
            "fit_curve", "fit_correction_curves", "fit_property_bias", "stacking_bias_points", "hill",
            "CurveFit", "CalibrationProducts", "PropertyBiasFit", "Curves", "load_curves", "correct_gradient",
            "add_correct_parser"]
+
+
+def __getattr__(name):
+    # The engine imports the whole simulation stack (~0.7 s); loaded on first use so that
+    # `mocksim --help` and `mocksim correct` stay quick.
+    if name in _ENGINE_NAMES:
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
