@@ -301,3 +301,41 @@ def test_quadrature_nodes_converged_for_detected_bins(monkeypatch):
     r32 = infer_metallicity(fl, er, "curti20")
     for k in ("log_oh", "log_oh_lo", "log_oh_hi", "av", "av_lo", "av_hi"):
         assert np.max(np.abs(getattr(r8, k) - getattr(r32, k))[det]) < 0.002, k
+
+
+def test_tied_doublet_errors_add_linearly():
+    """The line fit ties [OII]3729 = 1.2 x 3727 (one amplitude): the doublet sum's error is
+    e3727 + e3729, not their quadrature sum (29 % too small); independent members stay in
+    quadrature. Checked against the fitter's own Monte Carlo scatter of the sum."""
+    from scipy.special import erf
+
+    from mocksim.recovery.forward import _log_ratios
+    from mocksim.recovery.linefit import fit_spectra
+
+    z, lsf = 6.0, 0.0011
+    wave = np.arange(2.55, 2.70, 0.0011)
+    edges = np.concatenate([[wave[0] - 5.5e-4], 0.5 * (wave[1:] + wave[:-1]), [wave[-1] + 5.5e-4]])
+    spec = np.full(wave.size, 0.2)
+    for name, flux in (("OII3727", 1.0), ("OII3729", 1.2)):
+        lam = LINES[name].wave_um * (1 + z)
+        cdf = 0.5 * (1 + erf((edges - lam) / (np.sqrt(2) * np.hypot(lam * 60 / 299792.458, lsf))))
+        spec += flux * np.diff(cdf) / np.diff(edges)
+    rng = np.random.default_rng(1)
+    Y = spec + rng.normal(0, 60.0, (1000, wave.size))
+    fit = fit_spectra(wave, Y, np.full_like(Y, 60.0), z, lsf, ["OII3727", "OII3729"])
+    fl = {**fit.flux, "Hbeta": np.full(1000, 2.0), "OIII5007": np.full(1000, 10.0)}
+    er = {**fit.flux_err, "Hbeta": np.full(1000, 0.1), "OIII5007": np.full(1000, 0.1)}
+    model = _Model(fl, er, get_calibration("sanders24"), "smc", False)
+    j = [o["label"] for o in model.obs].index("R2")
+    mc = np.std(fit.flux["OII3727"] + fit.flux["OII3729"])
+    assert np.median(np.sqrt(model.s2[:, j])) == pytest.approx(mc, rel=0.08)   # quadrature: 0.75 x mc
+    # the forward fit's ratio errors, and independent members (not in the tied ratio)
+    fl = {"OII3727": np.array([10.0]), "OII3729": np.array([12.0]), "Hbeta": np.array([20.0]),
+          "OIII5007": np.array([100.0])}
+    er = {"OII3727": np.array([1.0]), "OII3729": np.array([1.2]), "Hbeta": np.array([1.0]),
+          "OIII5007": np.array([1.0])}
+    _, sig = _log_ratios(fl, er, ["R2"], np.array([True]))
+    assert sig[0] == pytest.approx(np.log10(np.e) * np.hypot(2.2 / 22.0, 1.0 / 20.0))
+    fl["OII3729"] = np.array([12.5])
+    model = _Model(fl, er, get_calibration("sanders24"), "smc", False)
+    assert np.sqrt(model.s2[0, j]) == pytest.approx(np.hypot(1.0, 1.2))

@@ -20,6 +20,7 @@ from ..lines import LINE_GROUPS
 from .bin_extraction import bin_line_fluxes
 from .binning import sum_in_bins
 from .linefit import fit_cube
+from .metallicity import summed_error
 
 #: diagnostic ratios (numerator lines, denominator lines) compared in the fit
 RATIOS = {
@@ -52,8 +53,8 @@ def _log_ratios(flux, err, names, used):
         num, den = RATIOS[name]
         f1 = sum(flux[k] for k in num)[used]
         f2 = sum(flux[k] for k in den)[used]
-        e1 = np.sqrt(sum(err[k] ** 2 for k in num))[used]
-        e2 = np.sqrt(sum(err[k] ** 2 for k in den))[used]
+        e1 = summed_error(flux, err, num)[used]   # tied doublets: errors add linearly
+        e2 = summed_error(flux, err, den)[used]
         with np.errstate(divide="ignore", invalid="ignore"):
             vals.append(np.log10(f1 / f2))
             sig.append(np.log10(np.e) * np.hypot(e1 / f1, e2 / f2))
@@ -69,7 +70,7 @@ def usable_ratios(flux, err, used, min_snr=3.0):
         ok = True
         for group in (num, den):
             f = sum(flux[k] for k in group)[used]
-            e = np.sqrt(sum(err[k] ** 2 for k in group))[used]
+            e = summed_error(flux, err, group)[used]
             ok &= bool(np.all(f / e >= min_snr))
         if ok:
             out.append(name)

@@ -26,7 +26,8 @@ A_V is free only where >= 2 Balmer lines have S/N > ``snr_balmer_min`` (3);
 elsewhere it is fixed at ``av_fixed`` (0).
 
 Lines: Balmer lines individually; [OIII]5007 (4959 only if 5007 is absent);
-[OII]3727+3729 summed (errors in quadrature), likewise [SII]; [NII]6584 (6548
+[OII]3727+3729 summed, likewise [SII] (errors in quadrature, or added linearly
+where the two members come from one tied amplitude: :func:`summed_error`); [NII]6584 (6548
 only if 6584 is absent); [NeIII]3869. [OIII]4363 is never used. Metal lines the
 calibration does not provide (:data:`mocksim.physics.emission.FALLBACKS`) are
 skipped unless ``use_fallback_lines``. Scatters of different lines are treated as
@@ -66,14 +67,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MocksimInputError
-from ..lines import CASE_B_TO_HBETA, LINES
+from ..lines import CASE_B_TO_HBETA, LINES, OII_3729_3727, SII_6716_6731
 from ..physics import dust as _dust
 from ..physics.calibrations import get_calibration
 from ..physics.emission import group_observables, line_ratios_to_hbeta, line_scatter_dex
 from .metallicity_grid import (_COARSE_DA, _cdf_quantiles, _coarse_pass, _fine_passes,
                                _grid_shape_flags, _metal_ll, _shape_flags)
 
-__all__ = ["MetallicityResult", "infer_metallicity", "LOGOH_PAD_DEX", "METHODS"]
+__all__ = ["MetallicityResult", "infer_metallicity", "summed_error", "LOGOH_PAD_DEX", "METHODS"]
 
 METHODS = ("grid", "emcee")
 LOGOH_PAD_DEX = 0.1  #: default prior extends this far beyond the validity range [dex]
@@ -137,6 +138,47 @@ def _cached(key, cal, make):
     return hit[1]
 
 
+#: fixed-ratio doublets as (parent, child): child = ratio x parent in the line fits
+#: (:data:`mocksim.recovery.linefit.TIED_LINES`), which fit both with ONE amplitude
+_TIED_DOUBLETS = {("OII3727", "OII3729"): OII_3729_3727, ("SII6731", "SII6716"): SII_6716_6731}
+
+
+def summed_error(fluxes, errors, members):
+    """1-sigma error of the sum of the fluxes of ``members`` (e.g. [OII]3727+3729).
+
+    Independent measurements add in quadrature. The line fits
+    (:mod:`mocksim.recovery.linefit`) fit a fixed-ratio doublet ([OII], [SII]) with one
+    amplitude and report both members' fluxes and errors in the fixed ratio: the two are
+    100 % correlated and their errors add linearly (quadrature would underestimate the
+    doublet's error by 29 %). Such members are recognised per bin by flux AND error both
+    in the fixed ratio (to 1e-9).
+
+    Parameters
+    ----------
+    fluxes, errors : dict of str -> ndarray
+        Fluxes and 1-sigma errors per line (any common unit).
+    members : sequence of str
+        Lines summed.
+
+    Returns
+    -------
+    ndarray
+        Error of the sum (NaN where a member's error is NaN).
+    """
+    e = np.sqrt(sum(np.asarray(errors[m], float) ** 2 for m in members))
+    for (parent, child), ratio in _TIED_DOUBLETS.items():
+        if set(members) >= {parent, child}:
+            fp, fc = np.asarray(fluxes[parent], float), np.asarray(fluxes[child], float)
+            ep, ec = np.asarray(errors[parent], float), np.asarray(errors[child], float)
+            with np.errstate(invalid="ignore"):
+                tied = (np.isclose(fc, ratio * fp, rtol=1e-9, atol=0.0)
+                        & np.isclose(ec, ratio * ep, rtol=1e-9, atol=0.0))
+            others = [m for m in members if m not in (parent, child)]
+            lin = np.sqrt((ep + ec) ** 2 + sum(np.asarray(errors[m], float) ** 2 for m in others))
+            e = np.where(tied, lin, e)
+    return e
+
+
 def _readonly(x):
     x.flags.writeable = False
     return x
@@ -178,7 +220,7 @@ class _Model:
         self.obs = []
         for mem, label in groups:
             f = sum(arrs[m][0] for m in mem)
-            e = np.sqrt(sum(arrs[m][1] ** 2 for m in mem))
+            e = summed_error({m: arrs[m][0] for m in mem}, {m: arrs[m][1] for m in mem}, mem)
             ok = np.logical_and.reduce([arrs[m][2] for m in mem])
             self.obs.append(dict(members=mem, balmer=mem[0] in CASE_B_TO_HBETA, flux=f, err=e, ok=ok,
                                  label=label, sfrac=_LN10 * scat[mem[0]]))
