@@ -132,7 +132,8 @@ def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float | None 
     Returns
     -------
     flux, err : ndarray
-        ``(ny, nx)`` [erg s^-1 cm^-2].
+        ``(ny, nx)`` [erg s^-1 cm^-2]; ``err`` includes the noise of the subtracted
+        median continuum.
     """
     this = get_line(line)
     lam0 = this.observed_um(obs.redshift)
@@ -159,6 +160,9 @@ def narrowband_map(obs, line: str = "OIII5007", *, half_width_kms: float | None 
     dl = dlam[w][:, None, None]
     flux = np.sum((np.nan_to_num(cube[w]) - cont) * dl, axis=0)
     var = np.sum((np.nan_to_num(ecube[w]) * dl) ** 2, axis=0)
+    if side.any():  # the subtracted continuum's own noise: a median of n channels has variance
+        n = int(side.sum())  # ~ (pi / 2) sigma^2 / n (Gaussian noise), times the window width squared
+        var += np.sum(dl, axis=0) ** 2 * (0.5 * np.pi) * np.mean(np.nan_to_num(ecube[side]) ** 2, axis=0) / n
     return flux, np.sqrt(var)
 
 
