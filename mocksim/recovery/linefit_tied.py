@@ -44,7 +44,8 @@ def fit_spectra_tied(wave_um, spectra, errors, redshift: float, lsf_sigma_um, li
     LineMaps
         ``(nspec,)`` arrays; ``velocity_kms`` / ``sigma_kms`` hold the reference
         values under every group name. Tied groups' errors are those of the linear
-        amplitudes at fixed kinematics.
+        amplitudes at fixed kinematics and, in quadrature, the amplitudes' response to
+        the reference's velocity and dispersion errors (:func:`_kinematic_errors`).
     """
     if reference not in LINE_GROUPS:
         raise MocksimInputError(f"reference: {reference!r} is not a line group ({', '.join(LINE_GROUPS)})")
@@ -84,9 +85,10 @@ def fit_spectra_tied(wave_um, spectra, errors, redshift: float, lsf_sigma_um, li
         Es.append(Eg / scale)
         scales.append(scale)
     fits = _linear_fits(gms, Ys, Es, v, s)
-    for gm, scale, (amp, amp_err, chi2, ndof) in zip(gms, scales, fits):
+    kin = _kinematic_errors(gms, Ys, Es, v, s, ref.velocity_err_kms[reference], ref.sigma_err_kms[reference])
+    for gm, scale, (amp, amp_err, chi2, ndof), dk in zip(gms, scales, fits, kin):
         gname = gm.name
-        amp, amp_err = amp * scale, amp_err * scale
+        amp, amp_err = amp * scale, np.sqrt(amp_err ** 2 + dk ** 2) * scale
         for il, ln in enumerate(gm.lines):
             c, ratio = gm.comp_of[il], gm.ratio[il]
             out.flux[ln] = amp[:, c] * ratio
@@ -169,6 +171,28 @@ def _templates(gms, st, v, u):
         sel = lg == g
         T[:, g] = d[:, sel].transpose(0, 2, 1) @ st["M"][sel]
     return T
+
+
+def _kinematic_errors(gms, Ys, Es, v, s, v_err, s_err):
+    """Per group ``(n, ncomp)``: amplitude errors due to the reference's (v, sigma) errors.
+
+    The tied kinematics are measured: a 1-sigma shift of the reference velocity or
+    dispersion [km/s] moves the tied amplitudes (central differences of
+    :func:`_linear_fits`, sigma kept >= 0); the two shifts add in quadrature (v and
+    sigma of a symmetric line profile are nearly uncorrelated). Without this term a
+    tied Halpha at S/N ~ 10 had errors ~27 % below its Monte Carlo scatter.
+    """
+    ev = np.where(np.isfinite(v_err), v_err, 0.0)
+    es = np.where(np.isfinite(s_err), s_err, 0.0)
+    var = None
+    for err, (v1, s1), (v0, s0) in ((ev, (v + ev, s), (v - ev, s)),
+                                    (es, (v, s + es), (v, np.maximum(s - es, 0.0)))):
+        step = (v1 - v0) + (s1 - s0)                      # one of the two differences is zero
+        scale = np.where(step > 0, err / np.where(step > 0, step, 1.0), 0.0)[:, None]
+        hi, lo = _linear_fits(gms, Ys, Es, v1, s1), _linear_fits(gms, Ys, Es, v0, s0)
+        d2 = [np.nan_to_num((h[0] - l[0]) * scale) ** 2 for h, l in zip(hi, lo)]
+        var = d2 if var is None else [a + b for a, b in zip(var, d2)]
+    return [np.sqrt(x) for x in var]
 
 
 def _linear_fits(gms, Ys, Es, v, s):
