@@ -526,3 +526,42 @@ def test_niriss_flattening_comes_from_the_psf_wings():
     assert -0.075 < g_jwst < -0.05
     assert -0.095 < g_gauss < -0.08 and -0.097 < g_point < -0.085
     assert g_jwst - g_gauss > 0.015
+
+
+def test_stacking_bias_points_at_median_property_of_stacked_galaxies(tmp_path):
+    """A binned stack sits at the median property of its galaxies (not at the bin mid-point):
+    with seed 000's skewed mass bins [7.0, 8.1] / [8.1, 9.0] the mid-points (7.55, 8.55) are
+    0.2 dex off the galaxies' medians and shrink the fitted bias slope by ~40 %."""
+    rng = np.random.default_rng(1)
+    lm = rng.normal(8.1, 0.45, 4000)
+    lm = lm[(lm >= 7.0) & (lm < 9.0)]
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        b = f.create_group("stack/bins")
+        b.attrs["bin_by"] = "log_mstar"
+        for lo_, hi_ in ((7.0, 8.1), (8.1, 9.0)):
+            g = b.create_group(f"log_mstar_{lo_:.2f}_{hi_:.2f}")
+            g.attrs["low"], g.attrs["high"] = lo_, hi_
+            g["bias"], g["gradient_err"] = 0.0, 0.01
+            g["truth/log_mstar"] = lm[(lm >= lo_) & (lm < hi_)]
+    pts = stacking_bias_points(tmp_path / "r.h5")
+    np.testing.assert_allclose(pts["prop"], [np.median(lm[lm < 8.1]), np.median(lm[lm >= 8.1])])
+    assert pts["group"] == ["stack/bins/log_mstar_7.00_8.10", "stack/bins/log_mstar_8.10_9.00"]
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        assert all(g in f for g in pts["group"])
+
+
+def test_invert_refuses_vanishing_correction_factor():
+    """Curves with f(x) < 1e-3 at an x inside their range: a clear input error, not a
+    ValueError from the root finder (before: 'f(a) and f(b) must have different signs')."""
+    from mocksim.calibration.correct import Curves, invert
+
+    params = np.array([[1.0, np.log(3.0), 6.0], [1.0, np.log(2.5), 6.0]])
+    cv = Curves(np.array([0.1, 0.3]), params, np.zeros((2, 3, 3)), np.full(2, 0.3), np.full(2, 6.0), {})
+    with pytest.raises(MocksimInputError, match="--re-kpc"):
+        invert(cv, -0.0002, 0.001, 0.5)
+    assert invert(cv, -0.2, 0.01, 3.0)["gradient"] < -0.2  # f ~ 0.5-0.7 here: still corrected
+    # one curve vanishes at x, but the solution lies where the other holds f ~ 0.4: corrected
+    mixed = Curves(np.array([0.1, 0.3]), np.array([[1.0, np.log(3.0), 6.0], [1.0, np.log(0.5), 2.0]]),
+                   np.zeros((2, 3, 3)), np.full(2, 0.3), np.full(2, 6.0), {})
+    r = invert(mixed, -0.1, 0.01, 0.5)
+    assert r["factor"] > 0.3 and r["gradient"] * r["factor"] == pytest.approx(-0.1, rel=1e-6)

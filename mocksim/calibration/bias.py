@@ -97,8 +97,11 @@ def fit_property_bias(prop, bias, bias_err=None, *, degree: int = 1, n_boot: int
 def stacking_bias_points(path) -> dict:
     """(property, bias, error) of every binned stack in a ``results.h5`` with ``/stack*`` groups.
 
-    Each ``/stack*/bins/<label>`` contributes one point at the bin's mid-property
-    ``(low + high) / 2`` with its ``bias`` and ``gradient_err`` [dex/kpc].
+    Each ``/stack*/bins/<label>`` contributes one point with its ``bias`` and
+    ``gradient_err`` [dex/kpc], placed at the median property of its stacked
+    galaxies (``truth/<bin_by>``, e.g. log M* [dex] or redshift); the bin's
+    mid-property ``(low + high) / 2`` only when that is not stored. ``group`` is
+    the HDF5 path of the bin.
     """
     import h5py
 
@@ -113,10 +116,14 @@ def stacking_bias_points(path) -> dict:
                 sg = b[label]
                 if "bias" not in sg:
                     continue
-                out["prop"].append(0.5 * (float(sg.attrs["low"]) + float(sg.attrs["high"])))
+                key = f"truth/{out['bin_by']}"
+                vals = np.asarray(sg[key][()], float) if out["bin_by"] and key in sg else np.zeros(0)
+                vals = vals[np.isfinite(vals)]
+                out["prop"].append(float(np.median(vals)) if vals.size
+                                   else 0.5 * (float(sg.attrs["low"]) + float(sg.attrs["high"])))
                 out["bias"].append(float(sg["bias"][()]))
                 out["err"].append(float(sg["gradient_err"][()]))
-                out["group"].append(f"{name}/{label}")
+                out["group"].append(f"{name}/bins/{label}")
     for k in ("prop", "bias", "err"):
         out[k] = np.asarray(out[k], float)
     return out
