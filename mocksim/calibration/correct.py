@@ -129,6 +129,10 @@ def psf_fwhm_for(curves: Curves, z: float) -> float:
     return float(inst.psf_fwhm_arcsec(wave))
 
 
+#: smallest correction factor inverted (below it the measured gradient carries no information)
+MIN_FACTOR = 1e-3
+
+
 def invert(curves: Curves, g_meas: float, g_err: float, x: float) -> dict:
     """Intrinsic gradient from a measured one at ``x = 2Re/FWHM`` (see module docstring).
 
@@ -146,12 +150,18 @@ def invert(curves: Curves, g_meas: float, g_err: float, x: float) -> dict:
     else:
         from scipy.optimize import brentq
 
-        f_min = max(float(np.min(curves._each(x)[0])), 1e-3)
+        f_min = float(np.min(curves._each(x)[0]))   # f(x; |g|) >= f_min: |g| f >= m by 1.5 m / f_min
+        if not f_min > 0:
+            raise MocksimInputError(f"--re-kpc: at 2Re/FWHM = {x:.3f} a correction curve gives a factor "
+                                    f"{f_min:.2e} <= 0; no correction possible")
         grid = np.linspace(0.0, 1.5 * m / f_min + 1e-12, 4001)
         h = grid * curves.factor(x, grid)[0] - m
         k = int(np.argmax(h >= 0))
         a = float(brentq(lambda q: q * curves.factor(x, q)[0] - m, grid[max(k - 1, 0)], grid[k]))
     f, fe = (float(v) for v in curves.factor(x, a))
+    if f < MIN_FACTOR:
+        raise MocksimInputError(f"--re-kpc: at 2Re/FWHM = {x:.3f} the correction factor is {f:.2e} (< {MIN_FACTOR:g}):"
+                                " beam smearing erases the gradient; no correction possible")
     da = max(1e-6, 1e-4 * max(a, 1e-3))
     D = ((a + da) * curves.factor(x, a + da)[0] - max(a - da, 0) * curves.factor(x, max(a - da, 0))[0]) \
         / (a + da - max(a - da, 0))
