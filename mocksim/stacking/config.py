@@ -45,8 +45,9 @@ class StackConfig:
         Outer radius of the annuli [arcsec] (seed: 0.42); also the radius of the
         aperture that measures the integrated [OIII] flux for ``weight = "oiii"``.
     bootstrap : int
-        Bootstrap replicas over galaxies (seed: yes; 200 here). 0 = propagate the
-        per-pixel errors instead (approximate).
+        Bootstrap replicas over galaxies (seed: yes; 200 here). 0 = analytic error
+        of the mean over galaxies instead (their scatter / sqrt(N), x sqrt(pi/2)
+        for the median).
     centroid : {"daofind", "peak", "truth"}
         Centre of each galaxy: photutils DAOStarFinder on the [OIII] map (seed),
         the Gaussian-smoothed peak, or the true centre passed by the caller.

@@ -16,9 +16,11 @@ those flux errors plus the calibration's intrinsic scatter, and the gradient
 error is the weighted least-squares error of the fit (the seed's "statistical
 + calibration" error bars). As a purely statistical alternative,
 ``gradient_boot_err`` is the spread of gradients fitted to each replica (R3
-inverted directly, same weights). ``bootstrap = 0`` propagates the per-pixel
-errors instead (mean: sqrt(sum w^2 e^2)/N; median: x sqrt(pi/2); pixels taken
-as independent).
+inverted directly, same weights). ``bootstrap = 0`` uses the analytic error of
+the mean over the aligned galaxies instead: the standard deviation over galaxies
+(noise and galaxy-to-galaxy differences) / sqrt(N), per pixel and of each
+galaxy's annulus fluxes (so correlated pixels are summed correctly), times
+sqrt(pi/2) for the median.
 """
 from __future__ import annotations
 
@@ -313,20 +315,15 @@ def stack_population(line_maps, err_maps, redshifts, pixscale_arcsec, config: St
     if idx.size < MIN_GALAXIES:
         res = _empty_result(lines, half, mtg, mtg_re, common)
     else:
-        cubes, var = {}, {}
-        for ln in lines:
-            cubes[ln] = np.empty((idx.size, 2 * half + 1, 2 * half + 1))
-            var[ln] = np.empty_like(cubes[ln])
+        cubes = {ln: np.empty((idx.size, 2 * half + 1, 2 * half + 1)) for ln in lines}
         for k, i in enumerate(idx):
             for ln in lines:
-                e = np.asarray(err_maps[i][ln], float)
-                o, ov = resample_centered(line_maps[i][ln], cen[i], half, scale[i], variance=e * e,
-                                          rotate=cfg.rotate, deproject=cfg.deproject,
-                                          axis_ratio=None if q is None else q[i],
-                                          pa_deg=None if pa is None else pa[i])
+                o, _ = resample_centered(line_maps[i][ln], cen[i], half, scale[i],
+                                         rotate=cfg.rotate, deproject=cfg.deproject,
+                                         axis_ratio=None if q is None else q[i],
+                                         pa_deg=None if pa is None else pa[i])
                 cubes[ln][k] = o / w[i]
-                var[ln][k] = ov / w[i] ** 2
-        res = _measure(cubes, var, cfg, out_pix, r_max, kpa, re_med, mtg, mtg_re, z[idx],
+        res = _measure(cubes, cfg, out_pix, r_max, kpa, re_med, mtg, mtg_re, z[idx],
                        None if lm is None else lm[idx], rng, common)
     if _bins and cfg.bin_by is not None:
         per_gal = {"true_gradients": tg, "re_kpc": re, "axis_ratios": q, "pa_degs": pa, "log_mstar": lm,
@@ -337,7 +334,7 @@ def stack_population(line_maps, err_maps, redshifts, pixscale_arcsec, config: St
     return res
 
 
-def _measure(cubes, var, cfg, out_pix, r_max, kpa, re_med, mtg, mtg_re, z, lm, rng, common):
+def _measure(cubes, cfg, out_pix, r_max, kpa, re_med, mtg, mtg_re, z, lm, rng, common):
     """Stack, bootstrap, profile, metallicity and gradient of aligned cubes."""
     rng = np.random.default_rng(rng)
     lines = list(cubes)
@@ -352,12 +349,14 @@ def _measure(cubes, var, cfg, out_pix, r_max, kpa, re_med, mtg, mtg_re, z, lm, r
         boot_flux = {ln: annulus_sums(boot[ln], bins) for ln in lines}
         flux_err = {ln: np.std(boot_flux[ln], axis=0, ddof=1) for ln in lines}
     else:
+        # error of the mean over galaxies (x sqrt(pi/2) for the median): the scatter of the
+        # aligned galaxies holds their noise and their differences, as the bootstrap does
         fac = np.sqrt(np.pi / 2.0) if cfg.method == "median" else 1.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            err_maps = {ln: fac * np.sqrt(np.nansum(var[ln], axis=0)) / np.sum(np.isfinite(var[ln]), axis=0)
+            err_maps = {ln: fac * np.nanstd(cubes[ln], axis=0, ddof=1) / np.sqrt(np.sum(np.isfinite(cubes[ln]), axis=0))
                         for ln in lines}
-        flux_err = {ln: np.sqrt(annulus_sums(err_maps[ln] ** 2, bins)) for ln in lines}
+        flux_err = {ln: fac * np.std(annulus_sums(cubes[ln], bins), axis=0, ddof=1) / np.sqrt(n) for ln in lines}
         boot_flux = None
     prior = branch_prior(cfg.branch, lm, z)
     mlines = [ln for ln in cfg.lines if ln in flux]
