@@ -31,7 +31,10 @@ def require_range(key, value, low=None, high=None, *, low_inclusive=True, high_i
     else:
         import numpy as np
 
-        arr = np.asarray(value, dtype=float)
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise MocksimInputError(f"{key}: expected a number, got {value!r}") from None
         if not np.all(np.isfinite(arr)):
             raise MocksimInputError(f"{key}: must be finite, got {value!r}")
         lo_ok = True if low is None else (np.all(arr >= low) if low_inclusive else np.all(arr > low))

@@ -28,3 +28,9 @@ def test_open_bounds_and_exclusive_high():
         require_range("k", 1.0, None, 1.0, high_inclusive=False)
     with pytest.raises(MocksimInputError, match=r"\[2, inf\]"):
         require_range("k", 1, 2.0)
+
+
+@pytest.mark.parametrize("value", ["x", [1.0, "x"], {"a": 1}])
+def test_non_numbers_are_input_errors_naming_the_key(value):
+    with pytest.raises(MocksimInputError, match=r"clumps\.r_kpc: expected a number"):
+        require_range("clumps.r_kpc", value, 0.0, 100.0)

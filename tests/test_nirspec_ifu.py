@@ -111,6 +111,11 @@ def test_scene_grid_and_spaxel_centres():
     assert img[3, 7] == pytest.approx(img.sum(), rel=1e-12, abs=0)
     with pytest.raises(MocksimInputError, match=r"instrument\.fov_arcsec"):
         inst.scene_grid(0.0)
+    for bad in (float("nan"), float("inf"), -float("inf")):  # not a bare ValueError / OverflowError
+        with pytest.raises(MocksimInputError, match=r"instrument\.fov_arcsec"):
+            inst.scene_grid(bad)
+        with pytest.raises(MocksimInputError, match=r"instrument\.fov_arcsec"):
+            get_instrument("nirspec-ifu-g395m", psf="none", fov_arcsec=bad)
 
 
 # ------------------------------------------------------------------ LSF

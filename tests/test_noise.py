@@ -36,6 +36,9 @@ def g395m():
     ({"model": "exposure", "exposure_s": -10}, "noise.exposure_s"),
     ({"model": "exposure", "exposure_s": 100, "n_exposures": 0}, "noise.n_exposures"),
     ({"model": "none", "read_noise_e": -1}, "noise.read_noise_e"),
+    ({"model": "exposure", "exposure_s": 100, "n_exposures": "4"}, "noise.n_exposures"),
+    ({"model": "exposure", "exposure_s": 100, "n_exposures": [4]}, "noise.n_exposures"),
+    ({"model": "snr", "snr_oiii": 30, "snr_enclosed_fraction": "x"}, "noise.snr_enclosed_fraction"),
 ])
 def test_noisespec_validation(kwargs, key):
     with pytest.raises(MocksimInputError, match=key.replace(".", r"\.")):

@@ -91,13 +91,20 @@ def test_outputs_layout_and_attributes(tmp_path):
     assert s["n_galaxies"] == 2 and s["seed"] == 3
     from astropy.io import fits
 
+    from mocksim import __version__
+
     with fits.open(out / "cube_00000.fits") as hdul:
         assert hdul["SCI"].data.shape == hdul["ERR"].data.shape
         assert hdul["SCI"].header["CTYPE3"].startswith("WAVE")
+        prim = hdul[0].header  # every output file records the scenario, seed and mocksim version
+        assert prim["SCENARIO"] == "t" and prim["SEED"] == 3 and prim["MOCKVERS"] == __version__
 
 
-def test_workers_do_not_change_results(tmp_path):
+@pytest.mark.parametrize("psf", ["none", "gaussian:0.15", "moffat:0.15:3", "gaussian"])
+def test_workers_do_not_change_results(tmp_path, psf):
+    # the kept products (obs, scene) travel back from the worker processes: every PSF model pickles
     scn = scenario(population={"n": 4, "re_kpc": {"dist": "uniform", "low": 0.8, "high": 2.0}},
+                   instrument={"name": "nirspec-ifu-g395m", "psf": psf, "fov_arcsec": 2.0},
                    noise={"model": "snr", "snr_oiii": 30.0}, recovery={"calibration": "curti20"})
     a = run_scenario(scn, tmp_path / "a", progress=False, workers=1).arrays
     b = run_scenario(scn, tmp_path / "b", progress=False, workers=2).arrays
@@ -162,3 +169,27 @@ def test_ffb_profile_galaxies_record_intrinsic_model_gradient(tmp_path):
     assert t["gradient_dex_per_kpc"][0] == pytest.approx(slope, abs=1e-9)
     assert slope < -0.1  # FFB profiles fall steeply (seed 000 Figure 7)
     assert r["linear_gradient"][0] < 0
+
+
+@pytest.mark.parametrize("grid", [False, True])
+def test_out_that_is_a_file_is_an_input_error_before_simulating(tmp_path, monkeypatch, grid):
+    import mocksim.pipeline.galaxy_run as gr
+    from mocksim.calibration import run_grid
+    from mocksim.errors import MocksimInputError
+
+    def no_simulation(*a, **k):
+        raise AssertionError("simulated before checking --out")
+
+    import mocksim.pipeline.run as run_mod
+
+    monkeypatch.setattr(gr, "process_galaxies", no_simulation)
+    monkeypatch.setattr(run_mod, "process_galaxies", no_simulation)
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine\n")
+    for out in (taken, taken / "sub"):
+        with pytest.raises(MocksimInputError, match=r"--out: .*notes\.txt.* is not a folder"):
+            if grid:
+                run_grid(scenario(), out, progress=False)
+            else:
+                run_scenario(scenario(), out, progress=False)
+    assert taken.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

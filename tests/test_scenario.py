@@ -71,9 +71,55 @@ def test_distribution_draw_outside_range_is_an_error_not_a_clip():
     ("recovery", {"binning": "hexagons"}, "recovery.binning"),
     ("recovery", {"lines": ["Hzeta"]}, "line"),
     ("noise", {"model": "poisson"}, "noise.model"),
+    ("recovery", {"min_snr": float("nan")}, "recovery.min_snr"),  # every bin failed: all status 1
+    ("recovery", {"min_snr": float("inf")}, "recovery.min_snr"),
+    ("recovery", {"min_snr": True}, "recovery.min_snr"),
+    ("recovery", {"target_sn": float("nan")}, "recovery.target_sn"),
+    ("recovery", {"annulus_width_arcsec": True}, "recovery.annulus_width_arcsec"),
+    ("recovery", {"r_max_re": True}, "recovery.r_max_re"),
 ])
 def test_bad_sections_name_the_key(section, value, key):
     d = base()
     d[section] = value
     with pytest.raises(MocksimInputError, match=key):
         scenario_from_dict(d)
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("noize", {"model": "snr", "snr_oiii": 30.0}, r"unknown top-level key\(s\) \['noize'\]"),  # typo: ran noise-free
+    ("recovry", {"min_snr": 5.0}, r"unknown top-level key\(s\) \['recovry'\]"),
+    ("sed", 3, r"unknown top-level key\(s\) \['sed'\]"),
+    ("population", 5, r"population: must be a table"),
+    ("instrument", "nirspec-ifu-g395m", r"instrument: must be a table"),
+    ("noise", "snr", r"noise: must be a table"),
+    ("recovery", 5, r"recovery: must be a table"),
+])
+def test_unknown_or_malformed_top_level_tables_are_errors(key, value, match):
+    d = base()
+    d[key] = value
+    with pytest.raises(MocksimInputError, match=match):
+        scenario_from_dict(d)
+
+
+def test_known_optional_tables_are_accepted():
+    d = base(grid={"re_kpc": [0.5, 1.0]}, calibration={"gradient": "linear"})
+    d["population"].pop("n")
+    assert scenario_from_dict(d).n == 2
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({"dist": "uniform", "low": "0.5", "high": "2"}, r"re_kpc\.low: expected a finite number"),
+    ({"dist": "normal", "mean": "1", "sigma": 0.1}, r"re_kpc\.mean: expected a finite number"),
+    ({"dist": "normal", "mean": 1.0, "sigma": "0.1"}, r"re_kpc\.sigma: expected a finite number"),
+    ({"dist": "normal", "mean": float("nan"), "sigma": 0.1}, r"re_kpc\.mean: expected a finite number"),
+    ({"dist": "lognormal", "median": "1", "sigma": 0.1}, r"re_kpc\.median: expected a finite number"),
+    ({"dist": "choice", "values": ["a", "b"]}, r"re_kpc\.values: expected a finite number"),
+    ({"dist": "choice", "values": [[1.0]]}, r"re_kpc\.values: expected a finite number"),
+    ({"dist": "choice", "values": [True]}, r"re_kpc\.values: expected a finite number"),
+    ({"dist": "normal", "mean": 1.0, "sigma": 0.1, "low": 2.0, "high": 1.0}, r"re_kpc: need low < high"),
+])
+def test_distribution_fields_must_be_numbers(spec, match):
+    d = base()
+    d["population"]["re_kpc"] = spec
+    with pytest.raises(MocksimInputError, match=match):
+        scenario_from_dict(d).draw_all()

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import MocksimInputError
 from ..pipeline.results_io import collect, read_results, summary, write_summary
-from ..pipeline.run import preflight
+from ..pipeline.run import check_out_dir, preflight
 from ..pipeline.chunks import chunk_bounds, default_chunk_size
 from ..pipeline.malloc import tune_malloc
 from .store import ChunkStore, write_grid_results
@@ -292,6 +292,7 @@ def run_grid(scn, out_dir=None, *, workers: int = 1, scheduler=None, resume: boo
     options = calibration_options(scn)  # validates [calibration]
     preflight(scn)
     out_dir = Path(out_dir) if out_dir is not None else Path("outputs") / scn.name
+    check_out_dir(out_dir)
     results_path = out_dir / "results.h5"
     store = ChunkStore(out_dir, scn, chunk_size or default_chunk_size(scn.n))
     if resume and not store.existing_chunk_files() and results_path.is_file():

@@ -211,13 +211,12 @@ class Instrument(abc.ABC):
             fov = float(fov)
         except (TypeError, ValueError):
             raise MocksimInputError(f"instrument.fov_arcsec: {fov!r} is not a number") from None
-        n = int(round(fov / self.pixscale_arcsec))
-        if not np.isfinite(fov) or n < 1 or fov > 20.0:
+        if not np.isfinite(fov) or fov > 20.0 or round(fov / self.pixscale_arcsec) < 1:
             raise MocksimInputError(
                 f"instrument.fov_arcsec: {fov!r} is outside the allowed range "
                 f"[{self.pixscale_arcsec:g}, 20] arcsec"
             )
-        return n
+        return int(round(fov / self.pixscale_arcsec))
 
     def scene_grid(self, fov_arcsec: float | None = None) -> SceneGrid:
         """Fine grid on which generators render scenes for this instrument.

@@ -175,13 +175,17 @@ class NoiseSpec:
         object.__setattr__(self, "background_mjysr",
                            _positive("noise.background_mjysr", self.background_mjysr, allow_zero=True))
         n = self.n_exposures
-        if isinstance(n, bool) or not float(n).is_integer() or int(n) < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, float, np.integer, np.floating)) \
+                or not float(n).is_integer() or int(n) < 1:
             raise MocksimInputError(f"noise.n_exposures: {n!r} must be an integer >= 1")
         object.__setattr__(self, "n_exposures", int(n))
         if self.snr_aperture_arcsec is not None:
             object.__setattr__(self, "snr_aperture_arcsec",
                                _positive("noise.snr_aperture_arcsec", self.snr_aperture_arcsec))
-        f = float(self.snr_enclosed_fraction)
+        try:
+            f = float(self.snr_enclosed_fraction)
+        except (TypeError, ValueError):
+            f = float("nan")
         if not (0.0 < f <= 1.0):
             raise MocksimInputError(
                 f"noise.snr_enclosed_fraction: {self.snr_enclosed_fraction!r} is outside (0, 1]")

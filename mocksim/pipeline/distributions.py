@@ -45,7 +45,13 @@ def validate_spec(key: str, spec):
     extra = set(spec) - allowed
     if extra:
         raise MocksimInputError(f"{key}: unknown field(s) {sorted(extra)} for dist {dist!r}; allowed: {sorted(allowed)}")
-    if dist in ("uniform", "loguniform") and not spec["low"] < spec["high"]:
+    for k in (*need, *_OPTIONAL.get(dist, ())):
+        if k in spec and k != "values":
+            _check_number(f"{key}.{k}", spec[k])
+    if dist == "choice" and isinstance(spec["values"], list):
+        for v in spec["values"]:
+            _check_number(f"{key}.values", v)
+    if ("low" in spec and "high" in spec) and not spec["low"] < spec["high"]:
         raise MocksimInputError(f"{key}: need low < high, got low={spec['low']}, high={spec['high']}")
     if dist == "loguniform" and spec["low"] <= 0:
         raise MocksimInputError(f"{key}: loguniform needs low > 0")
@@ -56,6 +62,11 @@ def validate_spec(key: str, spec):
     if dist == "choice" and (not isinstance(spec["values"], list) or not spec["values"]):
         raise MocksimInputError(f"{key}.values: must be a non-empty list")
     return spec
+
+
+def _check_number(key: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise MocksimInputError(f"{key}: expected a finite number, got {value!r}")
 
 
 def is_distribution(spec) -> bool:

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import __version__
 from ..errors import MocksimInputError
 from ..lines import LINES
 from .build import build_galaxy, build_instrument, build_noise
@@ -57,6 +58,16 @@ def preflight(scn) -> list[dict]:
     return draws
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Raise MocksimInputError if ``out_dir`` or one of its parents is an existing file
+    (checked before simulating: writing the outputs would fail only at the end)."""
+    for p in (out_dir, *out_dir.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise MocksimInputError(f"--out: {p} exists and is not a folder")
+            return
+
+
 def _work(args):
     """Galaxies ``[start, stop)``, the products kept for those below ``keep_n``."""
     scn, start, stop, keep_n = args
@@ -88,6 +99,7 @@ def run_scenario(scn, out_dir=None, *, save_cubes: bool = False, workers: int = 
         raise MocksimInputError(f"--workers: must be >= 1, got {workers}")
     preflight(scn)
     out_dir = Path(out_dir) if out_dir is not None else Path("outputs") / scn.name
+    check_out_dir(out_dir)
     keep_n = scn.n if save_cubes else min(n_plot, scn.n)
     # fixed chunks (set by n alone), each run as one batch: same numbers for any worker count
     tasks = [(scn, a, b, keep_n) for a, b in chunk_bounds(scn.n, run_chunk_size(scn.n))]
@@ -167,7 +179,7 @@ def _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot, stac
             from .grism_fits import write_grism_fits
 
             for o in outputs:
-                extra = {"SCENARIO": scn.name, "SEED": scn.seed, "GALAXY": o.index,
+                extra = {"SCENARIO": scn.name, "SEED": scn.seed, "MOCKVERS": __version__, "GALAXY": o.index,
                          "TRUEGRAD": o.params["gradient_dex_per_kpc"]}
                 if o.obs.kind == "grism":
                     write_grism_fits(o.obs, o.recovery.line_maps, staging / f"grism_{o.index:05d}.fits",
@@ -214,4 +226,4 @@ def format_table(res: RunResult, max_rows: int = 20) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["run_scenario", "preflight", "format_table", "RunResult", "LINES"]
+__all__ = ["run_scenario", "preflight", "check_out_dir", "format_table", "RunResult", "LINES"]

@@ -250,6 +250,14 @@ def load_scenario(path, *, seed: int | None = None) -> Scenario:
 def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, path=None) -> Scenario:
     """Validate a parsed scenario mapping (see :func:`load_scenario`)."""
     known_top = {"name", "seed", "cosmology", "population", "instrument", "noise", "recovery"}
+    tables = ("population", "instrument", "noise", "recovery", "grid", "stack", "calibration")
+    unknown = set(data) - known_top - set(tables)
+    if unknown:  # a misspelt table ([noize]) would otherwise be ignored and its defaults used
+        raise MocksimInputError(f"scenario: unknown top-level key(s) {sorted(unknown)}; allowed: "
+                                f"name, seed, cosmology and the tables {', '.join(tables)}")
+    for key in tables:
+        if key in data and not isinstance(data[key], dict):
+            raise MocksimInputError(f"{key}: must be a table ([{key}]), got {data[key]!r}")
     if not text:
         import json
 
@@ -477,10 +485,12 @@ def _validate_recovery(rec):
         except MocksimInputError as exc:
             raise MocksimInputError(f"recovery.{exc}") from None
     for key in ("min_snr", "target_sn"):
-        if not isinstance(rec[key], (int, float)) or rec[key] <= 0:
-            raise MocksimInputError(f"recovery.{key}: must be a number > 0, got {rec[key]!r}")
-    if rec["r_max_re"] is not None and (not isinstance(rec["r_max_re"], (int, float)) or not 0 < rec["r_max_re"] <= 20):
-        raise MocksimInputError(f"recovery.r_max_re: must be in (0, 20], got {rec['r_max_re']!r}")
+        v = rec[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            raise MocksimInputError(f"recovery.{key}: must be a finite number > 0, got {v!r}")
+    rm = rec["r_max_re"]
+    if rm is not None and (isinstance(rm, bool) or not isinstance(rm, (int, float)) or not 0 < rm <= 20):
+        raise MocksimInputError(f"recovery.r_max_re: must be in (0, 20], got {rm!r}")
     for key, allowed in (("extraction", ("maps", "spectra")), ("annulus_radius", ("flux", "midpoint")),
                          ("metallicity_estimate", ("median", "mode"))):
         if rec[key] not in allowed:
@@ -504,7 +514,8 @@ def _validate_recovery(rec):
     if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, float)) or not 0 < rs <= 1000):
         raise MocksimInputError(f"recovery.r_max_snr: must be in (0, 1000], got {rs!r}")
     for key in ("annulus_width_arcsec", "r_max_arcsec"):
-        if rec[key] is not None and (not isinstance(rec[key], (int, float)) or not 0 < rec[key] <= 10):
+        if rec[key] is not None and (isinstance(rec[key], bool) or not isinstance(rec[key], (int, float))
+                                     or not 0 < rec[key] <= 10):
             raise MocksimInputError(f"recovery.{key}: must be in (0, 10] arcsec, got {rec[key]!r}")
     from ..lines import get_line
 

@@ -142,16 +142,31 @@ class JWSTPSF(PSFModel):
         return np.clip(out, 0.0, None)
 
 
+class _FWHM:
+    """FWHM [arcsec] at a wavelength: a constant, or a function checked on each call.
+
+    A class rather than a closure so that PSF models pickle (``mocksim run --workers N``
+    sends each galaxy's observation, which holds its PSF, back from the worker processes).
+    """
+
+    def __init__(self, value: FloatOrCallable, key: str):
+        self.key = key
+        if callable(value):
+            self.func, self.value = value, None
+        else:
+            require_range(key, value, 0.0, 60.0, low_inclusive=False)
+            self.func, self.value = None, float(value)
+
+    def __call__(self, wave_um: float) -> float:
+        if self.func is None:
+            return self.value
+        v = float(self.func(wave_um))
+        require_range(self.key, v, 0.0, 60.0, low_inclusive=False)
+        return v
+
+
 def _as_callable(value: FloatOrCallable, key: str) -> Callable[[float], float]:
-    if callable(value):
-        def checked(wave_um, _f=value):
-            v = float(_f(wave_um))
-            require_range(key, v, 0.0, 60.0, low_inclusive=False)
-            return v
-        return checked
-    require_range(key, value, 0.0, 60.0, low_inclusive=False)
-    v = float(value)
-    return lambda wave_um: v
+    return _FWHM(value, key)
 
 
 class GaussianPSF(PSFModel):
