@@ -29,6 +29,9 @@ def _cmd_run(args) -> int:
         print(format_table(res))
         print(res.report())
     else:
+        if args.chunk_size is not None:
+            raise MocksimInputError("--chunk-size: only for grid runs (a [grid] table, --scheduler or --resume); "
+                                    "plain runs use fixed chunks set by n")
         res = run_scenario(scn, args.out, save_cubes=args.save_cubes, workers=args.workers,
                            progress=not args.no_progress)
         print(format_table(res))
@@ -54,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Render, observe and analyse every galaxy of a scenario; write "
                                    "results.h5, summary.json and overview.png to the output folder.")
     r.add_argument("scenario", help="scenario TOML file, e.g. scenarios/quickstart.toml")
-    r.add_argument("--out", default=None, help="output folder (default outputs/<name>)")
+    r.add_argument("--out", default=None, help="output folder (default outputs/<name>); an earlier run's "
+                   "results there are replaced, including cube/grism FITS files this run does not rewrite")
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--save-cubes", action="store_true", help="also write each cube as FITS (SCI, ERR, WCS)")
     r.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")

@@ -99,3 +99,12 @@ def test_models_observe_prints_intrinsic_observed_and_seed_values(tmp_path, caps
     assert aspire["intrinsic_gradient"] < -0.1
     for r in rows:
         assert r["observed_stacked_gradient_err"] > 0
+
+
+def test_chunk_size_refused_for_plain_runs(tmp_path, capsys):
+    """--chunk-size only sets grid runs' stored chunks; a plain run would ignore it silently."""
+    from pathlib import Path
+
+    scn = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.toml"
+    assert main(["run", str(scn), "--chunk-size", "4", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "--chunk-size" in capsys.readouterr().err and not (tmp_path / "o").exists()

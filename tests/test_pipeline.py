@@ -98,6 +98,11 @@ def test_outputs_layout_and_attributes(tmp_path):
         assert hdul["SCI"].header["CTYPE3"].startswith("WAVE")
         prim = hdul[0].header  # every output file records the scenario, seed and mocksim version
         assert prim["SCENARIO"] == "t" and prim["SEED"] == 3 and prim["MOCKVERS"] == __version__
+    # a rerun into the same folder leaves no cube of the earlier run beside its results; other files stay
+    (out / "notes.txt").write_text("mine")
+    (out / "stack.png").write_bytes(b"")
+    run_scenario(scn, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "overview.png", "results.h5", "summary.json"]
 
 
 @pytest.mark.parametrize("psf", ["none", "gaussian:0.15", "moffat:0.15:3", "gaussian"])

@@ -123,3 +123,10 @@ def test_distribution_fields_must_be_numbers(spec, match):
     d["population"]["re_kpc"] = spec
     with pytest.raises(MocksimInputError, match=match):
         scenario_from_dict(d).draw_all()
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", ""])
+def test_name_must_be_a_plain_folder_name(name):
+    """The name is the default output folder outputs/<name>: '..' would write into the working folder."""
+    with pytest.raises(MocksimInputError, match="name:"):
+        scenario_from_dict(base(name=name))

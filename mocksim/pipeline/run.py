@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -158,8 +159,14 @@ def _bar(n, progress, name):
     return tqdm(total=n, desc=name, unit="gal", disable=not progress or n < 2)
 
 
+#: files a run writes besides results.h5 / summary.json / overview.png; those of an earlier
+#: run into the same folder that this run did not rewrite are removed
+_RUN_PRODUCT = re.compile(r"(cube|grism)_\d{5}\.fits|stack\.png")
+
+
 def _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot, stack=None):
-    """Write into a staging folder, then move every file into ``out_dir``."""
+    """Write into a staging folder, then move every file into ``out_dir`` (removing an earlier
+    run's cubes and stack figure there that this run did not write: :data:`_RUN_PRODUCT`)."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     try:
@@ -187,8 +194,12 @@ def _write_outputs(out_dir, scn, arrays, summ, outputs, save_cubes, n_plot, stac
                 else:
                     write_cube_fits(o.obs, staging / f"cube_{o.index:05d}.fits", header_extra=extra)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for f in sorted(staging.iterdir()):
-            os.replace(f, out_dir / f.name)
+        written = {f.name for f in staging.iterdir()}
+        for name in sorted(written):
+            os.replace(staging / name, out_dir / name)
+        for f in out_dir.iterdir():  # an earlier run's cubes / stack beside this run's results.h5
+            if f.name not in written and _RUN_PRODUCT.fullmatch(f.name):
+                f.unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

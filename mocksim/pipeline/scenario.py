@@ -263,8 +263,9 @@ def scenario_from_dict(data: dict, *, text: str = "", seed: int | None = None, p
 
         text = "# scenario given as a mapping (JSON)\n" + json.dumps(data, indent=1, default=str)
     name = data.get("name")
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\"):
-        raise MocksimInputError("name: a non-empty string without path separators is required")
+    if not isinstance(name, str) or not name or any(c in name for c in "/\\") or name in (".", ".."):
+        raise MocksimInputError("name: a non-empty string without path separators (and not '.' or '..') "
+                                "is required; it names the output folder outputs/<name>")
     seed = data.get("seed", 0) if seed is None else seed
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise MocksimInputError(f"seed: must be a non-negative integer, got {seed!r}")
