@@ -6,6 +6,13 @@ are fitted and binned exactly like the data, and the binned line ratios are comp
 with the observed ones. Because the model goes through the same smearing as the
 data, the fitted gradient is the intrinsic one (cf. Carton et al. 2017; seed 001
 Sect. 6 corrects with mock-derived factors instead).
+
+What the model galaxy knows (built by :mod:`mocksim.pipeline.galaxy_run`): its centre,
+R_e, axis ratio and PA are the measured geometry; its Sersic index, dust (A_V, its
+radial scale and law) and kinematics are the input galaxy's, i.e. taken as known from a
+morphological and kinematic fit. Ratios across wavelength (R2, Ne3O2) therefore see the
+true attenuation: with dusty populations this fit is an upper bound on what an observer
+who must estimate A_V can reach.
 """
 from __future__ import annotations
 
