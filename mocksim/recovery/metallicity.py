@@ -67,10 +67,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MocksimInputError
-from ..lines import CASE_B_TO_HBETA, LINES, OII_3729_3727, SII_6716_6731
+from ..lines import CASE_B_TO_HBETA, LINES
 from ..physics import dust as _dust
 from ..physics.calibrations import get_calibration
 from ..physics.emission import group_observables, line_ratios_to_hbeta, line_scatter_dex
+from .linefit_model import TIED_LINES
 from .metallicity_grid import (_COARSE_DA, _cdf_quantiles, _coarse_pass, _fine_passes,
                                _grid_shape_flags, _metal_ll, _shape_flags)
 
@@ -138,9 +139,9 @@ def _cached(key, cal, make):
     return hit[1]
 
 
-#: fixed-ratio doublets as (parent, child): child = ratio x parent in the line fits
-#: (:data:`mocksim.recovery.linefit.TIED_LINES`), which fit both with ONE amplitude
-_TIED_DOUBLETS = {("OII3727", "OII3729"): OII_3729_3727, ("SII6731", "SII6716"): SII_6716_6731}
+#: fixed-ratio pairs as (parent, child): child = ratio x parent in the line fits, which fit
+#: both with ONE amplitude (summed here: the [OII] and [SII] doublets)
+_TIED_DOUBLETS = {(parent, child): ratio for child, (parent, ratio) in TIED_LINES.items()}
 
 
 def summed_error(fluxes, errors, members):
