@@ -122,3 +122,20 @@ def test_noise_kernel_fits_round_trip(tmp_path, drizzled):
     back = read_cube_fits(path)
     np.testing.assert_array_equal(back.noise_kernel, kernel)
     assert back.noise_correlation == pytest.approx(corr)
+
+
+def test_single_pixel_bins_take_no_large_area_excess():
+    """The excess (e.g. a grism extraction's footprint-wide factor, ~2.2 for NIRISS maps)
+    multiplies multi-pixel sums only, with or without a kernel: PSF matching (which adds a
+    kernel) must not change a one-pixel bin's error (before: x excess; the central annulus
+    of an odd-sized grism map is one pixel)."""
+    err = np.full((7, 7), 0.1)
+    bm = np.full((7, 7), -1)
+    bm[3, 3] = 0
+    bm[2:5, 2:5][np.ones((3, 3), bool) & (bm[2:5, 2:5] < 0)] = 1
+    plain = bin_sum_errors(err, bm, 2, MapNoise(None, 2.2))
+    for kernel in (np.ones((1, 1)), convolved_noise(MapNoise(None, 2.2), matching_kernel_1d(0.3))[1].kernel):
+        got = bin_sum_errors(err, bm, 2, MapNoise(kernel, 2.2))
+        assert got[0] == pytest.approx(0.1, rel=1e-12)
+    np.testing.assert_allclose(bin_sum_errors(err, bm, 2, MapNoise(np.ones((1, 1)), 2.2)), plain, rtol=1e-12)
+    assert plain[1] == pytest.approx(2.2 * 0.1 * np.sqrt(8), rel=1e-12)

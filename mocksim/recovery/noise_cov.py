@@ -149,7 +149,8 @@ def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPai
     """1-sigma error of the sum of a ``(..., ny, nx)`` map over each bin (``(..., n_bins)``).
 
     Without a kernel this is the quadrature sum times ``noise.excess`` for bins of more
-    than one pixel; with one, ``excess * sqrt(BinPairs.variance)``. Non-finite errors
+    than one pixel; with one, ``sqrt(BinPairs.variance)``, times ``excess`` for bins of
+    more than one pixel. Non-finite errors
     are pixels without a value. ``pairs``: a :class:`BinPairs` of this kernel to reuse.
     """
     e = np.asarray(err_map, float)
@@ -163,4 +164,6 @@ def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPai
         m = math.prod(e.shape[:-2])            # maps (leading dimensions, or none): one bincount
         return np.sqrt(stacked_bincount(idx, e2.reshape(m, -1), n_bins)).reshape(e.shape[:-2] + (n_bins,)) * fac
     pairs = pairs or BinPairs(lab, n_bins, noise.kernel)
-    return float(noise.excess) * np.sqrt(np.maximum(pairs.variance(e), 0.0))
+    # the excess is a multi-pixel factor (as above): a single pixel's error is already exact
+    fac = np.where(np.bincount(lab[lab >= 0], minlength=n_bins) > 1, float(noise.excess), 1.0)
+    return fac * np.sqrt(np.maximum(pairs.variance(e), 0.0))
