@@ -199,15 +199,25 @@ def cell_table(arrays: dict, scn, *, gradient="linear", logoh_window=None, n_boo
     return cols
 
 
-def fit_curve(x, f, f_err, abs_gradient: float = np.nan) -> CurveFit | None:
-    """Fit :func:`hill` to factors ``f`` at ``x`` (weights ``1/f_err^2``); None if < 2 x values."""
+def fit_curve(x, f, f_err, abs_gradient: float = np.nan, n=None) -> CurveFit | None:
+    """Fit :func:`hill` to factors ``f`` at ``x`` (weights ``1/f_err^2``); None if < 2 x values.
+
+    ``n``: realisations behind each factor. A factor without an error (one realisation)
+    gets the other cells' median per-realisation scatter ``f_err sqrt(n)``, over ``sqrt(n)``
+    (without ``n``: their largest error), not the error floor.
+    """
     from scipy.optimize import curve_fit
 
     x, f, e = (np.asarray(a, dtype=float) for a in (x, f, f_err))
+    nn = np.ones(x.size) if n is None else np.asarray(n, dtype=float)
     good = np.isfinite(x) & np.isfinite(f) & (x > 0)
-    x, f, e = x[good], f[good], e[good]
+    x, f, e, nn = x[good], f[good], e[good], nn[good]
     if np.unique(np.round(x, 9)).size < 2:
         return None
+    known = np.isfinite(e)
+    if known.any() and not known.all():
+        fill = np.median(e[known] * np.sqrt(nn[known])) / np.sqrt(nn) if n is not None else np.max(e[known])
+        e = np.where(known, e, fill)
     pos = e[np.isfinite(e) & (e > 0)]
     floor = max(np.median(pos) if pos.size else 0.05, 1e-3) * 0.1
     e = np.where(np.isfinite(e) & (e > floor), e, floor)
@@ -250,7 +260,7 @@ def fit_correction_curves(cells: dict, *, split=("abs_gradient",)) -> list[Curve
         for s, v in zip(split, key):
             sel &= cells[s] == v
         fit = fit_curve(cells["x"][sel], cells["factor"][sel], cells["factor_err"][sel],
-                        abs_gradient=float(np.mean(cells["abs_gradient"][sel])))
+                        abs_gradient=float(np.mean(cells["abs_gradient"][sel])), n=cells["n_ok"][sel])
         if fit is not None:
             fits.append(fit)
     return fits
