@@ -111,3 +111,59 @@ def test_bad_parameters_name_the_key(kw, key):
     base.update(kw)
     with pytest.raises(MocksimInputError, match=key):
         DiskGalaxy(**base)
+
+
+def test_function_profile_holds_outer_value_where_the_model_is_undefined():
+    from mocksim.galaxy import FunctionProfile
+
+    prof = FunctionProfile(lambda r: np.where(r < 2.0, 8.0 - 0.1 * r, np.nan))
+    r = np.array([[0.0, 1.0, 1.9], [2.0, 5.0, 1.5]])
+    np.testing.assert_allclose(prof(r), [[8.0, 7.9, 7.81], [7.81, 7.81, 7.85]])
+    assert np.isnan(FunctionProfile(lambda r: np.full_like(r, np.nan))(r)).all()  # nothing to hold
+
+
+def test_ffb_profile_galaxy_renders_beyond_the_virial_radius():
+    """FFB with f_out = 1 has no gas beyond R_vir (Z = 0/0); an inclined disk on the
+    default 3" IFU grid reaches there and used to raise "12+log(O/H) must be finite"."""
+    from analytic_models import FFBModel
+    from mocksim.galaxy import FunctionProfile
+
+    model = FFBModel(z=8.0, eps=0.1, re_kpc=0.36, f_out=1.0)
+    gal = DiskGalaxy(redshift=8.0, re_kpc=0.36, profile=FunctionProfile(model.profile, "ffb"),
+                     inclination_deg=75.0, pa_deg=20.0)
+    grid = SceneGrid(pixscale_arcsec=0.02, shape=(150, 150), oversample=5)
+    scene = gal.render(grid, get_calibration("sanders24", extrapolate_dex=1.0), lines=["Hbeta", "OIII5007"])
+    z, r = scene.truth["log_oh_map"], scene.truth["r_kpc_map"]
+    assert r.max() > model.r_vir and np.isfinite(z).all()
+    inside = r < 0.9 * model.r_vir
+    np.testing.assert_allclose(z[inside], model.profile(r[inside]))
+    assert scene.total_line_flux("Hbeta") == pytest.approx(1e-17, rel=1e-3)
+
+
+def test_ffb_eps_of_one_accepted_by_the_scenario_is_an_input_error():
+    """``population.ffb_eps`` is validated in (0, 1] but FFBModel needs eps < 1: its
+    ValueError escaped the pipeline as a traceback instead of an input error."""
+    from mocksim.pipeline.build import build_profile
+    from mocksim.pipeline.scenario import scenario_from_dict
+
+    scn = scenario_from_dict({"name": "t", "population": {"profile": "ffb", "ffb_eps": 1.0, "redshift": 8.0},
+                              "instrument": {"name": "nirspec-ifu-g395m", "psf": "none"}})
+    with pytest.raises(MocksimInputError, match="ffb"):
+        build_profile(scn, scn.draw_galaxy(0))
+
+
+@pytest.mark.parametrize("cls, kw, key", [
+    (Companion, dict(dx_arcsec=float("nan"), dy_arcsec=0.3), "dx_arcsec"),
+    (Companion, dict(dx_arcsec=0.5, dy_arcsec=0.3, dv_kms=float("nan")), "dv_kms"),
+    (Companion, dict(dx_arcsec=0.5, dy_arcsec=0.3, v_rot_kms=float("inf")), "v_rot_kms"),
+    (Companion, dict(dx_arcsec=0.5, dy_arcsec=0.3, sigma_kms=-50.0), "sigma_kms"),
+    (Companion, dict(dx_arcsec=0.5, dy_arcsec=0.3, pa_deg=float("nan")), "pa_deg"),
+    (Companion, dict(dx_arcsec=0.5, dy_arcsec=0.3, gradient_dex_per_kpc=float("nan")), "gradient_dex_per_kpc"),
+    (Clump, dict(r_kpc=0.5, phi_deg=float("nan")), "phi_deg"),
+    (Clump, dict(r_kpc=0.5, phi_deg=0.0, delta_log_oh=float("nan")), "delta_log_oh"),
+])
+def test_substructure_parameters_are_validated(cls, kw, key):
+    """TOML accepts nan/inf: a NaN companion dv_kms gave NaN velocities and NaN cube voxels
+    silently, a NaN offset or azimuth a bare ValueError from the drawing."""
+    with pytest.raises(MocksimInputError, match=key):
+        cls(**kw)

@@ -35,6 +35,8 @@ class Clump:
 
     def __post_init__(self):
         require_range("clumps.r_kpc", self.r_kpc, 0.0, 100.0)
+        require_range("clumps.phi_deg", self.phi_deg, -360.0, 360.0)
+        require_range("clumps.delta_log_oh", self.delta_log_oh, -4.0, 4.0)
         require_range("clumps.fwhm_kpc", self.fwhm_kpc, 0.0, 20.0, low_inclusive=False)
         require_range("clumps.hbeta_fraction", self.hbeta_fraction, 0.0, 10.0)
         if self.log_oh is not None:
@@ -75,6 +77,15 @@ class Companion:
     sigma_kms: float = 50.0
 
     def __post_init__(self):
+        # offsets, velocities and angles as the main disk's (scenario POPULATION_KEYS);
+        # |dv| <= 1e4 km/s (a merger, not a chance projection); all must be finite
+        require_range("companions.dx_arcsec", self.dx_arcsec, -10.0, 10.0)
+        require_range("companions.dy_arcsec", self.dy_arcsec, -10.0, 10.0)
+        require_range("companions.dv_kms", self.dv_kms, -1e4, 1e4)
+        require_range("companions.pa_deg", self.pa_deg, -360.0, 360.0)
+        require_range("companions.gradient_dex_per_kpc", self.gradient_dex_per_kpc, -5.0, 5.0)
+        require_range("companions.v_rot_kms", self.v_rot_kms, 0.0, 1000.0)
+        require_range("companions.sigma_kms", self.sigma_kms, 0.0, 1000.0)
         require_range("companions.re_kpc", self.re_kpc, 0.0, 50.0, low_inclusive=False)
         require_range("companions.hbeta_fraction", self.hbeta_fraction, 0.0, 100.0, low_inclusive=False)
         require_range("companions.log_oh_center", self.log_oh_center, 6.0, 10.0)

@@ -38,6 +38,13 @@ class LinearProfile:
 class FunctionProfile:
     """A profile given by any callable ``r_kpc -> 12+log(O/H)`` (e.g. an analytic model).
 
+    Where ``func`` gives no finite value outside a radius where it does (e.g. the FFB
+    model beyond R_vir with ``f_out = 1``, or once its exponential ISM underflows: no
+    gas, so Z = 0/0), the value at the outermost finite radius inside is held, as
+    :func:`mocksim.galaxy.disk._line_maps` holds line ratios at a calibration's edge.
+    Those pixels carry no model gas (Hbeta there < 1e-10 of the peak); a value that is
+    not finite at the smallest radius asked is returned as it is.
+
     Attributes
     ----------
     func : callable
@@ -49,4 +56,12 @@ class FunctionProfile:
     kind: str = "function"
 
     def __call__(self, r_kpc):
-        return np.asarray(self.func(np.asarray(r_kpc, dtype=float)), dtype=float)
+        r = np.asarray(r_kpc, dtype=float)
+        out = np.asarray(self.func(r), dtype=float)
+        bad = ~np.isfinite(out)
+        if bad.any() and out.shape == r.shape:
+            inside = ~bad & (r < r[bad].min())     # finite values inside the undefined region
+            if inside.any():
+                out = np.array(out)                # writable copy
+                out[bad] = out[inside][np.argmax(r[inside])]
+        return out

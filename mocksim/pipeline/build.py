@@ -66,9 +66,12 @@ def build_profile(scn, params: dict):
     if scn.profile == "ffb":
         from analytic_models import FFBModel
 
-        model = FFBModel(z=params["redshift"], eps=params["ffb_eps"], log_mh=params.get("ffb_log_mh"),
-                         re_kpc=re, f_sn=params["ffb_f_sn"], z_in=params["ffb_z_in"],
-                         z_sn=params["ffb_z_sn"], f_out=params["ffb_f_out"])
+        try:
+            model = FFBModel(z=params["redshift"], eps=params["ffb_eps"], log_mh=params.get("ffb_log_mh"),
+                             re_kpc=re, f_sn=params["ffb_f_sn"], z_in=params["ffb_z_in"],
+                             z_sn=params["ffb_z_sn"], f_out=params["ffb_f_out"])
+        except ValueError as exc:
+            raise MocksimInputError(f"population.ffb_*: {exc}") from None
     else:
         from analytic_models import Erb08Model
 
