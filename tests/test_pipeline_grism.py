@@ -103,3 +103,28 @@ def test_grism_forward_fit_insensitive_to_single_precision_observations():
     assert abs(sp.forward.log_oh_center - dp.forward.log_oh_center) < 1e-6
     assert abs(sp.gradient - dp.gradient) < 1e-6
 
+
+
+def test_save_cubes_grism_c_wavelength_wcs_on_dispersion_axis(tmp_path):
+    """GR150C beams are written in detector orientation, (n_disp, n): the wavelength WCS
+    must run along FITS axis 2 (numpy axis 0) and give obs.wave_um there, as for GR150R
+    along axis 1 (it was on axis 1, the 24-pixel cross-dispersion axis)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    scn = scenario_from_dict({
+        "name": "g", "seed": 2,
+        "population": {"n": 1, "redshift": 2.0, "re_kpc": 0.8, "log_oh_center": 8.3, "hbeta_flux_cgs": 3e-17},
+        "instrument": {"name": "niriss-wfss-f150w", "psf": "none", "fov_arcsec": 1.6},
+        "noise": {"model": "none"}, "recovery": {"calibration": "sanders24", "branch": "upper"}})
+    res = run_scenario(scn, tmp_path / "o", progress=False, save_cubes=True)
+    obs = res.outputs[0].obs
+    k = np.array([0, 69, obs.wave_um.size - 1])
+    with fits.open(tmp_path / "o" / "grism_00000.fits") as h:
+        for beam, (col, row) in (("F150W-R", (k, 0 * k)), ("F150W-C", (0 * k, k))):
+            hdu = h["SCI_" + beam]
+            axis = 1 if beam.endswith("R") else 2
+            assert hdu.header[f"CTYPE{axis}"] == "WAVE"
+            assert hdu.header[f"NAXIS{axis}"] == obs.wave_um.size
+            lam = WCS(hdu.header).pixel_to_world_values(col, row)[axis - 1] * 1e6
+            np.testing.assert_allclose(lam, obs.wave_um[k], atol=1e-9)

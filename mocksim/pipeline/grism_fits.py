@@ -23,19 +23,25 @@ def _celestial_header(shape, pixscale_arcsec, ra_deg=0.0, dec_deg=0.0) -> fits.H
     return h
 
 
-def _dispersed_header(geom, n_disp) -> fits.Header:
-    """Linear wavelength along the dispersed axis at the field centre; offset across it."""
+def _dispersed_header(geom, dispersion_axis: str = "x") -> fits.Header:
+    """Linear wavelength along the dispersed axis at the field centre; offset across it.
+
+    ``dispersion_axis`` is the beam's ``"dispersion_axis"`` record: ``"x"`` (grism R,
+    image ``(n, n_disp)``: wavelength on FITS axis 1) or ``"y"`` (grism C, image
+    ``(n_disp, n)`` in detector orientation: wavelength on FITS axis 2).
+    """
     h = fits.Header()
     disp = float(geom["dispersion_um_per_pix"])
     ref_along = float(geom["reference_pixel"][1])
+    w, c = ("1", "2") if dispersion_axis == "x" else ("2", "1")  # FITS axis of wave / cross
     # column X = along + (lambda - wave_start)/disp + margin  ->  lambda at the field centre
-    h["CTYPE1"], h["CUNIT1"] = "WAVE", "um"
-    h["CRPIX1"] = 1.0
-    h["CRVAL1"] = float(geom["wave_start_um"]) - (ref_along + float(geom["margin_px"])) * disp
-    h["CDELT1"] = disp
-    h["CTYPE2"], h["CUNIT2"] = "LINEAR", "arcsec"
-    h["CRPIX2"], h["CRVAL2"] = float(geom["reference_pixel"][0]) + 1.0, 0.0
-    h["CDELT2"] = float(geom["pixscale_arcsec"])
+    h["CTYPE" + w], h["CUNIT" + w] = "WAVE", "um"
+    h["CRPIX" + w] = 1.0
+    h["CRVAL" + w] = float(geom["wave_start_um"]) - (ref_along + float(geom["margin_px"])) * disp
+    h["CDELT" + w] = disp
+    h["CTYPE" + c], h["CUNIT" + c] = "LINEAR", "arcsec"
+    h["CRPIX" + c], h["CRVAL" + c] = float(geom["reference_pixel"][0]) + 1.0, 0.0
+    h["CDELT" + c] = float(geom["pixscale_arcsec"])
     h["COMMENT"] = "wavelength of the field centre's light in each column; " + str(geom.get("frame", ""))
     return h
 
@@ -58,8 +64,9 @@ def write_grism_fits(obs, line_maps, path, *, header_extra: dict | None = None) 
         prim.header[k] = v
     prim.header["MOCKMETA"] = json.dumps(obs.meta, default=str)[:60000]
     hdus = [prim]
+    axes = {b["name"]: b.get("dispersion_axis", "x") for b in ex.get("beams", ())}
     for beam, img in ex["dispersed"].items():
-        h = _dispersed_header(geom, img.shape[1])
+        h = _dispersed_header(geom, axes.get(beam, "x"))
         h["BUNIT"] = FLAM_UNIT
         hdus.append(fits.ImageHDU(np.asarray(img, np.float32), h, name=f"SCI_{beam}"))
         hdus.append(fits.ImageHDU(np.asarray(ex["dispersed_error"][beam], np.float32), h, name=f"ERR_{beam}"))
