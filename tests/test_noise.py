@@ -151,7 +151,8 @@ def test_exposure_background_only_error_by_hand(g395m):
     npix = max(0.0018 / dlds, 1.0)
     bg_ujy = bg * 1e6 * 1e6 * (0.1 / 206264.806) ** 2  # MJy/sr -> uJy per 0.1" spaxel
     electrons = bg_ujy * sens * npix * dlds * t
-    sig_ujy = np.sqrt(electrons + npix * nexp * rn ** 2) / (sens * npix * dlds * t)
+    n_spat = (0.1 / 0.10435) ** 2  # detector pixels per 0.1" spaxel
+    sig_ujy = np.sqrt(electrons + npix * n_spat * nexp * rn ** 2) / (sens * npix * dlds * t)
     sig_flam = sig_ujy * 1e-29 * 2.99792458e14 / lam ** 2  # erg s-1 cm-2 um-1
     assert err[k, 0, 0] / sig_flam == pytest.approx(1.0, rel=1e-3)  # ratio: approx's abs=1e-12 default
 
@@ -166,6 +167,55 @@ def test_exposure_error_cube_matches_scatter(g395m):
     ratio = (draws - native[300:800]).std(axis=0) / err
     assert ratio.mean() == pytest.approx(1.0, abs=0.05)
     assert err.max() / err.min() > 1.5  # source Poisson noise makes it non-uniform
+
+
+def test_exposure_integrated_noise_independent_of_channel_width():
+    """PRISM channels (0.005 um) are narrower than a detector pixel (DLDS = 0.010 um at
+    4 um): the noise of a flux integrated over a fixed 0.2 um window must be the detector's
+    (background + read noise of the 0.2 / DLDS pixels it spans, by hand), whatever the
+    channel width. With one full pixel of noise per channel it was 1.43x too small."""
+    from mocksim.instruments.noise import C_UM_S, exposure_sigma
+
+    inp = get_instrument("nirspec-ifu-prism", psf="none").exposure_inputs()
+    w, sens, dlds = inp["wave_um"], inp["sens_e_s_ujy_um"], inp["dlds_um"]
+    spec = NoiseSpec("exposure", exposure_s=1e4, n_exposures=4, read_noise_e=6.0, background_mjysr=0.2)
+
+    def window_noise(step):  # 1-sigma of sum_k D_k step over 3.9-4.1 um, empty spaxel
+        wk = np.arange(3.9 + step / 2, 4.1, step)
+        s = exposure_sigma(np.zeros((wk.size, 1, 1)), wk, step, 0.1, np.full(wk.size, np.interp(4.0, w, sens)),
+                           np.full(wk.size, np.interp(4.0, w, dlds)), spec)[:, 0, 0]
+        return np.sqrt(np.sum((s * step) ** 2))
+
+    s_um, d_um = np.interp(4.0, w, sens), np.interp(4.0, w, dlds)
+    assert 0.009 < d_um < 0.011                      # two PRISM channels per detector pixel
+    bg_ujy = 0.2e12 * (0.1 / 206264.806) ** 2        # MJy/sr -> uJy per 0.1" spaxel
+    var_e = bg_ujy * s_um * 0.2 * 1e4 + 0.2 / d_um * (0.1 / 0.10435) ** 2 * 4 * 6.0 ** 2
+    by_hand = np.sqrt(var_e) / (s_um * 1e4) * C_UM_S / (1e29 * 4.0 ** 2)
+    # ratios: pytest.approx's default abs=1e-12 would accept any two ~1e-20 numbers
+    ref = window_noise(0.02)                         # channels wider than a pixel: unchanged
+    assert ref / by_hand == pytest.approx(1.0, rel=3e-3)   # f_lambda conversion at 4.0 vs each channel
+    for step in (0.0025, 0.005, 0.01):
+        assert window_noise(step) / ref == pytest.approx(1.0, rel=1e-4)
+
+
+def test_exposure_area_noise_independent_of_spaxel_size():
+    """Spaxels smaller than a detector pixel (native 0.05" or 0.025"): the noise of a flux
+    summed over a fixed 0.2" x 0.2" area must not depend on the spaxel size. With a whole
+    pixel's read noise per spaxel it was 1.8x (0.05") and 3.5x (0.025") that of 0.1"."""
+    from mocksim.instruments.noise import NIRSPEC_DETECTOR_PIXSCALE, exposure_sigma
+
+    inp = get_instrument("nirspec-ifu-g395m", psf="none").exposure_inputs()
+    k = int(np.argmin(np.abs(inp["wave_um"] - 4.0)))
+    spec = NoiseSpec("exposure", exposure_s=1e4, read_noise_e=6.0, background_mjysr=0.2)
+
+    def area_noise(p):
+        s = exposure_sigma(np.zeros((1, 1, 1)), inp["wave_um"][k:k + 1], 0.0018, p,
+                           inp["sens_e_s_ujy_um"][k:k + 1], inp["dlds_um"][k:k + 1], spec)[0, 0, 0]
+        return s * 0.2 / p                           # sqrt(number of spaxels) x sigma
+
+    ref = area_noise(NIRSPEC_DETECTOR_PIXSCALE)
+    for p in (0.1, 0.05, 0.025):
+        assert area_noise(p) / ref == pytest.approx(1.0, rel=1e-9)
 
 
 def _snr_exp(inst, sc, **kw):

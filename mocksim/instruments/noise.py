@@ -36,11 +36,14 @@ Per native voxel, with the IFU sensitivity ``S(lambda)`` [e- s^-1 uJy^-1 um^-1]
 "NIRSpec Detector Performance": "average gain ... near unity"), detector
 dispersion DLDS [um/pixel] and total time ``t`` split into ``n_exposures``
 dithered exposures, a cube voxel (one spaxel, one channel of width dlambda)
-collects ``E = (f_nu + B_nu) S dlambda_eff t`` electrons, with
-``dlambda_eff = n_spec DLDS``, from ``n_spec = max(dlambda/DLDS, 1)`` spectral
-times ``n_spat = max((pixscale/0.10435'')^2, 1)`` spatial detector pixels, each
+collects ``E = (f_nu + B_nu) S dlambda t`` electrons from ``n_spec = dlambda/DLDS``
+spectral times ``n_spat = (pixscale/0.10435'')^2`` spatial detector pixels, each
 read ``n_exposures`` times: ``var = E + n_spec n_spat n_exposures read_noise_e^2``
-[e-^2] and ``sigma(f_nu) = sqrt(var) / (S dlambda_eff t)``. Source and background
+[e-^2] and ``sigma(f_nu) = sqrt(var) / (S dlambda t)``. ``n_spec`` and ``n_spat``
+may be below 1 (PRISM channels of 0.005 um are 1/4-1/2 of a detector pixel; 0.05''
+spaxels 1/4 of one): the voxels' noise is drawn independently, so each voxel carries
+its share of the detector pixels' variance and sums over wavelength or area (line
+fluxes, annuli) have the detector's noise whatever the sampling. Source and background
 Poisson noise use the Gaussian approximation (the expected, noise-free source
 counts set the variance). Constants:
 
@@ -425,9 +428,11 @@ def exposure_sigma(cube: np.ndarray, wave_um: np.ndarray, dwave_um, pixscale_arc
     omega = (pixscale_arcsec / ARCSEC_PER_RAD) ** 2
     bg_ujy = spec.background_mjysr * 1e12 * omega
     f_ujy = np.clip(cube, 0.0, None) * to_ujy[:, None, None]
-    n_spec = np.maximum(dw / dlds, 1.0)  # detector pixels along the dispersion per voxel
-    n_spat = max((pixscale_arcsec / NIRSPEC_DETECTOR_PIXSCALE) ** 2, 1.0)
-    gain = (sens * n_spec * dlds * t)[:, None, None]  # e- per uJy collected by the voxel
+    # detector pixels along the dispersion per voxel; fractional when the channel is
+    # narrower than a pixel (i.i.d. voxels: the sum over a pixel's channels has its variance)
+    n_spec = dw / dlds
+    n_spat = (pixscale_arcsec / NIRSPEC_DETECTOR_PIXSCALE) ** 2  # fractional below 0.10435''
+    gain = (sens * dw * t)[:, None, None]  # e- per uJy collected by the voxel
     var_e = (f_ujy + bg_ujy) * gain + (n_spec * n_spat * spec.n_exposures
                                        * spec.read_noise_e ** 2)[:, None, None]
     return np.sqrt(var_e) / gain / to_ujy[:, None, None]
