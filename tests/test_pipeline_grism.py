@@ -72,6 +72,7 @@ def test_save_cubes_writes_spectra_direct_image_and_line_maps(tmp_path):
         np.testing.assert_allclose(lam, obs.wave_um[[0, 100]], atol=1e-9)
         np.testing.assert_allclose(np.nansum(h["LINE_OIII5007"].data), np.nansum(lm.flux["OIII5007"]), rtol=1e-5)
         assert h["LINE_OIII5007"].header["CTYPE1"] == "RA---TAN"
+        assert h["DIRECT"].header["BUNIT"] == h["SCI_F356W-R"].header["BUNIT"] == "erg s-1 cm-2 um-1"
 
 
 def test_grism_forward_fit_insensitive_to_single_precision_observations():

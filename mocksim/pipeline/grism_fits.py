@@ -51,7 +51,7 @@ def write_grism_fits(obs, line_maps, path, *, header_extra: dict | None = None) 
 
     Extensions: ``SCI_<beam>``/``ERR_<beam>`` (2D dispersed images [erg s^-1 cm^-2 um^-1
     per pixel], wavelength WCS along the dispersion), ``DIRECT``/``DIRECT_ERR`` (direct
-    image, celestial WCS), and ``LINE_<name>``/``LINEERR_<name>`` (extracted line maps
+    image [band-mean erg s^-1 cm^-2 um^-1 per pixel], celestial WCS), and ``LINE_<name>``/``LINEERR_<name>`` (extracted line maps
     [erg s^-1 cm^-2 per map pixel], celestial WCS at the map pixel scale).
     """
     ex = obs.extras
@@ -71,6 +71,7 @@ def write_grism_fits(obs, line_maps, path, *, header_extra: dict | None = None) 
         hdus.append(fits.ImageHDU(np.asarray(img, np.float32), h, name=f"SCI_{beam}"))
         hdus.append(fits.ImageHDU(np.asarray(ex["dispersed_error"][beam], np.float32), h, name=f"ERR_{beam}"))
     hc = _celestial_header(ex["direct_image"].shape, float(geom["pixscale_arcsec"]))
+    hc["BUNIT"] = (FLAM_UNIT, "band-mean f_lambda per pixel")
     hdus.append(fits.ImageHDU(np.asarray(ex["direct_image"], np.float32), hc, name="DIRECT"))
     hdus.append(fits.ImageHDU(np.asarray(ex["direct_error"], np.float32), hc, name="DIRECT_ERR"))
     for ln in line_maps.lines:
