@@ -47,6 +47,9 @@ class Clump:
 class Companion:
     """A merging companion: a second Sérsic disk with its own metallicity.
 
+    It is rendered without dust (its Balmer decrement is Case B whatever the main
+    disk's ``av``).
+
     Parameters
     ----------
     dx_arcsec, dy_arcsec : float
