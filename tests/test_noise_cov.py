@@ -139,3 +139,27 @@ def test_single_pixel_bins_take_no_large_area_excess():
         assert got[0] == pytest.approx(0.1, rel=1e-12)
     np.testing.assert_allclose(bin_sum_errors(err, bm, 2, MapNoise(np.ones((1, 1)), 2.2)), plain, rtol=1e-12)
     assert plain[1] == pytest.approx(2.2 * 0.1 * np.sqrt(8), rel=1e-12)
+
+
+def test_sum_variance_and_shared_pairs_match_per_kernel_pairs():
+    """``sum_variance`` (a whole map's total) and pairs built once for several kernels of one
+    shape give BinPairs' own per-kernel variances."""
+    from mocksim.recovery.noise_cov import BinPairs, sum_variance
+
+    rng = np.random.default_rng(0)
+    e = rng.random((30, 27))
+    e[rng.random(e.shape) < 0.2] = np.nan
+    k1 = rng.random((3, 9))
+    k1 = k1 + k1[::-1, ::-1]
+    k1[1, 4] = 1.0
+    k2 = k1.copy()
+    k2[0, 0] = k2[2, 8] = 0.0
+    whole = np.where(np.isfinite(e), 0, -1)
+    assert sum_variance(e, k1) == pytest.approx(BinPairs(whole, 1, k1).variance(e)[0], rel=1e-12)
+    bm = (np.hypot(*np.mgrid[-15:15, -13:14]) // 4).astype(int)
+    bm[bm > 3] = -1
+    shared = BinPairs(bm, 4, np.abs(k1) + np.abs(k2))
+    for k in (k1, k2):
+        np.testing.assert_allclose(shared.variance(e, k), BinPairs(bm, 4, k).variance(e), rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        shared.variance(e, np.ones((3, 3)))

@@ -107,13 +107,13 @@ def extract_maps(obs, psf_match: bool = False, line_maps=None):
     map_obs = map_observation(obs, lm) if grism else obs
     if psf_match:
         pix = lm.pixscale_arcsec if grism else obs.pixscale_arcsec
-        lm = match_line_maps(lm, obs.instrument, obs.redshift, pix, noise=map_noise(map_obs))
+        lm = match_line_maps(lm, obs.instrument, obs.redshift, pix, noise=line_map_noise(lm, map_obs))
     return lm, map_obs
 
 
 def line_map_noise(line_maps, map_obs):
-    """Noise correlation of line maps for :func:`sum_in_bins`: per line after PSF
-    matching, otherwise that of the map grid's observation."""
+    """Noise correlation of line maps for :func:`sum_in_bins`: their own per line (grism
+    maps, or after PSF matching), otherwise that of the map grid's observation."""
     return getattr(line_maps, "noise", None) or map_noise(map_obs)
 
 

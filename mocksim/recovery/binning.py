@@ -304,18 +304,19 @@ def sum_in_bins(maps: dict, err_maps: dict, bins: Bins, noise_correlation: float
     v = np.array([maps[k] for k in keys], float)
     vs = v.reshape(len(keys), -1).take(np.flatnonzero(sel), axis=1)      # (v[:, sel], faster)
     sums = dict(zip(keys, stacked_bincount(idx, np.where(np.isfinite(vs), vs, 0.0), nb)))
-    errs, pairs, plain = {}, {}, {}      # one BinPairs per distinct kernel; maps without a kernel by excess
+    errs, plain, kernels = {}, {}, {}    # maps without a kernel by excess; with one by kernel shape
     for i, key in enumerate(keys):
         if key in err_maps:
             nz = (noise.get(key) if isinstance(noise, dict) else noise) or default
             if nz.kernel is None:
                 plain.setdefault(float(nz.excess), []).append(i)
-                continue
-            pk = pairs.get(id(nz.kernel))
-            if pk is None:
-                pk = pairs[id(nz.kernel)] = BinPairs(bm, nb, nz.kernel)
-            e = np.where(np.isfinite(v[i]), np.asarray(err_maps[key], float), np.nan)
-            errs[key] = bin_sum_errors(e, bm, nb, nz, pk)
+            else:
+                kernels.setdefault(np.shape(nz.kernel), []).append((i, nz))
+    for shape, members in kernels.items():   # one BinPairs per shape, on the union of the kernels' lags
+        pk = BinPairs(bm, nb, sum(np.abs(np.asarray(nz.kernel, float)) for _, nz in members))
+        for i, nz in members:
+            e = np.where(np.isfinite(v[i]), np.asarray(err_maps[keys[i]], float), np.nan)
+            errs[keys[i]] = bin_sum_errors(e, bm, nb, nz, pk)
     for excess, rows in plain.items():
         e = np.array([err_maps[keys[i]] for i in rows], float)
         e = np.where(np.isfinite(v if len(rows) == len(keys) else v[rows]), e, np.nan)

@@ -88,7 +88,9 @@ from .grism_continuum import continuum_coefficients_many
 from .grism_segment import _dilate, _segment, _segment_many
 # STENCIL_ORDER and _shift_stencil re-exported: they define the documented resampling (step 3-4)
 from .grism_solve import STENCIL_ORDER, _shift_stencil  # noqa: F401
-from .grism_solve import STENCIL_REACH, _drizzle_many, _drizzle_matrix, _overlapping, _solve_filter_many
+from .grism_solve import (STENCIL_REACH, _drizzle_lags, _drizzle_many, _drizzle_matrix, _overlapping,
+                          _solve_filter_many)
+from .noise_cov import MapNoise, sum_variance
 from .linefit import TIED_LINES, LineMaps
 
 __all__ = ["extract_line_maps", "extract_line_maps_many", "map_observation", "LINE_PRIORITY", "DEFAULT_MAP_LINES"]
@@ -397,18 +399,18 @@ def _plan_fits(st, blend_mode, fits):
 def _filter_maps(st, f, solved_f):
     """The solved maps of filter ``f`` of a prepared observation (``solved_f``: its entry of
     :func:`_finish_many`'s ``solved``): a dict of ``mode``, ``pars`` (mapped lines) and per
-    line ``values``, ``variances``, ``sky`` (grid offsets), ``true_var``; and ``chi2``."""
+    line ``values``, ``variances``, ``sky`` (grid offsets), ``true_var``, ``rho``; and ``chi2``."""
     mode, fits = solved_f
     if mode == "joint":
-        values, variances, sky, chi2, true_var = fits[0][1]
+        values, variances, sky, chi2, true_var, rho = fits[0][1]
     else:
-        values, variances, sky, true_var, chi2s = {}, {}, {}, {}, []
-        for par, (v1, var1, sky1, c1, t1) in fits:
-            values[par], variances[par], sky[par], true_var[par] = v1[par], var1[par], sky1[par], t1[par]
+        values, variances, sky, true_var, rho, chi2s = {}, {}, {}, {}, {}, []
+        for par, (v1, var1, sky1, c1, t1, r1) in fits:
+            values[par], variances[par], sky[par], true_var[par], rho[par] = v1[par], var1[par], sky1[par], t1[par], r1[par]
             chi2s.append(c1)
         chi2 = float(np.mean(chi2s)) if chi2s else np.nan
     return dict(mode=mode, pars=list(values), values=values, variances=variances, sky=sky,
-                true_var=true_var, chi2=chi2)
+                true_var=true_var, rho=rho, chi2=chi2)
 
 
 def _finish_many(preps, solved):
@@ -461,7 +463,7 @@ def _line_maps(st, maps, n_out, bad):
     """:class:`LineMaps` of one prepared observation from its drizzled filter maps
     (:func:`_finish_many`; ``bad``: the holes of its drizzled footprint)."""
     filters, setup, tgt, p_map = st["filters"], st["setup"], st["tgt"], st["p_map"]
-    flux, flux_err, chi2_group, offsets, blends_all, corr = {}, {}, {}, {}, {}, {}
+    flux, flux_err, chi2_group, offsets, blends_all, corr, noise = {}, {}, {}, {}, {}, {}, {}
     modes, finite, chi2_maps, agree = {}, [], [], True
     for f, _ in filters:
         models, blends, _, _, groups_of = setup[f]
@@ -477,8 +479,11 @@ def _line_maps(st, maps, n_out, bad):
             offsets[par] = m["sky"][par]
             true_var = m["true_var"][par]
             corr[par] = float(np.sqrt(true_var / naive[k])) if naive[k] > 0 and true_var > 0 else 1.0
+            nz = _map_noise(st, n_out, p_map, m["sky"][par], m["rho"][par], m["flux_err"][models[par]["parts"][0][0]],
+                            corr[par])
             for ln, _, _ in models[par]["parts"]:
                 flux[ln], flux_err[ln] = m["flux"][ln], m["flux_err"][ln]
+                noise[ln] = nz
             for gname in groups_of[par]:
                 chi2_group[gname] = m["cmap"][k]
         finite.append(m["fin"])
@@ -516,12 +521,38 @@ def _line_maps(st, maps, n_out, bad):
     ref = "OIII5007" if "OIII5007" in corr else (next(iter(corr)) if corr else None)
     lm.noise_correlation = corr[ref] if ref else 1.0
     lm.noise_correlation_lines = corr
+    lm.noise = {ln: noise[ln] for ln in fitted}
     lm.blends = blends_all
     lm.footprint = tgt
     lm.map_offsets_px = offsets
     lm.kinematics = "not measured in grism mode (zeros)"
     lm.solve_mode = modes
     return lm
+
+
+def _map_noise(st, n_out, p_map, sky, rho, err, corr) -> MapNoise:
+    """:class:`~.noise_cov.MapNoise` of one drizzled line map.
+
+    ``rho``: the noise kernel of its solution on the solve grid (odd shape, centre 1), carried
+    through the resampling and drizzle (:func:`~.grism_solve._drizzle_lags`, averaged over the
+    output pixels' phases); ``excess`` then makes the error of the sum over the whole map
+    (``err``: its error map) the exact one, ``corr`` x the quadrature sum. The kernel's centre
+    is the true / reported variance of one pixel (the reported errors ignore the resampling's
+    correlations). ``rho`` None (not known): no kernel, ``corr`` as the excess of every
+    multi-pixel sum (which overestimates thin bins).
+    """
+    if rho is None:
+        return MapNoise(None, float(corr))
+    h = rho.shape[0] // 2
+    ty = _drizzle_lags(st["n"], st["p_det"], n_out, p_map, float(sky[1]), h)
+    tx = _drizzle_lags(st["n"], st["p_det"], n_out, p_map, float(sky[0]), h)
+    kern = ty.T @ rho @ tx
+    kern[np.abs(kern) < 2e-3] = 0.0                            # (fewer lags to sum; the excess takes the rest)
+    e = np.where(np.isfinite(err), err, 0.0)
+    with_k = sum_variance(e, kern)
+    naive = float(np.vdot(e, e))
+    excess = corr * np.sqrt(naive / with_k) if with_k > 0 and naive > 0 else 1.0
+    return MapNoise(kern, float(excess))
 
 
 def map_observation(obs, line_maps) -> Observation:

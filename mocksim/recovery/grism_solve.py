@@ -32,6 +32,8 @@ STENCIL_ORDER = 6
 STENCIL_REACH = 4
 _IDENTITY_STENCIL = (np.array([0]), np.array([1.0]))
 _IDENTITY_STENCIL[0].flags.writeable = _IDENTITY_STENCIL[1].flags.writeable = False
+_INDEPENDENT = np.ones((1, 1))
+_INDEPENDENT.flags.writeable = False
 
 
 @functools.lru_cache(maxsize=256)
@@ -110,6 +112,37 @@ def _drizzle_operators(n: int, p_det: float, n_out: int, p_map: float, offsets: 
     for op in ops:
         op.flags.writeable = False
     return ops
+
+
+@functools.lru_cache(maxsize=64)
+def _drizzle_lags(n: int, p_det: float, n_out: int, p_map: float, o: float, h: int = 0) -> np.ndarray:
+    """Noise transfer of resample-then-drizzle along one axis (map grid offset ``o``).
+
+    Returns ``T`` ``(2h + 1, 2L + 1)``: ``T[h + d, L + D]`` is the covariance of two output
+    pixels ``D`` apart for unit input covariance between input pixels ``d`` apart,
+    averaged over the central half of the output pixels (all phases) and divided by the
+    output variance of i.i.d. input; ``T[h]`` is :func:`~mocksim.instruments.noise.axis_correlation`.
+    Cached, read-only.
+    """
+    w = _drizzle_matrix(n, p_det, n_out, p_map) @ _resample_matrix(n, o)
+    core = np.arange(n_out // 4, n_out - n_out // 4)
+    big = n_out // 4
+    rows = []
+    for d in range(-h, h + 1):
+        wd = np.zeros_like(w)                                   # wd[:, i] = w[:, i + d]
+        if d >= 0:
+            wd[:, :n - d] = w[:, d:]
+        else:
+            wd[:, -d:] = w[:, :n + d]
+        c = w @ wd.T
+        rows.append([c[core, core + lag].mean() if lag >= 0 else c[core - lag, core].mean()
+                     for lag in range(-big, big + 1)])
+    t = np.array(rows) / np.mean(np.diagonal(w @ w.T)[core])
+    keep = np.flatnonzero(np.abs(t).max(axis=0) > 1e-3)
+    reach = int(max(abs(keep[0] - big), abs(keep[-1] - big)))
+    t = np.ascontiguousarray(t[:, big - reach:big + reach + 1])
+    t.flags.writeable = False
+    return t
 
 
 def _drizzle_many(tgts, values, variances, pars, disps, geo, offsets, holes):
@@ -300,10 +333,11 @@ def _solve_filter_many(jobs, reg, checker_reg):
     Fits with the same grids, beams and line models (e.g. one filter of the galaxies of a
     chunk at one redshift) are set up together and, with one grism orientation, solved
     together (:func:`~.grism_rows._solve_rows_many`); each gets exactly the arithmetic of
-    its own call. Returns per fit ``(values, variances, sky_offsets, chi2_nu, corr)``:
+    its own call. Returns per fit ``(values, variances, sky_offsets, chi2_nu, true_var, rho)``:
     per map-kind model ``(npix,)`` solutions in data units (flux / D per pixel) with their
-    variances, the map grids' sky offsets ``(ox, oy)`` [pixels], the reduced chi^2 and the
-    large-area noise-correlation factor of each map.
+    variances, the map grids' sky offsets ``(ox, oy)`` [pixels], the reduced chi^2, the
+    variance of each map's sum and the noise correlation kernel of each map's pixels on
+    the solve grid (odd shape, centre 1; None: not known).
     """
     groups = {}
     for q, (data, _, _, beams, bsel, models, tgt, _) in enumerate(jobs):
@@ -397,11 +431,15 @@ def _solve_group(jobs, reg, checker_reg):
     ngood = np.bincount(ujob, weights=good, minlength=nj)
     chi2 = np.bincount(ujob, weights=res2, minlength=nj) / np.maximum(ngood - ucount, 1)
     var = np.maximum(var, 0.0)
+    # noise kernel of the solved maps on the solve grid: one orientation, independent pixels
+    # (within ~10 % for annuli one map pixel wide, NIRCam F356W: tests/test_grism_noise_kernel.py);
+    # two: unknown (the extraction anti-correlates pixels up to a few pixels apart)
+    rho = _INDEPENDENT if by_rows else None
     out = [None] * nj
     for q, (s, c, x2, tv) in enumerate(zip(pstart.tolist(), npix.tolist(), chi2.tolist(), true_var.tolist())):
         values = {par: sol[umap[k, s]:umap[k, s] + c] for k, par in enumerate(maps)}
         variances = {par: var[k, s:s + c] for k, par in enumerate(maps)}
-        out[perm[q]] = values, variances, sky, x2, dict(zip(maps, tv))
+        out[perm[q]] = values, variances, sky, x2, dict(zip(maps, tv)), dict.fromkeys(maps, rho)
     return out
 
 

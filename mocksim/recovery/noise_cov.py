@@ -31,8 +31,9 @@ class MapNoise:
     Attributes
     ----------
     kernel : ndarray or None
-        ``rho``: correlation coefficient vs pixel lag, odd shape, centre 1; None for
-        independent pixels.
+        ``rho``: correlation coefficient vs pixel lag, odd shape, centre 1 (or the true /
+        reported variance of one pixel where the reported errors are approximate, as
+        for grism line maps); None for independent pixels.
     excess : float
         Extra factor on the standard deviation of a multi-pixel sum (1 if the kernel
         describes all the correlation).
@@ -95,8 +96,9 @@ class BinPairs:
         k = np.asarray(kernel, float)
         ny, nx = lab.shape
         hy, hx = k.shape[0] // 2, k.shape[1] // 2
-        self.n_bins, self.shape = int(n_bins), lab.shape
+        self.n_bins, self.shape, self.kernel_shape = int(n_bins), lab.shape, k.shape
         self.terms = []  # (weight, flat index a, flat index b, bin)
+        self.lags = []   # per term: (kernel index, 1 or 2), to weight it with another kernel
         flat = np.arange(lab.size).reshape(lab.shape)
         for dy in range(0, hy + 1):
             for dx in range(-hx, hx + 1):
@@ -112,20 +114,32 @@ class BinPairs:
                 same = (la == lb) & (la >= 0)
                 if not same.any():
                     continue
-                w = r if (dy == 0 and dx == 0) else 2.0 * r
-                self.terms.append((w, flat[ys_a, xs_a][same], flat[ys_b, xs_b][same], la[same]))
+                mult = 1.0 if (dy == 0 and dx == 0) else 2.0
+                self.terms.append((mult * r, flat[ys_a, xs_a][same], flat[ys_b, xs_b][same], la[same]))
+                self.lags.append(((hy + dy, hx + dx), mult))
 
-    def variance(self, sigma: np.ndarray) -> np.ndarray:
+    def variance(self, sigma: np.ndarray, kernel=None) -> np.ndarray:
         """``sum_{o, o' in bin} sigma_o sigma_o' rho(o' - o)`` per bin.
 
         ``sigma``: ``(..., ny, nx)`` errors (non-finite = no pixel); returns ``(..., n_bins)``.
+        ``kernel``: another ``rho`` of the same shape, zero where the one these pairs were
+        built with is zero (e.g. pairs built once for several maps' kernels).
         """
+        if kernel is not None:
+            k = np.asarray(kernel, float)
+            if k.shape != self.kernel_shape:
+                raise ValueError(f"kernel shape {k.shape}; these pairs are for {self.kernel_shape}")
+            terms = [(mult * k[ij], a, b, lab) for (ij, mult), (_, a, b, lab) in zip(self.lags, self.terms)]
+        else:
+            terms = self.terms
         s = np.asarray(sigma, float)
         lead = s.shape[:-2]
         s = s.reshape(lead + (-1,))
         s = np.where(np.isfinite(s), s, 0.0)
         out = np.zeros(lead + (self.n_bins,))
-        for w, a, b, lab in self.terms:
+        for w, a, b, lab in terms:
+            if w == 0:
+                continue
             prod = s[..., a] * s[..., b]
             if not lead:
                 out += w * np.bincount(lab, prod, self.n_bins)
@@ -134,6 +148,27 @@ class BinPairs:
                 m[np.arange(lab.size), lab] = w
                 out += prod @ m
         return out
+
+
+def sum_variance(sigma, kernel) -> float:
+    """``sum_{o, o'} sigma_o sigma_o' rho(o' - o)`` over a whole ``(ny, nx)`` error map
+    (non-finite = no pixel): the variance of the map's total, :meth:`BinPairs.variance`
+    of a single bin without building its pairs."""
+    s = np.asarray(sigma, float)
+    s = np.where(np.isfinite(s), s, 0.0)
+    k = np.asarray(kernel, float)
+    ny, nx = s.shape
+    hy, hx = k.shape[0] // 2, k.shape[1] // 2
+    total = 0.0
+    for dy in range(0, min(hy, ny - 1) + 1):
+        for dx in range(-min(hx, nx - 1), min(hx, nx - 1) + 1):
+            r = k[hy + dy, hx + dx]
+            if r == 0 or (dy == 0 and dx < 0):
+                continue
+            a = s[:ny - dy, max(0, -dx):nx - max(0, dx)]
+            b = s[dy:, max(0, dx):nx - max(0, -dx)]
+            total += (1.0 if (dy == 0 and dx == 0) else 2.0) * r * float(np.vdot(a, b))
+    return total
 
 
 def stacked_bincount(idx, values, n_bins: int) -> np.ndarray:
@@ -151,7 +186,8 @@ def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPai
     Without a kernel this is the quadrature sum times ``noise.excess`` for bins of more
     than one pixel; with one, ``sqrt(BinPairs.variance)``, times ``excess`` for bins of
     more than one pixel. Non-finite errors
-    are pixels without a value. ``pairs``: a :class:`BinPairs` of this kernel to reuse.
+    are pixels without a value. ``pairs``: a :class:`BinPairs` to reuse, built with this
+    kernel or one of its shape that is nonzero wherever it is.
     """
     e = np.asarray(err_map, float)
     lab = np.asarray(bin_map)
@@ -166,4 +202,4 @@ def bin_sum_errors(err_map, bin_map, n_bins: int, noise: MapNoise, pairs: BinPai
     pairs = pairs or BinPairs(lab, n_bins, noise.kernel)
     # the excess is a multi-pixel factor (as above): a single pixel's error is already exact
     fac = np.where(np.bincount(lab[lab >= 0], minlength=n_bins) > 1, float(noise.excess), 1.0)
-    return fac * np.sqrt(np.maximum(pairs.variance(e), 0.0))
+    return fac * np.sqrt(np.maximum(pairs.variance(e, noise.kernel), 0.0))

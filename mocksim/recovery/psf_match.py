@@ -114,8 +114,8 @@ def match_line_maps(line_maps, instrument, redshift: float, pixscale_arcsec: flo
     redshift : float
     pixscale_arcsec : float
         Pixel scale of the maps [arcsec].
-    noise : MapNoise, optional
-        Noise correlation of the input maps (default: independent pixels).
+    noise : MapNoise or dict of str -> MapNoise, optional
+        Noise correlation of the input maps, for all or per line (default: independent pixels).
 
     Returns
     -------
@@ -135,7 +135,8 @@ def match_line_maps(line_maps, instrument, redshift: float, pixscale_arcsec: flo
     for ln in lines:
         var = (ref ** 2 - sig[ln] ** 2) / float(pixscale_arcsec) ** 2
         flux[ln], err[ln] = match_maps(np.asarray(flux[ln], float), np.asarray(err[ln], float), var)
-        scale, out_noise[ln] = convolved_noise(noise, matching_kernel_1d(var))
+        nz = (noise.get(ln) or MapNoise()) if isinstance(noise, dict) else noise
+        scale, out_noise[ln] = convolved_noise(nz, matching_kernel_1d(var))
         if scale != 1.0:
             err[ln] = err[ln] * scale
     out = copy.copy(line_maps)
