@@ -53,16 +53,21 @@ def test_survey_scenarios_run_from_cli(tmp_path, name, capsys):
     assert "median true gradient" in capsys.readouterr().out
 
 
+def _saved_single_galaxy(tmp_path, instrument, redshift):
+    """One noise-free disk run with --save-cubes (its grism_00000.fits in tmp_path / "o")."""
+    scn = scenario_from_dict({
+        "name": "g", "seed": 2,
+        "population": {"n": 1, "redshift": redshift, "re_kpc": 0.8, "log_oh_center": 8.3, "hbeta_flux_cgs": 3e-17},
+        "instrument": {"name": instrument, "psf": "none", "fov_arcsec": 1.6},
+        "noise": {"model": "none"}, "recovery": {"calibration": "sanders24", "branch": "upper"}})
+    return run_scenario(scn, tmp_path / "o", progress=False, save_cubes=True)
+
+
 def test_save_cubes_writes_spectra_direct_image_and_line_maps(tmp_path):
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    scn = scenario_from_dict({
-        "name": "g", "seed": 2,
-        "population": {"n": 1, "redshift": 6.2, "re_kpc": 0.8, "log_oh_center": 8.3, "hbeta_flux_cgs": 3e-17},
-        "instrument": {"name": "nircam-wfss-f356w", "psf": "none", "fov_arcsec": 1.6},
-        "noise": {"model": "none"}, "recovery": {"calibration": "sanders24", "branch": "upper"}})
-    res = run_scenario(scn, tmp_path / "o", progress=False, save_cubes=True)
+    res = _saved_single_galaxy(tmp_path, "nircam-wfss-f356w", 6.2)
     obs, lm = res.outputs[0].obs, res.outputs[0].recovery.line_maps
     with fits.open(tmp_path / "o" / "grism_00000.fits") as h:
         names = [x.name for x in h]
@@ -113,12 +118,7 @@ def test_save_cubes_grism_c_wavelength_wcs_on_dispersion_axis(tmp_path):
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    scn = scenario_from_dict({
-        "name": "g", "seed": 2,
-        "population": {"n": 1, "redshift": 2.0, "re_kpc": 0.8, "log_oh_center": 8.3, "hbeta_flux_cgs": 3e-17},
-        "instrument": {"name": "niriss-wfss-f150w", "psf": "none", "fov_arcsec": 1.6},
-        "noise": {"model": "none"}, "recovery": {"calibration": "sanders24", "branch": "upper"}})
-    res = run_scenario(scn, tmp_path / "o", progress=False, save_cubes=True)
+    res = _saved_single_galaxy(tmp_path, "niriss-wfss-f150w", 2.0)
     obs = res.outputs[0].obs
     k = np.array([0, 69, obs.wave_um.size - 1])
     with fits.open(tmp_path / "o" / "grism_00000.fits") as h:
